@@ -1,0 +1,1 @@
+"""Market-data files on disk: the formats quants bring (CSV, HistData, MT5 exports)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: the platform's books (tenants, accounts, orders, fills, positions, registry)."""

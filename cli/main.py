@@ -1,0 +1,65 @@
+"""The `aitp` command: the way in for quants and ops."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cli import data, platform
+from cli.common import CliError, err_console
+
+app = typer.Typer(
+    name="aitp",
+    help="AI trading platform: run it, import market data, launch backtests and training.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command()(platform.up)
+app.command()(platform.status)
+app.command()(platform.down)
+app.add_typer(data.app, name="data")
+
+_debug = False
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except CliError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        if _debug:
+            raise
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no traceback unless --debug
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _debug:
+            raise
+        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (rerun with --debug)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Every setting of the platform in one validated object.
+
+Settings come from the environment (`AITP_` prefix, `__` between nested names, so
+`AITP_POSTGRES__URL` sets `postgres.url`) and are built once in a `main()` or a lifespan, then
+passed down; nothing reads the environment anywhere else. A store whose `url` is set is a
+production server and `aitp up` leaves it alone; a store without one is started embedded,
+under `data_dir`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return platformdirs.user_data_path("aitp", appauthor=False)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PostgresSettings(_Section):
+    url: str | None = Field(
+        default=None, description="postgresql://... of a production server; unset = embedded"
+    )
+    database: str = "aitp"
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(default=None, description="redis://... or unix://...; unset = embedded")
+
+
+class ClickHouseSettings(_Section):
+    url: str | None = Field(
+        default=None, description="http://user:pass@host:8123 of a ClickHouse server; unset = chDB"
+    )
+    database: str = "aitp"
+
+
+class TemporalSettings(_Section):
+    address: str | None = Field(default=None, description="host:port of a server; unset = embedded")
+    namespace: str = "default"
+    port: int = Field(default=7233, ge=1, le=65535, description="embedded frontend gRPC port")
+    ui_port: int = Field(default=8233, ge=1, le=65535, description="embedded Web UI port")
+    api_key: SecretStr | None = None
+    tls: bool = False
+
+
+class NatsSettings(_Section):
+    url: str | None = None
+
+
+class WeaviateSettings(_Section):
+    url: str | None = None
+    api_key: SecretStr | None = None
+
+
+class ArangoSettings(_Section):
+    url: str | None = None
+    database: str = "aitp"
+    username: str = "root"
+    password: SecretStr = SecretStr("")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AITP_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    nats: NatsSettings = NatsSettings()
+    weaviate: WeaviateSettings = WeaviateSettings()
+    arango: ArangoSettings = ArangoSettings()
+
+    def with_data_dir(self, data_dir: Path | None) -> Settings:
+        """The same settings rooted at another data directory (the CLI's `--data-dir`)."""
+        if data_dir is None:
+            return self
+        return self.model_copy(update={"data_dir": data_dir.expanduser().resolve()})

@@ -1,0 +1,1 @@
+"""The pure trading model: no I/O, no frameworks, no clock of its own."""

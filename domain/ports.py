@@ -1,0 +1,132 @@
+"""The ports: what the platform needs from each store, whatever backend serves it.
+
+Adapters in `adapters/` implement these; contract tests run one suite per port over every
+backend that is available, so the embedded default and a production server cannot drift.
+Columnar data crosses ports as polars frames, named here only for type checkers so that
+importing the domain stays free of data libraries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from domain.market_data import PriceSide, SeriesInfo, Timeframe
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+class MarketDataStore(Protocol):
+    """Bars and quote ticks, append-mostly, keyed by time; re-writing a row replaces it."""
+
+    def ensure_schema(self) -> None: ...
+
+    def write_bars(
+        self, symbol: str, timeframe: Timeframe, side: PriceSide, bars: pl.DataFrame
+    ) -> int: ...
+
+    def read_bars(
+        self, symbol: str, timeframe: Timeframe, side: PriceSide, start_ns: int, end_ns: int
+    ) -> pl.DataFrame: ...
+
+    def write_ticks(self, symbol: str, ticks: pl.DataFrame) -> int: ...
+
+    def read_ticks(self, symbol: str, start_ns: int, end_ns: int) -> pl.DataFrame: ...
+
+    def series(self) -> list[SeriesInfo]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """One event on a stream; `id` is the bus's own, used to acknowledge it."""
+
+    id: str
+    fields: Mapping[str, bytes]
+    deliveries: int = 1
+
+
+class EventBus(Protocol):
+    """Durable streams with consumer groups: at-least-once, acknowledged, reclaimable."""
+
+    async def publish(self, stream: str, fields: Mapping[str, bytes | str]) -> str: ...
+
+    async def ensure_group(self, stream: str, group: str) -> None: ...
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, count: int = 100, block_ms: int = 1000
+    ) -> list[BusMessage]: ...
+
+    async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int: ...
+
+    async def reclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[BusMessage]: ...
+
+    async def length(self, stream: str) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VectorItem:
+    id: str
+    vector: Sequence[float]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorMatch:
+    id: str
+    distance: float
+    metadata: Mapping[str, Any]
+
+
+class VectorStore(Protocol):
+    """Embeddings by collection, searched by cosine distance (nearest first)."""
+
+    async def ensure_collection(self, name: str, dimensions: int) -> None: ...
+
+    async def upsert(self, collection: str, items: Sequence[VectorItem]) -> None: ...
+
+    async def search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        k: int,
+        where: Mapping[str, str] | None = None,
+    ) -> list[VectorMatch]: ...
+
+    async def delete_collection(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    key: str
+    kind: str
+    props: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEdge:
+    src: str
+    dst: str
+    kind: str
+    props: Mapping[str, Any] = field(default_factory=dict)
+
+
+class GraphStore(Protocol):
+    """Instruments, currencies, accounts and exposures as a directed graph."""
+
+    async def upsert_nodes(self, nodes: Sequence[GraphNode]) -> None: ...
+
+    async def upsert_edges(self, edges: Sequence[GraphEdge]) -> None: ...
+
+    async def neighbours(
+        self, key: str, kind: str | None = None, direction: str = "out"
+    ) -> list[GraphNode]: ...
+
+    async def shortest_path(self, src: str, dst: str, max_depth: int = 6) -> list[str] | None: ...
+
+    async def clear(self) -> None: ...

@@ -1,0 +1,113 @@
+"""Child processes of `aitp up`: started in their own session, stopped gracefully then forced.
+
+Children run in a new session so that a Ctrl-C in the terminal reaches only the supervisor,
+which then stops them in order; a pid is trusted only while the process behind it still runs
+the command we started (pids are reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    user: str | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
+
+
+def spawn(spec: ProcessSpec) -> int:
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            list(spec.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=spec.cwd,
+            env={**os.environ, **spec.env},
+            user=spec.user,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def is_running(pid: int | None, marker: str) -> bool:
+    """True while `pid` is alive, not a zombie, and its command line contains `marker`."""
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return marker in " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def stop(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> bool:
+    """Send `sig`, wait up to `timeout` seconds, then SIGKILL. True if it had to be forced."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return False
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+        return False
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.TimeoutExpired:
+        proc.kill()
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            proc.wait(5)
+        return True
+
+
+def reap_children() -> None:
+    """Collect exited children of this process so they do not linger as zombies."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_closed(host: str, port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not port_open(host, port, 0.2):
+            return True
+        time.sleep(0.1)
+    return False

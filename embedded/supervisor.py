@@ -1,0 +1,241 @@
+"""`aitp up`, `status` and `down`: start the embedded servers, watch them, stop them.
+
+`up` starts only what is not already answering, so running it twice never starts a second
+copy and running it after a crash restarts just the component that died. In the foreground it
+keeps watching, restarts a child that dies, and on Ctrl-C stops every child it started; with
+`--detach` it returns once all answer their health checks and leaves them running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from config.settings import Settings
+from embedded import process, state
+from embedded.components import Component, ComponentError, all_components
+from embedded.state import ComponentRecord, PlatformState
+
+HEALTH_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    address: str
+    pid: int | None
+    status: str  # "up", or why it is not
+    external: bool
+
+    @property
+    def up(self) -> bool:
+        return self.status == "up"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "pid": self.pid,
+            "status": self.status,
+            "external": self.external,
+        }
+
+
+Report = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    return None
+
+
+class PlatformError(RuntimeError):
+    pass
+
+
+async def status(
+    settings: Settings, components: Sequence[Component] | None = None
+) -> list[ComponentStatus]:
+    comps = list(components or all_components(settings))
+    current = state.load(settings.data_dir)
+    return list(await asyncio.gather(*(_probe(c, current) for c in comps)))
+
+
+async def _probe(comp: Component, current: PlatformState) -> ComponentStatus:
+    if not comp.embedded:
+        url = comp.external_url or ""
+        try:
+            await comp.check(url)
+            verdict = "up"
+        except ComponentError as exc:
+            verdict = f"down: {exc}"
+        return ComponentStatus(comp.name, url, None, verdict, True)
+    record = current.components.get(comp.name)
+    if record is None:
+        return ComponentStatus(comp.name, "-", None, "down: not started", False)
+    address = comp.display_address(record.url)
+    if not process.is_running(record.pid, record.marker):
+        return ComponentStatus(
+            comp.name, address, record.pid, f"down: process {record.pid} is not running", False
+        )
+    try:
+        await comp.check(record.url)
+    except ComponentError as exc:
+        return ComponentStatus(comp.name, address, record.pid, f"unhealthy: {exc}", False)
+    return ComponentStatus(comp.name, address, record.pid, "up", False)
+
+
+async def start(
+    settings: Settings,
+    components: Sequence[Component] | None = None,
+    report: Report = _silent,
+) -> tuple[list[ComponentStatus], list[str]]:
+    """Start every embedded component that is not up; return the statuses and who was started."""
+    comps = list(components or all_components(settings))
+    with state.exclusive(settings.data_dir):
+        current = state.load(settings.data_dir)
+        before = {s.name: s for s in await asyncio.gather(*(_probe(c, current) for c in comps))}
+        down_external = [before[c.name] for c in comps if not c.embedded and not before[c.name].up]
+        if down_external:
+            reasons = "; ".join(f"{s.name} ({s.address}) is {s.status}" for s in down_external)
+            raise PlatformError(f"a configured production server does not answer: {reasons}")
+        started: list[Component] = []
+        for comp in comps:
+            if before[comp.name].up or not comp.embedded:
+                continue
+            record = current.components.get(comp.name)
+            if record is not None and record.pid and process.is_running(record.pid, record.marker):
+                # alive but not answering: replace it rather than start a twin beside it
+                report(f"{comp.name}: pid {record.pid} does not answer, restarting it")
+                process.stop(record.pid, comp.stop_signal, STOP_TIMEOUT_S)
+            current.components[comp.name] = _spawn(comp)
+            report(f"{comp.name}: started (pid {current.components[comp.name].pid})")
+            started.append(comp)
+        state.save(settings.data_dir, current)
+        try:
+            await asyncio.gather(*(_wait_healthy(c, current.components[c.name]) for c in started))
+            # idempotent (schemas, migrations), so a newer release upgrades a running platform
+            for comp in comps:
+                url = current.components[comp.name].url if comp.embedded else comp.external_url
+                await comp.initialise(url or "")
+        except Exception:
+            _stop_records([current.components[c.name] for c in reversed(started)], comps)
+            for comp in started:
+                current.components.pop(comp.name, None)
+            state.save(settings.data_dir, current)
+            raise
+        after = await asyncio.gather(*(_probe(c, current) for c in comps))
+    return list(after), [c.name for c in started]
+
+
+def _spawn(comp: Component) -> ComponentRecord:
+    spec, url, marker = comp.prepare()
+    pid = process.spawn(spec)
+    return ComponentRecord(
+        name=comp.name,
+        pid=pid,
+        address=comp.display_address(url),
+        url=url,
+        marker=marker,
+        log=str(spec.log_path),
+    )
+
+
+async def _wait_healthy(comp: Component, record: ComponentRecord) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if not process.is_running(record.pid, record.marker):
+            raise PlatformError(
+                f"{comp.name} exited during start-up; its log says:\n{_tail(record.log)}"
+            )
+        try:
+            await comp.check(record.url)
+            return
+        except ComponentError as exc:
+            last = str(exc)
+        await asyncio.sleep(0.1)
+    raise PlatformError(
+        f"{comp.name} did not answer within {HEALTH_TIMEOUT_S:.0f}s ({last}); "
+        f"its log says:\n{_tail(record.log)}"
+    )
+
+
+def _tail(log: str | None, lines: int = 15) -> str:
+    if not log or not os.path.exists(log):
+        return "(no log)"
+    with open(log, errors="replace") as handle:
+        return "".join(handle.readlines()[-lines:])
+
+
+def stop(settings: Settings, components: Sequence[Component] | None = None) -> list[str]:
+    """Stop every child `up` started, in reverse start order; the data stays."""
+    comps = list(components or all_components(settings))
+    with state.exclusive(settings.data_dir):
+        current = state.load(settings.data_dir)
+        records = [
+            current.components[c.name] for c in reversed(comps) if c.name in current.components
+        ]
+        stopped = _stop_records(records, comps)
+        for rec in records:
+            current.components.pop(rec.name, None)
+        state.save(settings.data_dir, current)
+    return stopped
+
+
+def _stop_records(records: Sequence[ComponentRecord], comps: Sequence[Component]) -> list[str]:
+    signals = {c.name: c.stop_signal for c in comps}
+    stopped = []
+    for rec in records:
+        if rec.pid is not None and process.is_running(rec.pid, rec.marker):
+            process.stop(rec.pid, signals.get(rec.name, signal.SIGTERM), STOP_TIMEOUT_S)
+            stopped.append(rec.name)
+    process.reap_children()
+    return stopped
+
+
+async def supervise(
+    settings: Settings,
+    stop_event: asyncio.Event,
+    components: Sequence[Component] | None = None,
+    report: Report = _silent,
+    interval_s: float = 1.0,
+) -> None:
+    """Keep the children alive until `stop_event` is set or another process runs `down`."""
+    comps = list(components or all_components(settings))
+    while not stop_event.is_set():
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=interval_s)
+            break
+        except TimeoutError:
+            pass
+        process.reap_children()
+        current = state.load(settings.data_dir)
+        if not any(c.name in current.components for c in comps if c.embedded):
+            report("the platform was stopped from elsewhere (aitp down)")
+            return
+        dead = [
+            c.name
+            for c in comps
+            if c.embedded
+            and c.name in current.components
+            and not process.is_running(
+                current.components[c.name].pid, current.components[c.name].marker
+            )
+        ]
+        if dead:
+            report(f"{', '.join(dead)} stopped unexpectedly; restarting")
+            try:
+                await start(settings, comps, report)
+            except (PlatformError, ComponentError) as exc:
+                report(f"restart failed: {exc}")
+
+
+def install_signal_handlers(stop_event: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_event.set)
