@@ -1,0 +1,1 @@
+"""The instrument and exposure graph: PostgreSQL tables by default, ArangoDB when configured."""

@@ -1,0 +1,1 @@
+"""Redis (or DragonflyDB): the event bus on Streams, plus cache, rate limits and fan-out."""

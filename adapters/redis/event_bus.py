@@ -1,0 +1,108 @@
+"""The event bus on Redis Streams: consumer groups, acknowledgement, reclaim, bounded length.
+
+Delivery is at-least-once. A consumer acknowledges an entry only after it has done the work
+(for the bridge: after Temporal accepted the call); an entry that a crashed consumer never
+acknowledged stays pending and is reclaimed by another consumer once it has been idle long
+enough. Streams are capped (`MAXLEN ~`) so a stalled consumer cannot exhaust memory; the cap
+is generous and trimming is approximate because exact trimming costs on every write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from domain.ports import BusMessage
+
+DEFAULT_MAXLEN = 1_000_000
+
+
+class RedisStreamBus:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        maxlen: int = DEFAULT_MAXLEN,
+        exact_trim: bool = False,
+    ) -> None:
+        self._redis = client
+        self._maxlen = maxlen
+        self._approximate = not exact_trim
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisStreamBus:
+        return cls(aioredis.from_url(url), **kwargs)
+
+    async def publish(self, stream: str, fields: Mapping[str, bytes | str]) -> str:
+        entry_id = await self._redis.xadd(
+            stream,
+            dict(fields),  # type: ignore[arg-type]
+            maxlen=self._maxlen,
+            approximate=self._approximate,
+        )
+        return _text(entry_id)
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        # From the start of the stream: events published before the first consumer are kept.
+        try:
+            await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def consume(
+        self, stream: str, group: str, consumer: str, count: int = 100, block_ms: int = 1000
+    ) -> list[BusMessage]:
+        # redis-py's reply types cover every RESP version at once; the shape is fixed here.
+        reply: Any = await self._redis.xreadgroup(
+            group, consumer, {stream: ">"}, count=count, block=block_ms
+        )
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [BusMessage(_text(eid), _fields(raw), 1) for eid, raw in entries if raw]
+
+    async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        return int(await self._redis.xack(stream, group, *ids))
+
+    async def reclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[BusMessage]:
+        claim: Any = await self._redis.xautoclaim(
+            stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )
+        claimed = [(_text(eid), raw) for eid, raw in claim[1] if raw]  # deleted entries: raw None
+        if not claimed:
+            return []
+        pending: Any = await self._redis.xpending_range(
+            stream,
+            group,
+            min=claimed[0][0],
+            max=claimed[-1][0],
+            count=len(claimed) * 2,
+            consumername=consumer,
+        )
+        deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        return [BusMessage(eid, _fields(raw), deliveries.get(eid, 2)) for eid, raw in claimed]
+
+    async def pending(self, stream: str, group: str) -> int:
+        info = await self._redis.xpending(stream, group)
+        return int(info["pending"])
+
+    async def length(self, stream: str) -> int:
+        return int(await self._redis.xlen(stream))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(raw: Mapping[bytes | str, bytes | str]) -> dict[str, bytes]:
+    return {_text(k): v if isinstance(v, bytes) else v.encode() for k, v in raw.items()}

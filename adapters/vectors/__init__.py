@@ -1,0 +1,1 @@
+"""Pattern embeddings: pgvector inside PostgreSQL by default, Weaviate when configured."""

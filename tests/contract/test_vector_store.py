@@ -1,0 +1,103 @@
+"""One contract for pattern embeddings: pgvector always, Weaviate when AITP_WEAVIATE__URL is set."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
+from domain.ports import VectorItem, VectorStore
+from tests.conftest import RunningPlatform
+
+
+def backends() -> list[str]:
+    return ["pgvector", "weaviate"] if os.environ.get("AITP_WEAVIATE__URL") else ["pgvector"]
+
+
+@pytest.fixture(params=backends())
+async def store(
+    request: pytest.FixtureRequest, platform: RunningPlatform
+) -> AsyncIterator[VectorStore]:
+    if request.param == "pgvector":
+        pool = await asyncpg.create_pool(platform.postgres_url, min_size=1, max_size=4)
+        yield PgVectorStore(pool)
+        await pool.close()
+    else:
+        from adapters.vectors.weaviate import WeaviateVectorStore
+
+        weav = await WeaviateVectorStore.connect(os.environ["AITP_WEAVIATE__URL"])
+        yield weav
+        await weav.close()
+
+
+@pytest.fixture
+async def collection(store: VectorStore) -> AsyncIterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    await store.ensure_collection(name, 3)
+    yield name
+    await store.delete_collection(name)
+
+
+def unit(angle: float) -> list[float]:
+    return [math.cos(angle), math.sin(angle), 0.0]
+
+
+async def test_nearest_first_with_cosine_distance(store: VectorStore, collection: str) -> None:
+    await store.upsert(
+        collection,
+        [VectorItem(f"w{i}", unit(i * 0.3), {"symbol": "EURUSD", "i": str(i)}) for i in range(6)],
+    )
+    found = await store.search(collection, unit(0.61), k=3)
+    assert [m.id for m in found] == ["w2", "w3", "w1"]  # 0.01, 0.29 and 0.31 rad away
+    assert found[0].distance == pytest.approx(1 - math.cos(0.01), abs=1e-5)
+    assert found[0].metadata["symbol"] == "EURUSD"
+
+
+async def test_upsert_replaces_by_id(store: VectorStore, collection: str) -> None:
+    await store.upsert(collection, [VectorItem("a", unit(0.0), {"v": "1"})])
+    await store.upsert(collection, [VectorItem("a", unit(1.5), {"v": "2"})])
+    found = await store.search(collection, unit(1.5), k=5)
+    assert [(m.id, m.metadata["v"]) for m in found] == [("a", "2")]
+
+
+async def test_where_filters_on_metadata(store: VectorStore, collection: str) -> None:
+    await store.upsert(
+        collection,
+        [
+            VectorItem("e", unit(0.0), {"symbol": "EURUSD"}),
+            VectorItem("g", unit(0.01), {"symbol": "GBPUSD"}),
+        ],
+    )
+    found = await store.search(collection, unit(0.01), k=5, where={"symbol": "EURUSD"})
+    assert [m.id for m in found] == ["e"]
+
+
+async def test_ensure_collection_is_idempotent(store: VectorStore, collection: str) -> None:
+    await store.ensure_collection(collection, 3)
+    await store.upsert(collection, [VectorItem("x", unit(0.0))])
+    assert len(await store.search(collection, unit(0.0), k=1)) == 1
+
+
+async def test_pgvector_refuses_a_dimension_change_and_bad_names(platform: RunningPlatform) -> None:
+    pool = await asyncpg.create_pool(platform.postgres_url, min_size=1, max_size=2)
+    store = PgVectorStore(pool)
+    name = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        await store.ensure_collection(name, 3)
+        with pytest.raises(VectorStoreError, match="3-dimensional"):
+            await store.ensure_collection(name, 4)
+        with pytest.raises(VectorStoreError, match="collection name"):
+            await store.ensure_collection("Robert'); DROP TABLE users;--", 3)
+        index = await pool.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = $1", f"vec_{name}_hnsw"
+        )
+        assert "hnsw" in index
+        assert "vector_cosine_ops" in index
+    finally:
+        await store.delete_collection(name)
+        await pool.close()
