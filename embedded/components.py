@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from adapters.postgres import migrations
 from config.settings import Settings
 from embedded.process import ProcessSpec, free_port, port_open
-from temporal.search_attributes import dev_server_flags
+from temporal.dev_server import start_dev_flags
 
 _PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; leave room for the socket's own name
@@ -114,10 +114,7 @@ class TemporalComponent(Component):
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",
-            # 20 polls/s per shard adds ~37 ms to every workflow task; see DESIGN.md.
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=1000",
-            *dev_server_flags(),
+            *start_dev_flags(),
         ]
         if cfg.namespace != "default":
             argv += ["--namespace", cfg.namespace]

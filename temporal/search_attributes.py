@@ -29,11 +29,3 @@ ALL: tuple[SearchAttributeKey[str], ...] = (
     MODE,
     STATUS,
 )
-
-
-def dev_server_flags() -> list[str]:
-    """`--search-attribute Name=Keyword` flags that register every key at server start."""
-    flags: list[str] = []
-    for key in ALL:
-        flags += ["--search-attribute", f"{key.name}=Keyword"]
-    return flags

@@ -206,3 +206,13 @@ def test_bad_options_say_how_to_fix_them(
     )
     assert done.returncode == 2
     assert "is not a symbol" in done.stderr
+
+
+def test_an_invalid_setting_is_named_without_a_traceback(
+    aitp: list[str], platform: RunningPlatform
+) -> None:
+    env = {**platform.cli_env(), "AITP_TEMPORAL__PORT": "seventy"}
+    done = subprocess.run([*aitp, "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "AITP_TEMPORAL__PORT" in done.stderr
+    assert "Traceback" not in done.stderr
