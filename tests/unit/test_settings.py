@@ -26,7 +26,7 @@ def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AITP_TEMPORAL__PORT", "seventy")
     with pytest.raises(ValidationError) as err:
         Settings()
-    assert ("temporal", "port") == err.value.errors()[0]["loc"]
+    assert err.value.errors()[0]["loc"] == ("temporal", "port")
 
 
 def test_the_cli_data_dir_overrides_the_environment(
