@@ -26,7 +26,6 @@ import redis.asyncio as aioredis
 from adapters.postgres import migrations
 from config.settings import Settings
 from embedded.process import ProcessSpec, free_port, port_open
-from temporal.dev_server import start_dev_flags
 
 _PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; leave room for the socket's own name
@@ -90,6 +89,8 @@ class TemporalComponent(Component):
         return self.settings.temporal.address
 
     def prepare(self) -> tuple[ProcessSpec, str, str]:
+        from temporal.dev_server import start_dev_flags  # temporalio costs 0.1 s to import
+
         cfg = self.settings.temporal
         for port in (cfg.port, cfg.ui_port):
             if port_open("127.0.0.1", port):

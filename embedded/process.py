@@ -59,23 +59,48 @@ def is_running(pid: int | None, marker: str) -> bool:
         return False
 
 
+def stop_all(targets: Sequence[tuple[int, signal.Signals]], timeout: float = 15.0) -> list[int]:
+    """Signal every pid at once, wait for all, SIGKILL whoever outlives `timeout`.
+
+    Returns the pids that had to be killed. Exited children of ours are reaped here; others
+    (a detached platform's, re-parented to init) count as gone once they are zombies.
+    """
+    waiting: dict[int, psutil.Process] = {}
+    for pid, sig in targets:
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(sig)
+            waiting[pid] = proc
+        except psutil.NoSuchProcess:
+            continue
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        reap_children()
+        waiting = {pid: p for pid, p in waiting.items() if _alive(p)}
+        if waiting:
+            time.sleep(0.02)
+    forced = list(waiting)
+    for proc in waiting.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    deadline = time.monotonic() + 5
+    while waiting and time.monotonic() < deadline:
+        reap_children()
+        waiting = {pid: p for pid, p in waiting.items() if _alive(p)}
+        time.sleep(0.02)
+    return forced
+
+
 def stop(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> bool:
-    """Send `sig`, wait up to `timeout` seconds, then SIGKILL. True if it had to be forced."""
+    """Stop one process; True if it had to be forced."""
+    return bool(stop_all([(pid, sig)], timeout))
+
+
+def _alive(proc: psutil.Process) -> bool:
     try:
-        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-    try:
-        proc.send_signal(sig)
-        proc.wait(timeout)
-        return False
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.TimeoutExpired:
-        proc.kill()
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            proc.wait(5)
-        return True
 
 
 def reap_children() -> None:
