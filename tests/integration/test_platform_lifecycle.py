@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import psutil
 import pytest
 
 from embedded.process import free_port, port_open
+from tests.conftest import RunningPlatform
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +31,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def _aitp() -> str:
-    return str(Path(os.sys.executable).parent / "aitp")
+    return str(Path(sys.executable).parent / "aitp")
 
 
 def aitp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +80,10 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
 
     victim = int(up["redis"]["pid"])  # type: ignore[call-overload]
     os.kill(victim, signal.SIGKILL)
-    psutil.Process(victim).wait(10) if psutil.pid_exists(victim) else None
+    gone_by = time.monotonic() + 10
+    while psutil.pid_exists(victim) and psutil.Process(victim).status() != "zombie":
+        assert time.monotonic() < gone_by
+        time.sleep(0.05)
     code, crashed = status(env)
     assert code != 0
     assert crashed["redis"]["status"] == f"down: process {victim} is not running"
@@ -141,3 +146,35 @@ def test_foreground_up_stops_every_child_on_ctrl_c(env: dict[str, str]) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_stores_given_by_url_are_checked_not_started(
+    env: dict[str, str], platform: RunningPlatform
+) -> None:
+    # the session platform's servers stand in for production servers
+    env = {
+        **env,
+        "AITP_POSTGRES__URL": platform.postgres_url,
+        "AITP_REDIS__URL": platform.redis_url,
+    }
+    started = aitp(env, "up", "--detach")
+    assert started.returncode == 0, started.stderr
+    code, rows = status(env)
+    assert code == 0
+    assert rows["postgres"]["external"] is True
+    assert rows["postgres"]["pid"] is None
+    assert rows["redis"]["address"] == platform.redis_url
+    assert isinstance(rows["temporal"]["pid"], int)
+    assert aitp(env, "down").stdout.startswith("stopped temporal, clickhouse;")
+    _, after = status(env)
+    assert after["redis"]["status"] == "up"  # not ours to stop
+
+
+def test_an_unreachable_production_server_fails_up_with_its_name(env: dict[str, str]) -> None:
+    env = {**env, "AITP_REDIS__URL": "redis://127.0.0.1:1/0"}
+    done = aitp(env, "up", "--detach")
+    assert done.returncode == 1
+    assert "redis (redis://127.0.0.1:1/0) is down" in done.stderr
+    assert "Traceback" not in done.stderr
+    _, rows = status(env)
+    assert rows["temporal"]["status"] == "down: not started"
