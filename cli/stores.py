@@ -22,7 +22,7 @@ def market_data(settings: Settings) -> Iterator[ClickHouseMarketDataStore]:
     target = clickhouse_target(settings)
     try:
         executor: SqlExecutor = (
-            ClickHouseHttpExecutor(target.url) if target.url else ChdbExecutor(target.chdb_path)  # type: ignore[arg-type]
+            ClickHouseHttpExecutor(target.url) if target.url else ChdbExecutor(target.chdb_path)
         )
     except ClickHouseError as exc:
         raise CliError(str(exc)) from None

@@ -42,17 +42,18 @@ def temporal_address(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class ClickHouseTarget:
-    """An HTTP URL to a server, or a chDB directory to open in this process."""
+    """An HTTP URL to a server when one is set or running, else the chDB directory to open."""
 
     url: str | None
-    chdb_path: Path | None
+    chdb_path: Path
 
 
 def clickhouse_target(settings: Settings) -> ClickHouseTarget:
+    chdb_path = settings.data_dir / "clickhouse"
     if settings.clickhouse.url:
-        return ClickHouseTarget(settings.clickhouse.url, None)
+        return ClickHouseTarget(settings.clickhouse.url, chdb_path)
     try:
-        return ClickHouseTarget(_embedded_url(settings, "clickhouse"), None)
+        return ClickHouseTarget(_embedded_url(settings, "clickhouse"), chdb_path)
     except NotRunningError:
         # nobody serves the chDB directory: this process may open it itself
-        return ClickHouseTarget(None, settings.data_dir / "clickhouse")
+        return ClickHouseTarget(None, chdb_path)

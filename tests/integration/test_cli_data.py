@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -216,3 +217,24 @@ def test_an_invalid_setting_is_named_without_a_traceback(
     assert done.returncode == 2
     assert "AITP_TEMPORAL__PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_import_works_without_the_platform_by_opening_chdb_itself(
+    aitp: list[str], tmp_path: Path, shared_data: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
+    env["AITP_DATA_DIR"] = str(tmp_path / "offline")
+    source = shared_data / "fx/USDJPY-ticks-2013-01.csv"
+    done = subprocess.run(
+        [*aitp, "data", "import", str(source), "-s", "USDJPY", "-k", "ticks"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [*aitp, "data", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "1,000" in listed.stdout
+    assert (tmp_path / "offline" / "clickhouse").is_dir()
