@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-import orjson
 
 from domain.ports import GraphEdge, GraphNode
 
@@ -17,6 +16,8 @@ _DIRECTIONS = {"out", "in", "any"}
 
 
 class PostgresGraphStore:
+    """Needs a pool from `adapters.postgres.pool.create_pool` (jsonb as Python values)."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -25,7 +26,7 @@ class PostgresGraphStore:
             await conn.executemany(
                 """INSERT INTO graph_nodes (key, kind, props) VALUES ($1, $2, $3::jsonb)
                    ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, props = EXCLUDED.props""",
-                [(n.key, n.kind, orjson.dumps(dict(n.props)).decode()) for n in nodes],
+                [(n.key, n.kind, dict(n.props)) for n in nodes],
             )
 
     async def upsert_edges(self, edges: Sequence[GraphEdge]) -> None:
@@ -33,7 +34,7 @@ class PostgresGraphStore:
             await conn.executemany(
                 """INSERT INTO graph_edges (src, dst, kind, props) VALUES ($1, $2, $3, $4::jsonb)
                    ON CONFLICT (src, dst, kind) DO UPDATE SET props = EXCLUDED.props""",
-                [(e.src, e.dst, e.kind, orjson.dumps(dict(e.props)).decode()) for e in edges],
+                [(e.src, e.dst, e.kind, dict(e.props)) for e in edges],
             )
 
     async def neighbours(
@@ -53,7 +54,7 @@ class PostgresGraphStore:
                 kind,
                 direction,
             )
-        return [GraphNode(r["key"], r["kind"], orjson.loads(r["props"])) for r in rows]
+        return [GraphNode(r["key"], r["kind"], r["props"]) for r in rows]
 
     async def shortest_path(self, src: str, dst: str, max_depth: int = 6) -> list[str] | None:
         """Keys from `src` to `dst` along edges in either direction, fewest hops first."""

@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping, Sequence
 
 import asyncpg
-import orjson
 
 from domain.ports import VectorItem, VectorMatch
 
@@ -34,6 +33,8 @@ def _literal(vector: Sequence[float]) -> str:
 
 
 class PgVectorStore:
+    """Needs a pool from `adapters.postgres.pool.create_pool` (jsonb as Python values)."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -71,7 +72,7 @@ class PgVectorStore:
 
     async def upsert(self, collection: str, items: Sequence[VectorItem]) -> None:
         table = _table(collection)
-        rows = [(i.id, _literal(i.vector), orjson.dumps(dict(i.metadata)).decode()) for i in items]
+        rows = [(i.id, _literal(i.vector), dict(i.metadata)) for i in items]
         async with self._pool.acquire() as conn:
             await conn.executemany(
                 f"""INSERT INTO {table} (id, embedding, metadata)
@@ -97,12 +98,10 @@ class PgVectorStore:
                     ORDER BY embedding <=> $1::vector
                     LIMIT $3""",
                 _literal(vector),
-                orjson.dumps(dict(where or {})).decode(),
+                dict(where or {}),
                 k,
             )
-        return [
-            VectorMatch(r["id"], float(r["distance"]), orjson.loads(r["metadata"])) for r in rows
-        ]
+        return [VectorMatch(r["id"], float(r["distance"]), r["metadata"]) for r in rows]
 
     async def delete_collection(self, name: str) -> None:
         async with self._pool.acquire() as conn:

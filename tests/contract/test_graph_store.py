@@ -11,6 +11,8 @@ import pytest
 
 from adapters.graph.postgres import PostgresGraphStore
 from adapters.postgres import migrations
+from adapters.postgres.pool import create_pool
+from config.settings import PostgresSettings
 from domain.ports import GraphEdge, GraphNode, GraphStore
 from tests.conftest import RunningPlatform
 
@@ -28,7 +30,7 @@ async def graph(
         admin = await asyncpg.connect(platform.postgres_url)
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = platform.postgres_url.replace("/aitp?", f"/{name}?")
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        pool = await create_pool(url, PostgresSettings(), "tests")
         async with pool.acquire() as conn:
             await migrations.apply(conn)
         yield PostgresGraphStore(pool)

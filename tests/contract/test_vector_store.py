@@ -7,10 +7,11 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
+from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
+from config.settings import PostgresSettings
 from domain.ports import VectorItem, VectorStore
 from tests.conftest import RunningPlatform
 
@@ -24,7 +25,7 @@ async def store(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[VectorStore]:
     if request.param == "pgvector":
-        pool = await asyncpg.create_pool(platform.postgres_url, min_size=1, max_size=4)
+        pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
         yield PgVectorStore(pool)
         await pool.close()
     else:
@@ -84,7 +85,7 @@ async def test_ensure_collection_is_idempotent(store: VectorStore, collection: s
 
 
 async def test_pgvector_refuses_a_dimension_change_and_bad_names(platform: RunningPlatform) -> None:
-    pool = await asyncpg.create_pool(platform.postgres_url, min_size=1, max_size=2)
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
     store = PgVectorStore(pool)
     name = f"t{uuid.uuid4().hex[:10]}"
     try:
