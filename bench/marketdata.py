@@ -80,6 +80,25 @@ def raw_arrow(symbol: str, frame: pl.DataFrame) -> pa.Table:
     ).to_arrow()
 
 
+def ingest(store: ClickHouseMarketDataStore, years: dict[str, pl.DataFrame]) -> float:
+    """Seconds to write every symbol's year through the adapter, in BATCH-row batches."""
+    started = time.perf_counter()
+    for symbol, frame in years.items():
+        for offset in range(0, frame.height, BATCH):
+            store.write_bars(symbol, Timeframe.M1, PriceSide.BID, frame.slice(offset, BATCH))
+    return time.perf_counter() - started
+
+
+def timed_year_reads(store: ClickHouseMarketDataStore, repeats: int, rows: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        year = store.read_bars("SYM00", Timeframe.M1, PriceSide.BID, 0, 2**62)
+        samples.append(time.perf_counter() - started)
+        assert year.height == rows
+    return samples
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
@@ -107,17 +126,8 @@ def main() -> None:
         # through the adapter, in-process chDB
         store = ClickHouseMarketDataStore(ChdbExecutor(Path(tmp) / "adapter"), "bench")
         store.ensure_schema()
-        started = time.perf_counter()
-        for symbol, frame in years.items():
-            for offset in range(0, frame.height, BATCH):
-                store.write_bars(symbol, Timeframe.M1, PriceSide.BID, frame.slice(offset, BATCH))
-        ingest_s = time.perf_counter() - started
-        reads = []
-        for _ in range(args.reads):
-            t0 = time.perf_counter()
-            year = store.read_bars("SYM00", Timeframe.M1, PriceSide.BID, 0, 2**62)
-            reads.append(time.perf_counter() - t0)
-        assert year.height == len(stamps)
+        ingest_s = ingest(store, years)
+        reads = timed_year_reads(store, args.reads, len(stamps))
         store.close()
 
         # chDB called directly: the same table, Arrow in, Arrow out
@@ -169,18 +179,9 @@ def main() -> None:
             )
             http.ensure_schema()
             subset = dict(list(years.items())[:2])
-            started = time.perf_counter()
-            for symbol, frame in subset.items():
-                for offset in range(0, frame.height, BATCH):
-                    http.write_bars(symbol, Timeframe.M1, PriceSide.BID, frame.slice(offset, BATCH))
-            http_ingest_s = time.perf_counter() - started
+            http_ingest_s = ingest(http, subset)
             http_rows = sum(f.height for f in subset.values())
-            http_reads = []
-            for _ in range(args.reads):
-                t0 = time.perf_counter()
-                got = http.read_bars("SYM00", Timeframe.M1, PriceSide.BID, 0, 2**62)
-                http_reads.append(time.perf_counter() - t0)
-            assert got.height == len(stamps)
+            http_reads = timed_year_reads(http, args.reads, len(stamps))
             http.close()
         finally:
             server.terminate()

@@ -30,6 +30,12 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def backends(*always: str, **when_set: str) -> list[str]:
+    """The backends of a contract suite: those always here, plus each server whose URL
+    variable is set (`server="AITP_REDIS__URL"`)."""
+    return [*always, *(name for name, variable in when_set.items() if os.environ.get(variable))]
+
+
 def embedded_settings(data_dir: Path) -> Settings:
     """Settings that start every store embedded, whatever AITP_* URLs the environment holds."""
     return Settings(

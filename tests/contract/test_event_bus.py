@@ -10,14 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.redis.event_bus import RedisStreamBus
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 
-def backends() -> list[str]:
-    return ["embedded", "server"] if os.environ.get("AITP_REDIS__URL") else ["embedded"]
-
-
-@pytest.fixture(params=backends())
+@pytest.fixture(params=backends("embedded", server="AITP_REDIS__URL"))
 async def bus(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[RedisStreamBus]:

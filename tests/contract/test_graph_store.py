@@ -14,14 +14,10 @@ from adapters.postgres import migrations
 from adapters.postgres.pool import create_pool
 from config.settings import PostgresSettings
 from domain.ports import GraphEdge, GraphNode, GraphStore
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 
-def backends() -> list[str]:
-    return ["postgres", "arango"] if os.environ.get("AITP_ARANGO__URL") else ["postgres"]
-
-
-@pytest.fixture(params=backends())
+@pytest.fixture(params=backends("postgres", arango="AITP_ARANGO__URL"))
 async def graph(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[GraphStore]:

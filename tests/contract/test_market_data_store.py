@@ -15,27 +15,20 @@ import pytest
 from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from domain.market_data import PriceSide, SeriesKind, Timeframe
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 MINUTE = 60 * 1_000_000_000
 T0 = 1_700_000_000 // 60 * 60 * 1_000_000_000  # a minute boundary in 2023
 
 
-def backends() -> list[str]:
-    found = ["chdb", "chdb-http"]
-    if os.environ.get("AITP_CLICKHOUSE__URL"):
-        found.append("server")
-    return found
-
-
-@pytest.fixture(params=backends())
+@pytest.fixture(params=backends("chdb", "chdb_http", server="AITP_CLICKHOUSE__URL"))
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, platform: RunningPlatform
 ) -> Iterator[ClickHouseMarketDataStore]:
     executor: SqlExecutor
     if request.param == "chdb":
         executor = ChdbExecutor(tmp_path / "chdb")
-    elif request.param == "chdb-http":
+    elif request.param == "chdb_http":
         executor = ClickHouseHttpExecutor(platform.clickhouse_url)
     else:
         executor = ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])

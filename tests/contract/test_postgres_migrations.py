@@ -10,14 +10,10 @@ import asyncpg
 import pytest
 
 from adapters.postgres import migrations
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 
-def backends() -> list[str]:
-    return ["embedded", "server"] if os.environ.get("AITP_POSTGRES__URL") else ["embedded"]
-
-
-@pytest.fixture(params=backends())
+@pytest.fixture(params=backends("embedded", server="AITP_POSTGRES__URL"))
 async def fresh_db(request: pytest.FixtureRequest, platform: RunningPlatform) -> AsyncIterator[str]:
     """A new, empty database on the chosen server; dropped afterwards."""
     base = (

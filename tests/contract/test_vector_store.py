@@ -13,14 +13,10 @@ from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
 from config.settings import PostgresSettings
 from domain.ports import VectorItem, VectorStore
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 
-def backends() -> list[str]:
-    return ["pgvector", "weaviate"] if os.environ.get("AITP_WEAVIATE__URL") else ["pgvector"]
-
-
-@pytest.fixture(params=backends())
+@pytest.fixture(params=backends("pgvector", weaviate="AITP_WEAVIATE__URL"))
 async def store(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[VectorStore]:
