@@ -142,7 +142,8 @@ class Fill:
     volume: Decimal
     price: Decimal
     ts: int
-    commission: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)  # account currency, a cost (positive)
+    position_id: str | None = None  # hedging accounts: the position this fill closes
 
 
 @dataclass(slots=True)
