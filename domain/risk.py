@@ -1,0 +1,255 @@
+"""The pre-trade risk gate: every order passes here, and a refusal carries a reason code.
+
+Rules run cheapest first and the first refusal wins. Orders that only reduce a position are
+let through the limits that exist to stop risk growing (size of position, exposure, margin,
+the daily-loss reduce-only stage), so a trader can always get out; the kill switch's own
+flattening orders pass even when trading is halted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.instruments import Instrument, InstrumentError, TradeMode
+from domain.market import QuoteTick
+from domain.orders import Order, OrderType, Side
+
+KILL_SWITCH = "kill_switch"  # the strategy name of the kill switch's flattening orders
+GLOBAL = "*"
+NANOS_PER_MINUTE = 60 * 1_000_000_000
+NANOS_PER_DAY = 1440 * NANOS_PER_MINUTE
+
+
+class Reason(StrEnum):
+    KILL_SWITCH = "kill_switch"
+    HALTED = "halted_daily_loss"
+    REDUCE_ONLY = "reduce_only_daily_loss"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    RESTRICTED_SYMBOL = "restricted_symbol"
+    TRADE_DISABLED = "trade_disabled"
+    OUTSIDE_SESSION = "outside_session"
+    NO_QUOTE = "no_quote"
+    STALE_QUOTE = "stale_quote"
+    MAX_SPREAD = "max_spread"
+    PRICE_COLLAR = "price_collar"
+    INVALID_VOLUME = "invalid_volume"
+    MAX_ORDER_SIZE = "max_order_size"
+    MAX_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    ORDER_RATE = "order_rate"
+    REPEATED_ORDER = "repeated_order"
+
+
+@dataclass(frozen=True, slots=True)
+class TradingWindow:
+    """Open from `start` to `end` minutes after midnight UTC on the given weekdays (Mon=0)."""
+
+    weekdays: frozenset[int]
+    start_minute: int
+    end_minute: int
+
+    def contains(self, ts: int) -> bool:
+        day = ts // NANOS_PER_DAY
+        weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+        minute = (ts % NANOS_PER_DAY) // NANOS_PER_MINUTE
+        return weekday in self.weekdays and self.start_minute <= minute < self.end_minute
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    max_order_volume: Decimal = Decimal(10)
+    max_order_notional: Decimal = Decimal(2_000_000)  # account currency
+    max_position_volume: Decimal = Decimal(20)  # net lots per symbol
+    max_gross_exposure: Decimal = Decimal(10_000_000)  # account currency
+    daily_loss_reduce_only: Decimal = Decimal(5_000)  # loss that leaves only reducing orders
+    daily_loss_halt: Decimal = Decimal(10_000)  # loss that stops trading
+    collar_fraction: Decimal = Decimal("0.02")  # priced orders within 2% of the quote
+    quote_max_age_ns: int = 10 * 1_000_000_000
+    max_spread_points: int | None = None
+    max_orders_per_window: int = 50
+    rate_window_ns: int = 1_000_000_000
+    max_repeats: int = 5  # the same symbol, side and volume...
+    repeat_window_ns: int = 10 * 1_000_000_000  # ...within this window
+    restricted: frozenset[str] = frozenset()
+    sessions: Mapping[str, tuple[TradingWindow, ...]] = field(default_factory=dict)
+    leverage: Decimal = Decimal(100)
+
+
+@dataclass(slots=True)
+class AccountState:
+    """What the gate needs to know about the account, kept current by the engine."""
+
+    equity: Decimal
+    daily_pnl: Decimal = Decimal(0)  # realised + open since the day began, account currency
+    used_margin: Decimal = Decimal(0)
+    gross_exposure: Decimal = Decimal(0)
+    net_volume: dict[str, Decimal] = field(default_factory=dict)
+    to_account: dict[str, Decimal] = field(default_factory=dict)  # profit ccy -> account ccy
+
+    @property
+    def free_margin(self) -> Decimal:
+        return self.equity - self.used_margin
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    accepted: bool
+    reason: Reason | None = None
+    detail: str = ""
+
+
+ACCEPTED = RiskDecision(True)
+
+
+class KillSwitch:
+    """Per account and global: while engaged, only the switch's own flattening passes."""
+
+    def __init__(self) -> None:
+        self._engaged: dict[str, bool] = {}  # scope -> flatten
+
+    def engage(self, scope: str = GLOBAL, flatten: bool = False) -> None:
+        self._engaged[scope] = flatten
+
+    def rearm(self, scope: str = GLOBAL) -> None:
+        self._engaged.pop(scope, None)
+
+    def engaged(self, account: str) -> bool:
+        return GLOBAL in self._engaged or account in self._engaged
+
+    def flatten(self, account: str) -> bool:
+        return self._engaged.get(account, False) or self._engaged.get(GLOBAL, False)
+
+
+class RiskGate:
+    def __init__(
+        self, account: str, limits: RiskLimits, kill_switch: KillSwitch | None = None
+    ) -> None:
+        self.account = account
+        self.limits = limits
+        self.kill_switch = kill_switch or KillSwitch()
+        self._client_ids: set[str] = set()
+        self._recent: deque[int] = deque()
+        self._repeats: dict[tuple[str, Side, Decimal], deque[int]] = {}
+
+    def check(
+        self,
+        order: Order,
+        instrument: Instrument,
+        quote: QuoteTick | None,
+        account: AccountState,
+        now: int,
+    ) -> RiskDecision:
+        decision = self._evaluate(order, instrument, quote, account, now)
+        if decision.accepted:
+            self._record(order, now)
+        return decision
+
+    def _evaluate(
+        self,
+        order: Order,
+        instrument: Instrument,
+        quote: QuoteTick | None,
+        account: AccountState,
+        now: int,
+    ) -> RiskDecision:
+        lim = self.limits
+        net = account.net_volume.get(order.symbol, Decimal(0))
+        signed = order.volume if order.side is Side.BUY else -order.volume
+        reduces = net * signed < 0 and order.volume <= abs(net)
+        flattening = order.strategy == KILL_SWITCH and reduces
+        if self.kill_switch.engaged(self.account) and not flattening:
+            return _no(Reason.KILL_SWITCH, "the kill switch is engaged; re-arm it to trade")
+        if order.client_order_id in self._client_ids:
+            return _no(Reason.DUPLICATE_CLIENT_ID, f"{order.client_order_id} was already sent")
+        if account.daily_pnl <= -lim.daily_loss_halt and not flattening:
+            return _no(Reason.HALTED, f"daily loss {-account.daily_pnl} reached the halt limit")
+        if account.daily_pnl <= -lim.daily_loss_reduce_only and not reduces:
+            return _no(Reason.REDUCE_ONLY, "daily loss limit reached: only reducing orders")
+        if order.symbol in lim.restricted:
+            return _no(Reason.RESTRICTED_SYMBOL, f"{order.symbol} is restricted")
+        mode = instrument.trade_mode
+        if (
+            mode is TradeMode.DISABLED
+            or (mode is TradeMode.CLOSE_ONLY and not reduces)
+            or (mode is TradeMode.LONG_ONLY and order.side is Side.SELL and not reduces)
+            or (mode is TradeMode.SHORT_ONLY and order.side is Side.BUY and not reduces)
+        ):
+            return _no(Reason.TRADE_DISABLED, f"{order.symbol} trade mode is {mode.name}")
+        windows = lim.sessions.get(order.symbol)
+        if windows and not any(w.contains(now) for w in windows):
+            return _no(Reason.OUTSIDE_SESSION, f"{order.symbol} is outside its trading session")
+        if quote is None:
+            return _no(Reason.NO_QUOTE, f"no quote for {order.symbol} yet")
+        if now - quote.ts > lim.quote_max_age_ns:
+            age = (now - quote.ts) / 1e9
+            return _no(Reason.STALE_QUOTE, f"the last {order.symbol} quote is {age:.1f}s old")
+        if lim.max_spread_points is not None:
+            spread = instrument.price_in_points(quote.ask - quote.bid)
+            if spread > lim.max_spread_points:
+                return _no(Reason.MAX_SPREAD, f"spread {spread} points > {lim.max_spread_points}")
+        reference = Decimal(str(quote.ask if order.side is Side.BUY else quote.bid))
+        for name, price in (("price", order.price), ("stop price", order.stop_price)):
+            if price is not None and abs(price - reference) > reference * lim.collar_fraction:
+                return _no(
+                    Reason.PRICE_COLLAR,
+                    f"{name} {price} is more than {lim.collar_fraction:%} from {reference}",
+                )
+        try:
+            instrument.check_volume(order.volume)
+        except InstrumentError as exc:
+            return _no(Reason.INVALID_VOLUME, str(exc))
+        if order.volume > lim.max_order_volume:
+            return _no(Reason.MAX_ORDER_SIZE, f"{order.volume} lots > {lim.max_order_volume}")
+        price = (
+            order.price if order.order_type is not OrderType.MARKET and order.price else reference
+        )
+        rate = account.to_account.get(instrument.currency_profit, Decimal(1))
+        notional = instrument.notional(order.volume, price) * rate
+        if notional > lim.max_order_notional:
+            return _no(Reason.MAX_NOTIONAL, f"notional {notional:.0f} > {lim.max_order_notional}")
+        if not reduces:
+            after = abs(net + signed)
+            if after > lim.max_position_volume:
+                return _no(Reason.MAX_POSITION, f"{order.symbol} would be {after} lots")
+            if account.gross_exposure + notional > lim.max_gross_exposure:
+                return _no(Reason.MAX_GROSS_EXPOSURE, "gross exposure limit reached")
+            margin = (
+                instrument.margin_initial * order.volume * rate
+                if instrument.margin_initial
+                else notional / lim.leverage
+            )
+            if margin > account.free_margin:
+                return _no(
+                    Reason.INSUFFICIENT_MARGIN,
+                    f"needs {margin:.2f} margin, {account.free_margin:.2f} free",
+                )
+        recent = self._recent
+        while recent and recent[0] <= now - lim.rate_window_ns:
+            recent.popleft()
+        if len(recent) >= lim.max_orders_per_window:
+            return _no(
+                Reason.ORDER_RATE, f"more than {lim.max_orders_per_window} orders in the window"
+            )
+        same = self._repeats.get((order.symbol, order.side, order.volume))
+        if same is not None:
+            while same and same[0] <= now - lim.repeat_window_ns:
+                same.popleft()
+            if len(same) >= lim.max_repeats:
+                return _no(Reason.REPEATED_ORDER, "the same order repeats too often")
+        return ACCEPTED
+
+    def _record(self, order: Order, now: int) -> None:
+        self._client_ids.add(order.client_order_id)
+        self._recent.append(now)
+        key = (order.symbol, order.side, order.volume)
+        self._repeats.setdefault(key, deque()).append(now)
+
+
+def _no(reason: Reason, detail: str) -> RiskDecision:
+    return RiskDecision(False, reason, detail)
