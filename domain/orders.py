@@ -144,6 +144,7 @@ class Fill:
     ts: int
     commission: Decimal = Decimal(0)  # account currency, a cost (positive)
     position_id: str | None = None  # hedging accounts: the position this fill closes
+    reason: str = "order"  # or "sl", "tp": a broker-side close nobody sent an order for
 
 
 @dataclass(slots=True)
@@ -157,6 +158,8 @@ class Order:
     price: Decimal | None = None  # limit price
     stop_price: Decimal | None = None
     expire_at: int | None = None  # ns, GTD
+    stop_loss: Decimal | None = None  # brackets for the position this order opens
+    take_profit: Decimal | None = None
     strategy: str | None = None
     magic: int | None = None
     reduce_only: bool = False
