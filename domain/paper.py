@@ -158,6 +158,11 @@ class PaperBroker:
             return [Rejected(client_order_id, "no such working order")]
         return [Cancelled(client_order_id, "cancelled")]
 
+    @property
+    def active(self) -> bool:
+        """Anything for a price to act on: working orders or brackets."""
+        return bool(self._working) or bool(self._brackets)
+
     def working(self) -> list[Order]:
         return [w.order for w in self._working.values()]
 

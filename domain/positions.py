@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from domain.instruments import Instrument
+from domain.market import QuoteTick
 from domain.orders import Fill, Side
 
 ZERO = Decimal(0)
@@ -35,18 +36,33 @@ class QuoteRates:
     def update(self, symbol: str, mid: Decimal) -> None:
         self._mids[symbol] = mid
 
+    def _mid(self, symbol: str) -> Decimal | None:
+        return self._mids.get(symbol)
+
     def rate(self, from_ccy: str, to_ccy: str) -> Decimal:
         if from_ccy == to_ccy:
             return Decimal(1)
-        direct = self._mids.get(from_ccy + to_ccy)
+        direct = self._mid(from_ccy + to_ccy)
         if direct:
             return direct
-        inverse = self._mids.get(to_ccy + from_ccy)
+        inverse = self._mid(to_ccy + from_ccy)
         if inverse:
             return Decimal(1) / inverse
         if "USD" not in (from_ccy, to_ccy):
             return self.rate(from_ccy, "USD") * self.rate("USD", to_ccy)
         raise RateError(f"no quote converts {from_ccy} to {to_ccy}")
+
+
+class LiveQuoteRates(QuoteRates):
+    """Rates read at the moment they are asked for, from a live map of the latest quotes."""
+
+    def __init__(self, quotes: Mapping[str, QuoteTick]) -> None:
+        super().__init__()
+        self._quotes = quotes
+
+    def _mid(self, symbol: str) -> Decimal | None:
+        quote = self._quotes.get(symbol)
+        return Decimal(repr((quote.bid + quote.ask) * 0.5)) if quote is not None else None
 
 
 @dataclass(slots=True)

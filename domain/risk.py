@@ -86,6 +86,7 @@ class AccountState:
     """What the gate needs to know about the account, kept current by the engine."""
 
     equity: Decimal
+    currency: str = "USD"
     daily_pnl: Decimal = Decimal(0)  # realised + open since the day began, account currency
     used_margin: Decimal = Decimal(0)
     gross_exposure: Decimal = Decimal(0)
@@ -209,7 +210,10 @@ class RiskGate:
         price = (
             order.price if order.order_type is not OrderType.MARKET and order.price else reference
         )
-        rate = account.to_account.get(instrument.currency_profit, Decimal(1))
+        ccy = instrument.currency_profit
+        rate = Decimal(1) if ccy == account.currency else account.to_account.get(ccy)
+        if rate is None:
+            return _no(Reason.NO_QUOTE, f"no quote converts {ccy} to {account.currency}")
         notional = instrument.notional(order.volume, price) * rate
         if notional > lim.max_order_notional:
             return _no(Reason.MAX_NOTIONAL, f"notional {notional:.0f} > {lim.max_order_notional}")

@@ -9,10 +9,16 @@ Semantics that backtests and parity tests rely on, exactly:
 - one position at a time; a position still open when the data ends stays open;
 - `sl_atr` / `tp_atr` (0 = off) set stop-loss and take-profit at that many ATR(14) from the
   decision bar's close.
+
+Crosses are decided exactly: prices become integers of 1e-8 and the averages are compared as
+sum_fast x slow against sum_slow x fast, so two SMAs that are equal are equal, whatever order
+floating-point sums would have taken. Any other engine (a vectorised sweep, vectorbt) that
+decides on the same integers takes the same trades.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Self
@@ -30,6 +36,26 @@ from domain.strategies.base import (
 )
 
 ATR_PERIOD = 14
+PRICE_SCALE = 10**8  # prices as integers of 1e-8: exact for every instrument's tick grid
+
+
+class ExactSum:
+    """Sum of the last `period` prices, in integers of 1e-8."""
+
+    __slots__ = ("_window", "period", "total")
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self._window: deque[int] = deque()
+        self.total = 0
+
+    def update(self, price: float) -> int | None:
+        units = round(price * PRICE_SCALE)
+        self._window.append(units)
+        self.total += units
+        if len(self._window) > self.period:
+            self.total -= self._window.popleft()
+        return self.total if len(self._window) == self.period else None
 
 
 class MaCross(OnePositionStrategy):
@@ -56,8 +82,10 @@ class MaCross(OnePositionStrategy):
         self.sl_atr, self.tp_atr = sl_atr, tp_atr
         self._fast = SMA(fast)
         self._slow = SMA(slow)
+        self._fast_sum = ExactSum(fast)
+        self._slow_sum = ExactSum(slow)
         self._atr = ATR(ATR_PERIOD) if sl_atr or tp_atr else None
-        self._prev: tuple[float, float] | None = None
+        self._prev: int | None = None  # sign of fast - slow at the previous bar
 
     @classmethod
     def from_params(cls, symbol: str, params: dict[str, Any]) -> Self:
@@ -77,20 +105,22 @@ class MaCross(OnePositionStrategy):
     def on_bar(self, bar: Bar) -> Sequence[OrderIntent]:
         fast = self._fast.update(bar.close)
         slow = self._slow.update(bar.close)
+        fast_sum = self._fast_sum.update(bar.close)
+        slow_sum = self._slow_sum.update(bar.close)
         atr = self._atr.update(bar.high, bar.low, bar.close) if self._atr else None
-        prev, self._prev = (
-            self._prev,
-            (fast, slow) if fast is not None and slow is not None else None,
-        )
-        if prev is None or self._prev is None or self.pending:
+        if fast_sum is None or slow_sum is None:
             return NO_INTENTS
-        fast_prev, slow_prev = prev
-        assert fast is not None
-        assert slow is not None
-        above = fast > slow and fast_prev <= slow_prev
-        below = fast < slow and fast_prev >= slow_prev
+        diff = fast_sum * self.slow - slow_sum * self.fast  # sign of SMA_fast - SMA_slow
+        now = (diff > 0) - (diff < 0)
+        prev, self._prev = self._prev, now
+        if prev is None or self.pending:
+            return NO_INTENTS
+        above = now > 0 and prev <= 0
+        below = now < 0 and prev >= 0
         if not (above or below):
             return NO_INTENTS
+        assert fast is not None
+        assert slow is not None
         features = {"sma_fast": fast, "sma_slow": slow, "close": bar.close}
         if atr is not None:
             features["atr"] = atr

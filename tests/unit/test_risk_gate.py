@@ -161,3 +161,15 @@ def test_every_reason_code_has_a_test() -> None:
     source = open(__file__).read()  # noqa: SIM115
     missing = [r.name for r in Reason if f"Reason.{r.name}" not in source]
     assert missing == []
+
+
+def test_an_order_that_cannot_be_valued_in_the_account_currency_is_refused() -> None:
+    usdjpy = fx_major("USDJPY", digits=3)
+    jpy = Order("c-jpy", "USDJPY", Side.BUY, Dec(1))
+    quote = QuoteTick("USDJPY", NOW, 150.0, 150.01)
+    gate = RiskGate("a", RiskLimits())
+    refused = gate.check(jpy, usdjpy, quote, account(), NOW)
+    assert refused.reason is Reason.NO_QUOTE
+    assert "no quote converts JPY to USD" in refused.detail
+    valued = account(to_account={"JPY": Dec(1) / Dec(150)})
+    assert gate.check(jpy, usdjpy, quote, valued, NOW).accepted

@@ -1,0 +1,382 @@
+"""The engine: ticks or bars in, orders and events out; the same code live and in replay.
+
+It holds no clock of its own (every input carries its timestamp) and does no I/O: the
+process around it (`hotpath.__main__`) feeds it and drains its outbox to the bus, a backtest
+replays history through it. Per tick it does the least it can: remember the quote, let the
+broker see it only when something is working there, and extend the open bar. Indicators and
+strategies run when a bar closes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from domain import indicators as ind
+from domain.bars import BarBuilder
+from domain.instruments import Instrument
+from domain.market import Bar, QuoteTick
+from domain.market_data import Timeframe
+from domain.orders import Fill, Order, OrderState
+from domain.paper import (
+    Accepted,
+    BrokerEvent,
+    Cancelled,
+    Expired,
+    Filled,
+    PaperBroker,
+    Rejected,
+    SwapCharged,
+)
+from domain.positions import Book, LiveQuoteRates, RateError
+from domain.risk import AccountState, RiskGate
+from domain.strategies import OrderIntent, Strategy
+from hotpath.outbox import Outbox
+
+
+class FeatureSet:
+    """The ten indicators whose values go with every decision candidate."""
+
+    __slots__ = ("adx", "atr", "bb", "ema", "macd", "rsi", "sma_fast", "sma_slow", "stoch", "wma")
+
+    def __init__(self) -> None:
+        self.sma_fast, self.sma_slow = ind.SMA(10), ind.SMA(30)
+        self.ema, self.wma = ind.EMA(20), ind.WMA(20)
+        self.rsi, self.macd, self.bb = ind.RSI(14), ind.MACD(), ind.Bollinger(20)
+        self.atr, self.stoch, self.adx = ind.ATR(14), ind.Stochastic(), ind.ADX(14)
+
+    def update(self, bar: Bar) -> None:
+        c, h, lo = bar.close, bar.high, bar.low
+        self.sma_fast.update(c)
+        self.sma_slow.update(c)
+        self.ema.update(c)
+        self.wma.update(c)
+        self.rsi.update(c)
+        self.macd.update(c)
+        self.bb.update(c)
+        self.atr.update(h, lo, c)
+        self.stoch.update(h, lo, c)
+        self.adx.update(h, lo, c)
+
+    def snapshot(self) -> dict[str, float | None]:
+        return {
+            "sma10": self.sma_fast.value,
+            "sma30": self.sma_slow.value,
+            "ema20": self.ema.value,
+            "wma20": self.wma.value,
+            "rsi14": self.rsi.value,
+            "macd": self.macd.value,
+            "macd_signal": self.macd.signal,
+            "bb_upper": self.bb.upper,
+            "bb_lower": self.bb.lower,
+            "atr14": self.atr.value,
+            "stoch_k": self.stoch.k,
+            "adx14": self.adx.value,
+        }
+
+
+@dataclass
+class EngineStats:
+    ticks: int = 0
+    bars: int = 0
+    orders: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    fills: int = 0
+    exec_ns: list[int] = field(default_factory=list)  # risk gate + broker + events, per order
+
+
+class Engine:
+    def __init__(
+        self,
+        account: str,
+        instruments: Mapping[str, Instrument],
+        strategies: Sequence[Strategy],
+        broker: PaperBroker,
+        gate: RiskGate,
+        outbox: Outbox,
+        currency: str = "USD",
+        balance: Decimal = Decimal(0),
+        hedging: bool = False,
+        timeframe: Timeframe = Timeframe.M1,
+        id_prefix: str = "",
+        quote_sample_ns: int = 250_000_000,
+        measure: bool = False,
+    ) -> None:
+        self.account = account
+        self.instruments = instruments
+        self.strategies = list(strategies)
+        self.broker = broker
+        self.gate = gate
+        self.quotes: dict[str, QuoteTick] = {}
+        self.book = Book(currency, instruments, LiveQuoteRates(self.quotes), hedging, balance)
+        self.outbox = outbox
+        self.timeframe = timeframe
+        self.stats = EngineStats()
+        self.orders: dict[str, Order] = {}
+        self._builders = {s: BarBuilder(s, timeframe) for s in instruments}
+        self._features = {s: FeatureSet() for s in instruments}
+        self._by_symbol: dict[str, list[Strategy]] = {s: [] for s in instruments}
+        for strategy in self.strategies:
+            self._by_symbol[strategy.symbol].append(strategy)
+        self._owner: dict[str, Strategy] = {}  # client order id -> strategy
+        self._intents: dict[str, OrderIntent] = {}
+        self._prefix = id_prefix or account[:8]
+        self._seq = 0
+        self._quote_sample_ns = quote_sample_ns
+        self._last_sample: dict[str, int] = {}
+        self._measure = measure
+        self.enabled = {s.name: True for s in self.strategies}
+
+    # --- inputs -------------------------------------------------------------------------
+    def on_tick(self, tick: QuoteTick) -> None:
+        self.stats.ticks += 1
+        symbol = tick.symbol
+        self.quotes[symbol] = tick
+        if self.broker.active:
+            self._handle(self.broker.on_tick(tick))
+        closed = self._builders[symbol].on_price(tick.ts, tick.bid, tick.bid_volume)
+        if closed is not None:
+            self._bar_closed(closed)
+        if tick.ts - self._last_sample.get(symbol, 0) >= self._quote_sample_ns:
+            self._last_sample[symbol] = tick.ts
+            self.outbox.emit(
+                "quote", {"symbol": symbol, "ts": tick.ts, "bid": tick.bid, "ask": tick.ask}
+            )
+        for strategy in self._by_symbol[symbol]:
+            for intent in strategy.on_tick(tick):
+                self._execute(intent, tick.ts)
+
+    def on_bar(self, bar: Bar, ask: Bar | None = None) -> None:
+        """Bar replay: the broker fills at this bar first, then the bar closes for strategies."""
+        self.quotes[bar.symbol] = QuoteTick(
+            bar.symbol, bar.end_ts, bar.close, ask.close if ask is not None else bar.close
+        )
+        self._handle(self.broker.on_bar(bar, ask))
+        self._bar_closed(bar)
+
+    def close_bars(self, now: int) -> None:
+        """A timer: close bars whose period ended in a quiet market."""
+        for builder in self._builders.values():
+            closed = builder.close_until(now)
+            if closed is not None:
+                self._bar_closed(closed)
+
+    # --- bars and decisions -------------------------------------------------------------
+    def _bar_closed(self, bar: Bar) -> None:
+        self.stats.bars += 1
+        features = self._features[bar.symbol]
+        features.update(bar)
+        self.outbox.emit(
+            "bar",
+            {
+                "symbol": bar.symbol,
+                "timeframe": bar.timeframe.value,
+                "ts": bar.ts,
+                "o": bar.open,
+                "h": bar.high,
+                "l": bar.low,
+                "c": bar.close,
+                "v": bar.volume,
+            },
+        )
+        for strategy in self._by_symbol[bar.symbol]:
+            intents = strategy.on_bar(bar)
+            if not intents:
+                continue
+            if not self.enabled[strategy.name]:
+                for intent in intents:
+                    strategy.on_reject(intent)
+                continue
+            snapshot = features.snapshot()
+            for intent in intents:
+                self.outbox.emit(
+                    "decision_candidate",
+                    {
+                        "account": self.account,
+                        "symbol": intent.symbol,
+                        "strategy": intent.strategy,
+                        "bar_ts": bar.ts,
+                        "side": intent.side.value,
+                        "reason": intent.reason,
+                        "features": {**snapshot, **intent.features},
+                    },
+                )
+                self._execute(intent, bar.end_ts)
+
+    # --- orders -------------------------------------------------------------------------
+    def next_client_order_id(self) -> str:
+        self._seq += 1
+        return f"{self._prefix}-{self._seq}"
+
+    def _execute(self, intent: OrderIntent, now: int) -> None:
+        started = time.perf_counter_ns() if self._measure else 0
+        instrument = self.instruments[intent.symbol]
+        order = Order(
+            self.next_client_order_id(),
+            intent.symbol,
+            intent.side,
+            intent.volume,
+            intent.order_type,
+            strategy=intent.strategy,
+            price=instrument.round_price(intent.price) if intent.price is not None else None,
+            stop_loss=instrument.round_price(intent.stop_loss) if intent.stop_loss else None,
+            take_profit=instrument.round_price(intent.take_profit) if intent.take_profit else None,
+        )
+        self.submit(order, now, owner=self._strategy(intent.strategy), intent=intent)
+        if self._measure:
+            self.stats.exec_ns.append(time.perf_counter_ns() - started)
+
+    def submit(
+        self,
+        order: Order,
+        now: int,
+        owner: Strategy | None = None,
+        intent: OrderIntent | None = None,
+    ) -> bool:
+        """Risk gate, then broker; the one path every order takes. True if the broker took it."""
+        self.stats.orders += 1
+        self.orders[order.client_order_id] = order
+        decision = self.gate.check(
+            order,
+            self.instruments[order.symbol],
+            self.quotes.get(order.symbol),
+            self._account(),
+            now,
+        )
+        if not decision.accepted:
+            assert decision.reason is not None
+            order.reject(decision.reason.value)
+            counts = self.stats.rejected
+            counts[decision.reason.value] = counts.get(decision.reason.value, 0) + 1
+            self.outbox.emit(
+                "order_rejected",
+                {
+                    "client_order_id": order.client_order_id,
+                    "reason": decision.reason.value,
+                    "detail": decision.detail,
+                },
+            )
+            if owner is not None and intent is not None:
+                owner.on_reject(intent)
+            return False
+        if owner is not None and intent is not None:
+            self._owner[order.client_order_id] = owner
+            self._intents[order.client_order_id] = intent
+        order.submit()
+        self._handle(self.broker.submit(order, now))
+        return order.state is not OrderState.REJECTED
+
+    def cancel(self, client_order_id: str) -> bool:
+        order = self.orders.get(client_order_id)
+        if order is None or order.state.terminal:
+            return False
+        order.request_cancel()
+        events = self.broker.cancel(client_order_id)
+        if isinstance(events[0], Rejected):
+            order.cancel_refused()
+            return False
+        self._handle(events)
+        return True
+
+    def _strategy(self, name: str) -> Strategy | None:
+        return next((s for s in self.strategies if s.name == name), None)
+
+    def _account(self) -> AccountState:
+        book = self.book
+        net: dict[str, Decimal] = {}
+        for pos in book:
+            net[pos.symbol] = net.get(pos.symbol, Decimal(0)) + pos.volume
+        rates: dict[str, Decimal] = {}
+        for instrument in self.instruments.values():
+            try:
+                rates[instrument.currency_profit] = book.rates.rate(
+                    instrument.currency_profit, book.currency
+                )
+            except RateError:
+                continue  # the gate refuses orders it cannot value
+        return AccountState(
+            equity=book.balance, currency=book.currency, net_volume=net, to_account=rates
+        )
+
+    def _handle(self, events: list[BrokerEvent]) -> None:
+        for event in events:
+            if isinstance(event, Filled):
+                self._filled(event.fill, event.symbol)
+            elif isinstance(event, Accepted):
+                order = self.orders[event.client_order_id]
+                if order.state is OrderState.SUBMITTED:
+                    order.accept(event.broker_order_id)
+                self.outbox.emit(
+                    "order_accepted",
+                    {
+                        "client_order_id": event.client_order_id,
+                        "broker_order_id": event.broker_order_id,
+                    },
+                )
+            elif isinstance(event, Rejected):
+                order = self.orders[event.client_order_id]
+                if not order.state.terminal:
+                    order.reject(event.reason)
+                self._release(event.client_order_id, reject=True)
+                self.outbox.emit(
+                    "order_rejected",
+                    {"client_order_id": event.client_order_id, "reason": event.reason},
+                )
+            elif isinstance(event, Cancelled | Expired):
+                order = self.orders[event.client_order_id]
+                if isinstance(event, Cancelled):
+                    order.cancel(event.reason)
+                else:
+                    order.expire()
+                self._release(event.client_order_id, reject=True)
+                self.outbox.emit(
+                    "order_" + order.state.value, {"client_order_id": order.client_order_id}
+                )
+            elif isinstance(event, SwapCharged):
+                rate = self.book.rates.rate(
+                    self.instruments[event.symbol].currency_profit, self.book.currency
+                )
+                self.book.charge_swap(event.position_id, event.amount * rate)
+
+    def _filled(self, fill: Fill, symbol: str) -> None:
+        self.stats.fills += 1
+        order = self.orders.get(fill.client_order_id)
+        if order is not None:
+            order.apply_fill(fill)
+        self.book.apply(fill, symbol)
+        owner = self._owner.get(fill.client_order_id)
+        if owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
+            for strategy in self._by_symbol[symbol]:
+                strategy.on_fill(fill)
+        else:
+            owner.on_fill(fill)
+        if order is not None and order.state.terminal:
+            self._release(fill.client_order_id)
+        self.outbox.emit(
+            "fill",
+            {
+                "fill_id": fill.fill_id,
+                "client_order_id": fill.client_order_id,
+                "symbol": symbol,
+                "side": fill.side.value,
+                "volume": str(fill.volume),
+                "price": str(fill.price),
+                "ts": fill.ts,
+                "reason": fill.reason,
+            },
+        )
+
+    def _release(self, client_order_id: str, reject: bool = False) -> None:
+        owner = self._owner.pop(client_order_id, None)
+        intent = self._intents.pop(client_order_id, None)
+        if reject and owner is not None and intent is not None:
+            owner.on_reject(intent)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "orders": len(self.orders),
+            "positions": {p.symbol: str(p.volume) for p in self.book},
+        }

@@ -1,0 +1,61 @@
+"""Events leaving the engine, held in a bounded buffer until the bus takes them.
+
+The engine never waits on the bus: it appends here and moves on. When the buffer is full
+(the bus is down for long) the oldest quote samples go first, never an order or a fill; if
+even those would be lost the outbox refuses and raises the alarm, and the counters say so.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+DROPPABLE = frozenset({"quote"})
+
+
+class OutboxFullError(RuntimeError):
+    pass
+
+
+class Outbox:
+    __slots__ = ("_events", "alarm", "capacity", "dropped", "emitted")
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._events: deque[tuple[str, dict[str, Any]]] = deque()
+        self.emitted = 0
+        self.dropped = 0
+        self.alarm = False
+
+    def emit(self, kind: str, payload: dict[str, Any]) -> None:
+        events = self._events
+        if len(events) >= self.capacity and not self._drop_one_sample():
+            self.alarm = True
+            raise OutboxFullError(
+                f"{len(events)} events wait for the bus and none can be dropped; "
+                "the hot path stops trading rather than lose an order or a fill"
+            )
+        events.append((kind, payload))
+        self.emitted += 1
+
+    def _drop_one_sample(self) -> bool:
+        for i, (kind, _) in enumerate(self._events):
+            if kind in DROPPABLE:
+                del self._events[i]
+                self.dropped += 1
+                return True
+        return False
+
+    def take(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+        """The oldest events, for the publisher; put them `back` if publishing fails."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        events = self._events
+        while events and len(out) < limit:
+            out.append(events.popleft())
+        return out
+
+    def back(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        self._events.extendleft(reversed(batch))
+
+    def __len__(self) -> int:
+        return len(self._events)

@@ -1,0 +1,145 @@
+"""The engine replays real data through strategies, risk gate and paper broker."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from domain.instruments import fx_major
+from domain.market import Bar, QuoteTick
+from domain.market_data import Timeframe
+from domain.paper import PaperBroker
+from domain.risk import RiskGate, RiskLimits
+from domain.strategies import MaCross
+from hotpath.engine import Engine
+from hotpath.outbox import Outbox, OutboxFullError
+
+pytestmark = pytest.mark.shared_data
+
+
+def engine(symbol: str, strategies: list[MaCross], limits: RiskLimits | None = None) -> Engine:
+    instruments = {symbol: fx_major(symbol, 3 if symbol.endswith("JPY") else 5)}
+    return Engine(
+        "demo",
+        instruments,
+        strategies,
+        PaperBroker(instruments),
+        RiskGate("demo", limits or RiskLimits(quote_max_age_ns=10**15, max_repeats=10**6)),
+        Outbox(),
+        balance=Decimal(100_000),
+    )
+
+
+def load_bars(path: Path, symbol: str) -> list[Bar]:
+    frame = pl.read_csv(path).with_columns(
+        pl.col("timestamp")
+        .str.to_datetime(time_unit="ns", time_zone="UTC")
+        .dt.epoch("ns")
+        .alias("ts")
+    )
+    return [
+        Bar(symbol, Timeframe.M1, ts, o, h, lo, c)
+        for ts, o, h, lo, c in frame.select("ts", "open", "high", "low", "close").iter_rows()
+    ]
+
+
+def reference_ma_cross(
+    closes: np.ndarray, opens: np.ndarray, fast: int, slow: int
+) -> list[tuple[int, str, float]]:
+    """The documented semantics the plain way, deciding on exact integer sums of 1e-8 units:
+    (bar index of the fill, side, price)."""
+    units = np.round(closes * 10**8).astype(np.int64)
+    fast_sum = np.convolve(units, np.ones(fast, dtype=np.int64), "valid")[slow - fast :]
+    slow_sum = np.convolve(units, np.ones(slow, dtype=np.int64), "valid")
+    sign = np.sign(fast_sum * slow - slow_sum * fast)
+    trades, long = [], False
+    for k in range(1, len(sign)):
+        t = k + slow - 1
+        if t + 1 >= len(closes):
+            break
+        above = sign[k] > 0 and sign[k - 1] <= 0
+        below = sign[k] < 0 and sign[k - 1] >= 0
+        if not long and above:
+            trades.append((t + 1, "buy", opens[t + 1]))
+            long = True
+        elif long and below:
+            trades.append((t + 1, "sell", opens[t + 1]))
+            long = False
+    return trades
+
+
+def test_bar_replay_fills_ma_cross_at_the_next_open_as_documented(shared_data: Path) -> None:
+    bars = load_bars(shared_data / "fx/GBPUSD-M1-bid-2012-02.csv", "GBPUSD")
+    eng = engine("GBPUSD", [MaCross("GBPUSD", fast=10, slow=30, volume=Decimal("1"))])
+    fills = []
+    for i, bar in enumerate(bars):
+        before = eng.stats.fills
+        eng.on_bar(bar)
+        if eng.stats.fills > before:
+            fills.append(i)
+    got = [
+        (fills[n], payload["side"], float(payload["price"]))
+        for n, (kind, payload) in enumerate(e for e in eng.outbox.take(10**6) if e[0] == "fill")
+    ]
+    closes = np.array([b.close for b in bars])
+    opens = np.array([b.open for b in bars])
+    want = reference_ma_cross(closes, opens, 10, 30)
+    assert len(want) > 100
+    assert [(i, side) for i, side, _ in got] == [(i, side) for i, side, _ in want]
+    assert [p for *_, p in got] == pytest.approx([p for *_, p in want], abs=1e-12)
+
+
+def test_tick_replay_builds_bars_trades_and_keeps_the_books(shared_data: Path) -> None:
+    frame = pl.read_csv(shared_data / "fx/USDJPY-ticks-2013-01.csv").with_columns(
+        pl.col("timestamp")
+        .str.to_datetime(time_unit="ns", time_zone="UTC")
+        .dt.epoch("ns")
+        .alias("ts")
+    )
+    strategy = MaCross("USDJPY", fast=2, slow=5, allow_short=True, volume=Decimal("0.5"))
+    eng = engine("USDJPY", [strategy])
+    for ts, bid, ask in frame.select("ts", "bid", "ask").iter_rows():
+        eng.on_tick(QuoteTick("USDJPY", ts, bid, ask))
+    events = eng.outbox.take(10**6)
+    kinds = {k for k, _ in events}
+    assert {"bar", "quote", "decision_candidate", "order_accepted", "fill"} <= kinds
+    fills = [p for k, p in events if k == "fill"]
+    assert fills
+    for fill in fills:  # buys at the ask, sells at the bid of the tick that filled them
+        tick = frame.filter(pl.col("ts") == fill["ts"]).row(0, named=True)
+        assert float(fill["price"]) == pytest.approx(
+            tick["ask" if fill["side"] == "buy" else "bid"]
+        )
+    assert eng.book.net_volume("USDJPY") == strategy.net
+    assert eng.stats.bars == len([1 for k, _ in events if k == "bar"])
+
+
+def test_a_refused_order_frees_the_strategy_and_says_why(shared_data: Path) -> None:
+    bars = load_bars(shared_data / "fx/GBPUSD-M1-bid-2012-02.csv", "GBPUSD")[:2000]
+    strategy = MaCross("GBPUSD", fast=10, slow=30)
+    eng = engine("GBPUSD", [strategy], RiskLimits(restricted=frozenset({"GBPUSD"})))
+    for bar in bars:
+        eng.on_bar(bar)
+    rejected = [p for k, p in eng.outbox.take(10**6) if k == "order_rejected"]
+    assert rejected
+    assert {p["reason"] for p in rejected} == {"restricted_symbol"}
+    assert eng.stats.rejected == {"restricted_symbol": len(rejected)}
+    assert not strategy.pending
+    assert eng.stats.fills == 0
+
+
+def test_the_outbox_drops_quote_samples_first_and_never_an_order() -> None:
+    box = Outbox(capacity=3)
+    box.emit("quote", {})
+    box.emit("fill", {"n": 1})
+    box.emit("fill", {"n": 2})
+    box.emit("fill", {"n": 3})
+    assert box.dropped == 1
+    with pytest.raises(OutboxFullError, match="none can be dropped"):
+        box.emit("fill", {"n": 4})
+    assert box.alarm
+    assert [p["n"] for _, p in box.take()] == [1, 2, 3]
