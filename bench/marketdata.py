@@ -6,7 +6,7 @@ GBPUSD bid file are block-bootstrapped (blocks of one hour) into one FX year (we
 the platform's adapter and, in the same run, with chDB called directly (the baseline), both
 in-process; the HTTP figures go through the embedded chDB server other processes use.
 
-    python bench/marketdata.py [--symbols 14] [--reads 7]
+    python -m bench.marketdata [--symbols 14] [--reads 7]
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from _report import SHARED_DATA, Target, report  # bench/ is the script's own directory
 from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+from bench._report import SHARED_DATA, Target, report
 from domain.market_data import PriceSide, Timeframe
 from embedded.process import free_port, port_open
 
