@@ -1,0 +1,224 @@
+"""Orders through the MetaTrader5 API, sent once and reconciled whenever the outcome is unknown.
+
+The adapter refuses a second submission of a client order id. When order_send gives no reply,
+a time-out, a generic error or a lost connection, the order is UNRESOLVED: `reconcile` looks
+for it at the broker (working orders, positions, order and deal history, by magic number and
+the client order id carried in the comment, over a day either side in server time), and only
+an order proved absent may be sent again, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from adapters.mt5.retcodes import Outcome, classify, describe
+from domain.orders import Fill, Order, OrderState, OrderType, Side, TimeInForce
+
+# MT5 constants from the MQL5 reference (the MetaTrader5 package exports the same values)
+TRADE_ACTION_DEAL = 1
+TRADE_ACTION_PENDING = 5
+ORDER_TYPES = {
+    (Side.BUY, OrderType.MARKET): 0,
+    (Side.SELL, OrderType.MARKET): 1,
+    (Side.BUY, OrderType.LIMIT): 2,
+    (Side.SELL, OrderType.LIMIT): 3,
+    (Side.BUY, OrderType.STOP): 4,
+    (Side.SELL, OrderType.STOP): 5,
+    (Side.BUY, OrderType.STOP_LIMIT): 6,
+    (Side.SELL, OrderType.STOP_LIMIT): 7,
+}
+ORDER_FILLING_FOK, ORDER_FILLING_IOC, ORDER_FILLING_RETURN = 0, 1, 2
+ORDER_TIME_GTC, ORDER_TIME_DAY, ORDER_TIME_SPECIFIED = 0, 1, 2
+DEAL_TYPE_BUY = 0
+ORDER_STATES = {
+    0: OrderState.SUBMITTED,  # started
+    1: OrderState.ACCEPTED,  # placed
+    2: OrderState.CANCELLED,
+    3: OrderState.PARTIALLY_FILLED,
+    4: OrderState.FILLED,
+    5: OrderState.REJECTED,
+    6: OrderState.EXPIRED,
+    7: OrderState.SUBMITTED,  # request_add
+    8: OrderState.ACCEPTED,  # request_modify
+    9: OrderState.CANCEL_REQUESTED,  # request_cancel
+}
+_MIN_COMMENT_MATCH = 8  # some brokers cut the comment; a prefix this long still identifies it
+
+
+class DuplicateSubmissionError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Outcome
+    detail: str
+    broker_order_id: str | None = None
+    deal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    found: bool
+    state: OrderState | None = None
+    broker_order_id: str | None = None
+    fills: list[Fill] = field(default_factory=list)
+
+
+class Mt5Broker:
+    def __init__(
+        self,
+        mt5: Any,
+        magic_for: Callable[[str | None], int],
+        server_now: Callable[[], datetime],
+        deviation_points: int = 10,
+        filling: int = ORDER_FILLING_IOC,
+    ) -> None:
+        self._mt5 = mt5
+        self._magic_for = magic_for
+        self._server_now = server_now
+        self._deviation = deviation_points
+        self._filling = filling
+        self._sent: set[str] = set()
+        self._resent: set[str] = set()
+
+    def submit(self, order: Order) -> SubmitResult:
+        cid = order.client_order_id
+        if cid in self._sent:
+            raise DuplicateSubmissionError(f"order {cid} was already sent to MT5")
+        self._sent.add(cid)
+        result = self._mt5.order_send(self.request(order))
+        if result is None:
+            code = self._mt5.last_error()[0]
+            return SubmitResult(Outcome.UNKNOWN, describe(None, code))
+        outcome = classify(result.retcode)
+        return SubmitResult(
+            outcome,
+            describe(result.retcode),
+            str(result.order) if result.order else None,
+            str(result.deal) if result.deal else None,
+        )
+
+    def request(self, order: Order) -> dict[str, Any]:
+        market = order.order_type is OrderType.MARKET
+        request: dict[str, Any] = {
+            "action": TRADE_ACTION_DEAL if market else TRADE_ACTION_PENDING,
+            "symbol": order.symbol,
+            "volume": float(order.volume),
+            "type": ORDER_TYPES[(order.side, order.order_type)],
+            "magic": self._magic_for(order.strategy),
+            "comment": order.client_order_id,
+            "deviation": self._deviation,
+            "type_filling": {
+                TimeInForce.FOK: ORDER_FILLING_FOK,
+                TimeInForce.IOC: ORDER_FILLING_IOC,
+            }.get(order.time_in_force, self._filling if market else ORDER_FILLING_RETURN),
+            "type_time": {
+                TimeInForce.DAY: ORDER_TIME_DAY,
+                TimeInForce.GTD: ORDER_TIME_SPECIFIED,
+            }.get(order.time_in_force, ORDER_TIME_GTC),
+        }
+        if market:
+            tick = self._mt5.symbol_info_tick(order.symbol)
+            request["price"] = tick.ask if order.side is Side.BUY else tick.bid
+        else:
+            # Order guarantees the prices its type needs; MT5 wants the trigger in `price`
+            trigger = order.stop_price if order.stop_price is not None else order.price
+            assert trigger is not None
+            request["price"] = float(trigger)
+            if order.order_type is OrderType.STOP_LIMIT:
+                assert order.price is not None
+                request["stoplimit"] = float(order.price)
+        if order.stop_loss is not None:
+            request["sl"] = float(order.stop_loss)
+        if order.take_profit is not None:
+            request["tp"] = float(order.take_profit)
+        if order.expire_at is not None:
+            request["expiration"] = order.expire_at // 1_000_000_000
+        return request
+
+    def reconcile(self, order: Order) -> Reconciliation:
+        """Find the order at the broker by magic number and comment."""
+        magic = self._magic_for(order.strategy)
+        mine = _matcher(order.client_order_id, magic)
+        now = self._server_now()
+        start, end = now - timedelta(days=1), now + timedelta(days=1)
+        working = [o for o in (self._mt5.orders_get(symbol=order.symbol) or ()) if mine(o)]
+        history = [
+            o for o in (self._mt5.history_orders_get(start, end, group="*") or ()) if mine(o)
+        ]
+        tickets = {o.ticket for o in (*working, *history)}
+        deals = [
+            d
+            for d in (self._mt5.history_deals_get(start, end, group="*") or ())
+            if d.order in tickets or mine(d)
+        ]
+        if not working and not history and not deals:
+            return Reconciliation(found=False)
+        fills = [_fill(order, d) for d in sorted(deals, key=lambda d: d.time_msc)]
+        if working:
+            state = ORDER_STATES.get(working[-1].state, OrderState.ACCEPTED)
+            ticket = working[-1].ticket
+        elif history:
+            state = ORDER_STATES.get(history[-1].state, OrderState.FILLED)
+            ticket = history[-1].ticket
+        else:
+            state, ticket = OrderState.FILLED, deals[-1].order
+        return Reconciliation(True, state, str(ticket), fills)
+
+    def allow_resend(self, order: Order, reconciliation: Reconciliation) -> None:
+        """After the broker proved it never got the order: it may be sent once more."""
+        cid = order.client_order_id
+        if reconciliation.found:
+            raise DuplicateSubmissionError(f"order {cid} exists at the broker; not re-sending")
+        if cid in self._resent:
+            raise DuplicateSubmissionError(f"order {cid} was already re-sent once")
+        self._resent.add(cid)
+        self._sent.discard(cid)
+
+
+def _matcher(client_order_id: str, magic: int) -> Callable[[Any], bool]:
+    def mine(item: Any) -> bool:
+        comment = getattr(item, "comment", "") or ""
+        if item.magic != magic or not comment:
+            return False
+        return comment == client_order_id or (
+            len(comment) >= _MIN_COMMENT_MATCH and client_order_id.startswith(comment)
+        )
+
+    return mine
+
+
+def _fill(order: Order, deal: Any) -> Fill:
+    return Fill(
+        fill_id=str(deal.ticket),
+        client_order_id=order.client_order_id,
+        side=Side.BUY if deal.type == DEAL_TYPE_BUY else Side.SELL,
+        volume=Decimal(str(deal.volume)),
+        price=Decimal(str(deal.price)),
+        ts=int(deal.time_msc) * 1_000_000,
+        commission=-Decimal(str(deal.commission)),  # MT5 books commission as a negative profit
+        position_id=str(deal.position_id) if deal.position_id else None,
+    )
+
+
+def server_clock(offset_hours: float = 0.0) -> Callable[[], datetime]:
+    """Broker server time is often UTC+2/+3; history queries are made in it."""
+
+    def now() -> datetime:
+        return datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=offset_hours)
+
+    return now
+
+
+def magic_numbers(mapping: Mapping[str, int], default: int = 1) -> Callable[[str | None], int]:
+    """Each strategy has its own MT5 magic number."""
+
+    def magic_for(strategy: str | None) -> int:
+        return mapping.get(strategy or "", default)
+
+    return magic_for

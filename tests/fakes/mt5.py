@@ -1,0 +1,264 @@
+"""A MetaTrader5 module for tests, following the documented API: function names, the
+TradeRequest / OrderSendResult / TradeOrder / TradeDeal / TradePosition field names, retcodes
+and last_error codes. Tests queue the next outcomes of order_send, including the one that
+matters most: the order is executed but the reply is lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from datetime import datetime
+from typing import Any, NamedTuple
+
+TRADE_RETCODE_DONE = 10009
+TRADE_RETCODE_PLACED = 10008
+RES_S_OK = 1
+RES_E_INTERNAL_FAIL_TIMEOUT = -10005
+
+
+class TradeRequest(NamedTuple):
+    action: int
+    magic: int
+    order: int
+    symbol: str
+    volume: float
+    price: float
+    stoplimit: float
+    sl: float
+    tp: float
+    deviation: int
+    type: int
+    type_filling: int
+    type_time: int
+    expiration: int
+    comment: str
+    position: int
+    position_by: int
+
+
+class OrderSendResult(NamedTuple):
+    retcode: int
+    deal: int
+    order: int
+    volume: float
+    price: float
+    bid: float
+    ask: float
+    comment: str
+    request_id: int
+    retcode_external: int
+    request: TradeRequest
+
+
+class TradeOrder(NamedTuple):
+    ticket: int
+    time_setup: int
+    time_setup_msc: int
+    time_done: int
+    time_done_msc: int
+    time_expiration: int
+    type: int
+    type_time: int
+    type_filling: int
+    state: int
+    magic: int
+    position_id: int
+    position_by_id: int
+    reason: int
+    volume_initial: float
+    volume_current: float
+    price_open: float
+    sl: float
+    tp: float
+    price_current: float
+    price_stoplimit: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
+class TradeDeal(NamedTuple):
+    ticket: int
+    order: int
+    time: int
+    time_msc: int
+    type: int
+    entry: int
+    magic: int
+    position_id: int
+    reason: int
+    volume: float
+    price: float
+    commission: float
+    swap: float
+    profit: float
+    fee: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
+class Tick(NamedTuple):
+    time: int
+    bid: float
+    ask: float
+    last: float
+    volume: int
+    time_msc: int
+    flags: int
+    volume_real: float
+
+
+class FakeMT5:
+    """One account at one broker. `outcomes` holds what the next order_send calls do:
+    "done", "reply_lost" (executed, no reply), "lost" (not executed, no reply), or a retcode
+    (not executed, that reply)."""
+
+    def __init__(self, bid: float = 1.1, ask: float = 1.1002, comment_limit: int = 31) -> None:
+        self.bid, self.ask = bid, ask
+        self.comment_limit = comment_limit
+        self.outcomes: deque[str | int] = deque()
+        self.sent: list[dict[str, Any]] = []
+        self.orders: list[TradeOrder] = []  # history
+        self.deals: list[TradeDeal] = []
+        self._last_error = (RES_S_OK, "Success")
+        self._tickets = itertools.count(1000)
+        self.now_ms = 1_700_000_000_000
+
+    # --- the documented functions used by the adapter ----------------------------------
+    def initialize(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def last_error(self) -> tuple[int, str]:
+        return self._last_error
+
+    def symbol_info_tick(self, symbol: str) -> Tick:
+        return Tick(self.now_ms // 1000, self.bid, self.ask, 0.0, 0, self.now_ms, 6, 0.0)
+
+    def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
+        self.sent.append(dict(request))
+        outcome = self.outcomes.popleft() if self.outcomes else "done"
+        req = TradeRequest(
+            request["action"],
+            request.get("magic", 0),
+            0,
+            request["symbol"],
+            request["volume"],
+            request.get("price", 0.0),
+            request.get("stoplimit", 0.0),
+            request.get("sl", 0.0),
+            request.get("tp", 0.0),
+            request.get("deviation", 0),
+            request["type"],
+            request.get("type_filling", 0),
+            request.get("type_time", 0),
+            request.get("expiration", 0),
+            request.get("comment", ""),
+            0,
+            0,
+        )
+        if outcome in ("done", "reply_lost"):
+            order, deal, price = self._execute(req)
+            if outcome == "reply_lost":
+                self._last_error = (RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
+                return None
+            self._last_error = (RES_S_OK, "Success")
+            return OrderSendResult(
+                TRADE_RETCODE_DONE,
+                deal,
+                order,
+                req.volume,
+                price,
+                self.bid,
+                self.ask,
+                "Request executed",
+                1,
+                0,
+                req,
+            )
+        if outcome == "lost":
+            self._last_error = (RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
+            return None
+        assert isinstance(outcome, int)
+        self._last_error = (RES_S_OK, "Success")
+        return OrderSendResult(outcome, 0, 0, 0.0, 0.0, self.bid, self.ask, "", 1, 0, req)
+
+    def orders_get(self, symbol: str | None = None, **kwargs: Any) -> tuple[TradeOrder, ...]:
+        return ()  # market orders never stay working in this fake
+
+    def positions_get(self, **kwargs: Any) -> tuple[()]:
+        return ()
+
+    def history_orders_get(
+        self, date_from: datetime, date_to: datetime, **kw: Any
+    ) -> tuple[TradeOrder, ...]:
+        return tuple(o for o in self.orders if _within(o.time_setup, date_from, date_to))
+
+    def history_deals_get(
+        self, date_from: datetime, date_to: datetime, **kw: Any
+    ) -> tuple[TradeDeal, ...]:
+        return tuple(d for d in self.deals if _within(d.time, date_from, date_to))
+
+    # --- the broker's side ----------------------------------------------------------------
+    def _execute(self, req: TradeRequest) -> tuple[int, int, float]:
+        order, deal = next(self._tickets), next(self._tickets)
+        price = self.ask if req.type == 0 else self.bid
+        comment = req.comment[: self.comment_limit]
+        secs = self.now_ms // 1000
+        self.orders.append(
+            TradeOrder(
+                order,
+                secs,
+                self.now_ms,
+                secs,
+                self.now_ms,
+                0,
+                req.type,
+                req.type_time,
+                req.type_filling,
+                4,
+                req.magic,
+                order,
+                0,
+                3,
+                req.volume,
+                0.0,
+                price,
+                req.sl,
+                req.tp,
+                price,
+                0.0,
+                req.symbol,
+                comment,
+                "",
+            )
+        )
+        self.deals.append(
+            TradeDeal(
+                deal,
+                order,
+                secs,
+                self.now_ms,
+                req.type,
+                0,
+                req.magic,
+                order,
+                3,
+                req.volume,
+                price,
+                round(-3.5 * req.volume, 2),  # brokers report money rounded to cents
+                0.0,
+                0.0,
+                0.0,
+                req.symbol,
+                comment,
+                "",
+            )
+        )
+        return order, deal, price
+
+
+def _within(seconds: int, start: datetime, end: datetime) -> bool:
+    moment = datetime.utcfromtimestamp(seconds)
+    return start <= moment <= end
