@@ -20,7 +20,7 @@ from domain.bars import BarBuilder
 from domain.instruments import Instrument
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
-from domain.orders import Fill, Order, OrderState
+from domain.orders import Fill, Order, OrderState, Side
 from domain.paper import (
     Accepted,
     BrokerEvent,
@@ -32,7 +32,7 @@ from domain.paper import (
     SwapCharged,
 )
 from domain.positions import Book, LiveQuoteRates, RateError
-from domain.risk import AccountState, RiskGate
+from domain.risk import KILL_SWITCH, AccountState, RiskGate
 from domain.strategies import OrderIntent, Strategy
 from hotpath.outbox import Outbox
 
@@ -280,6 +280,35 @@ class Engine:
             return False
         self._handle(events)
         return True
+
+    def kill(self, flatten: bool, now: int) -> dict[str, Any]:
+        """Engage the kill switch: cancel every working order, and flatten if asked."""
+        self.gate.kill_switch.engage(self.account, flatten)
+        cancelled = [
+            o.client_order_id for o in self.broker.working() if self.cancel(o.client_order_id)
+        ]
+        flattened = []
+        if flatten:
+            for pos in list(self.book):
+                order = Order(
+                    self.next_client_order_id(),
+                    pos.symbol,
+                    Side.SELL if pos.volume > 0 else Side.BUY,
+                    abs(pos.volume),
+                    strategy=KILL_SWITCH,
+                )
+                self.submit(order, now)
+                flattened.append(order.client_order_id)
+        self.outbox.emit(
+            "kill_switch",
+            {
+                "account": self.account,
+                "flatten": flatten,
+                "cancelled": cancelled,
+                "flattened": flattened,
+            },
+        )
+        return {"engaged": True, "cancelled": cancelled, "flattened": flattened}
 
     def _strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)

@@ -14,9 +14,7 @@ REGISTRY: dict[str, type[MaCross] | type[RsiReversion]] = {
 }
 
 
-def create(
-    kind: str, symbol: str, params: Mapping[str, float | int | bool] | None = None
-) -> Strategy:
+def create(kind: str, symbol: str, params: Mapping[str, object] | None = None) -> Strategy:
     """A strategy by its registered name, with parameters checked by the strategy itself."""
     try:
         cls = REGISTRY[kind]

@@ -144,7 +144,7 @@ def test_rsi_reversion_shorts_overbought_only_when_allowed() -> None:
 )
 def test_bad_parameters_are_named(kind: str, params: dict[str, object], message: str) -> None:
     with pytest.raises(StrategyError) as err:
-        create(kind, "EURUSD", params)  # type: ignore[arg-type]
+        create(kind, "EURUSD", params)
     assert message in str(err.value)
 
 

@@ -1,0 +1,161 @@
+"""`python -m hotpath --account ID`: one trading account's hot path.
+
+    python -m hotpath --account demo --feed synthetic --symbols EURUSD,USDJPY \\
+        --strategy ma_cross:fast=10,slow=30 --strategy rsi_reversion:period=14
+
+Reads the AITP_* settings (AITP_REDIS__URL is required: the bus; AITP_CLICKHOUSE__URL, when
+set, receives ticks and bars). `aitp up` starts one for the demo account with these set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from decimal import Decimal
+
+import structlog
+from prometheus_client import start_http_server
+
+from adapters.clickhouse.executors import ClickHouseHttpExecutor
+from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.event_bus import RedisStreamBus
+from config.logs import configure_logging
+from config.settings import Settings
+from domain.instruments import Instrument, fx_major
+from domain.paper import PaperBroker
+from domain.risk import RiskGate, RiskLimits
+from domain.strategies import Strategy, StrategyError, create
+from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.engine import Engine
+from hotpath.feeds import Feed, SyntheticFeed
+from hotpath.metrics import HotpathMetrics
+from hotpath.outbox import Outbox
+from hotpath.process import HotPath
+from hotpath.publisher import Publisher
+from hotpath.recorder import MarketDataRecorder
+
+DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
+
+
+class SystemClock:
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+def parse_strategy(spec: str, symbol: str) -> Strategy:
+    """`ma_cross:fast=10,slow=30` -> the strategy, its parameters checked."""
+    kind, _, rest = spec.partition(":")
+    params: dict[str, str] = {}
+    for item in filter(None, rest.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise StrategyError(f"strategy parameter {item!r} must look like name=value")
+        params[name.strip()] = value.strip()
+    return create(kind.strip(), symbol, params)
+
+
+def instrument(symbol: str) -> Instrument:
+    return fx_major(symbol, 3 if symbol.endswith("JPY") else 5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hotpath", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--account", required=True, help="account id (its streams: commands:ID, events:ID)"
+    )
+    parser.add_argument("--feed", choices=["synthetic"], default="synthetic")
+    parser.add_argument("--symbols", default="EURUSD", help="comma-separated")
+    parser.add_argument("--strategy", action="append", default=[], metavar="KIND:NAME=V,...")
+    parser.add_argument("--balance", type=Decimal, default=Decimal(100_000))
+    parser.add_argument("--currency", default="USD")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--metrics-port", type=int, default=0, help="0: no metrics endpoint")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    log = structlog.get_logger("aitp.hotpath")
+
+    settings = Settings()
+    if not settings.redis.url:
+        log.error("no event bus", fix="set AITP_REDIS__URL, or let `aitp up` start the hot path")
+        return 2
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    try:
+        strategies = [parse_strategy(spec, symbols[0]) for spec in args.strategy]
+    except StrategyError as exc:
+        log.error("bad strategy", error=str(exc))
+        return 2
+    instruments = {s: instrument(s) for s in symbols}
+    outbox = Outbox()
+    engine = Engine(
+        args.account,
+        instruments,
+        strategies,
+        PaperBroker(instruments),
+        RiskGate(args.account, RiskLimits()),
+        outbox,
+        currency=args.currency,
+        balance=args.balance,
+        id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
+    )
+    feed: Feed = SyntheticFeed({s: DEMO_PRICES.get(s, 1.0) for s in symbols}, seed=args.seed)
+    metrics = HotpathMetrics(args.account)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    return asyncio.run(_run(args.account, settings, engine, feed, metrics, log))
+
+
+async def _run(
+    account: str,
+    settings: Settings,
+    engine: Engine,
+    feed: Feed,
+    metrics: HotpathMetrics,
+    log: structlog.stdlib.BoundLogger,
+) -> int:
+    assert settings.redis.url is not None
+    bus = RedisStreamBus.from_url(settings.redis.url)
+    replies = RedisCommandLog.from_url(settings.redis.url)
+    publisher = Publisher(engine.outbox, bus, events_stream(account))
+    consumer = CommandConsumer(
+        account, bus, replies, CommandHandler(engine), f"hotpath-{os.getpid()}", SystemClock()
+    )
+    recorder = None
+    if settings.clickhouse.url:
+        store = ClickHouseMarketDataStore(
+            ClickHouseHttpExecutor(settings.clickhouse.url), settings.clickhouse.database
+        )
+        recorder = MarketDataRecorder(store)
+    hot = HotPath(engine, feed, publisher, consumer, recorder, metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "hot path up",
+        account=account,
+        symbols=list(engine.instruments),
+        strategies=[s.name for s in engine.strategies],
+    )
+    await hot.run(stop)
+    log.info(
+        "hot path stopped",
+        ticks=engine.stats.ticks,
+        orders=engine.stats.orders,
+        undelivered=len(engine.outbox),
+    )
+    await bus.close()
+    await replies.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Commands from the account's stream, each answered on the reply stream exactly once in effect.
+
+Every command carries an id; its reply goes to `replies:{account}` with the same id. A
+command seen before (a redelivery after a crash, a retried activity) is answered with the
+stored reply and not carried out again. Entries are acknowledged only after the reply is out,
+and entries a dead consumer left pending are reclaimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from adapters.redis.command_log import RedisCommandLog
+from domain.orders import Order, OrderError, OrderType, Side, TimeInForce
+from domain.ports import BusMessage, EventBus
+from hotpath.engine import Engine
+
+log = logging.getLogger("aitp.hotpath.commands")
+GROUP = "hotpath"
+
+
+class CommandError(ValueError):
+    """A command that cannot be carried out as given; the reply says why."""
+
+
+def commands_stream(account: str) -> str:
+    return f"commands:{account}"
+
+
+def replies_stream(account: str) -> str:
+    return f"replies:{account}"
+
+
+def events_stream(account: str) -> str:
+    return f"events:{account}"
+
+
+class CommandHandler:
+    """What each command does to the engine; pure of I/O, so it is tested without a bus."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def handle(self, kind: str, data: dict[str, Any], now: int) -> dict[str, Any]:
+        method = getattr(self, f"_{kind}", None)
+        if method is None:
+            raise CommandError(f"unknown command {kind!r}")
+        result: dict[str, Any] = method(data, now)
+        return result
+
+    def _submit(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        cid = _required(data, "client_order_id")
+        known = self.engine.orders.get(cid)
+        if known is not None:  # the order exists: report it, never submit it twice
+            return _order_view(known)
+        order = _order(data)
+        self.engine.submit(order, now)
+        return _order_view(order)
+
+    def _cancel(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        cid = _required(data, "client_order_id")
+        cancelled = self.engine.cancel(cid)
+        order = self.engine.orders.get(cid)
+        return {"cancelled": cancelled, **(_order_view(order) if order else {"state": "unknown"})}
+
+    def _query_order(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        order = self.engine.orders.get(_required(data, "client_order_id"))
+        return _order_view(order) if order is not None else {"state": "unknown"}
+
+    def _kill(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        return self.engine.kill(bool(data.get("flatten", False)), now)
+
+    def _rearm(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        self.engine.gate.kill_switch.rearm(self.engine.account)
+        return {"engaged": False}
+
+    def _strategy(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        name = _required(data, "name")
+        if name not in self.engine.enabled:
+            raise CommandError(f"no strategy {name!r}; running: {', '.join(self.engine.enabled)}")
+        self.engine.enabled[name] = bool(data.get("enabled", True))
+        return {"name": name, "enabled": self.engine.enabled[name]}
+
+
+def _required(data: dict[str, Any], field: str) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or not value:
+        raise CommandError(f"{field} is required")
+    return value
+
+
+def _decimal(data: dict[str, Any], field: str) -> Decimal | None:
+    if data.get(field) is None:
+        return None
+    try:
+        return Decimal(str(data[field]))
+    except InvalidOperation:
+        raise CommandError(f"{field}={data[field]!r} is not a number") from None
+
+
+def _order(data: dict[str, Any]) -> Order:
+    try:
+        volume = _decimal(data, "volume")
+        if volume is None:
+            raise CommandError("volume is required")
+        return Order(
+            client_order_id=_required(data, "client_order_id"),
+            symbol=_required(data, "symbol"),
+            side=Side(_required(data, "side")),
+            volume=volume,
+            order_type=OrderType(data.get("order_type", "market")),
+            time_in_force=TimeInForce(data.get("time_in_force", "gtc")),
+            price=_decimal(data, "price"),
+            stop_price=_decimal(data, "stop_price"),
+            expire_at=data.get("expire_at"),
+            strategy=data.get("strategy"),
+            stop_loss=_decimal(data, "stop_loss"),
+            take_profit=_decimal(data, "take_profit"),
+        )
+    except (OrderError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _order_view(order: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "state": order.state.value,
+        "filled": str(order.filled),
+        "avg_fill_price": str(order.avg_fill_price) if order.avg_fill_price is not None else None,
+        "broker_order_id": order.broker_order_id,
+        "reason": order.reason,
+    }
+
+
+class CommandConsumer:
+    def __init__(
+        self,
+        account: str,
+        bus: EventBus,
+        replies: RedisCommandLog,
+        handler: CommandHandler,
+        consumer: str,
+        clock: Any,
+        reclaim_idle_ms: int = 30_000,
+    ) -> None:
+        self.account = account
+        self.bus = bus
+        self.replies = replies
+        self.handler = handler
+        self.consumer = consumer
+        self.clock = clock
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.handled = 0
+        self.replayed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        stream = commands_stream(self.account)
+        await self.bus.ensure_group(stream, GROUP)
+        await self._process(
+            await self.bus.reclaim(stream, GROUP, self.consumer, self.reclaim_idle_ms)
+        )
+        while not stop.is_set():
+            try:
+                messages = await self.bus.consume(stream, GROUP, self.consumer, 100, 200)
+                await self._process(messages)
+            except (ConnectionError, OSError) as exc:
+                log.warning("command stream unavailable: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _process(self, messages: list[BusMessage]) -> None:
+        stream = commands_stream(self.account)
+        for message in messages:
+            reply = await self.answer(message)
+            await self.bus.publish(
+                replies_stream(self.account), {"id": message.fields.get("id", b""), "reply": reply}
+            )
+            await self.bus.ack(stream, GROUP, [message.id])
+
+    async def answer(self, message: BusMessage) -> bytes:
+        command_id = message.fields.get("id", b"").decode()
+        if not command_id:
+            return orjson.dumps({"ok": False, "error": "the command has no id"})
+        stored = await self.replies.recall(self.account, command_id)
+        if stored is not None:
+            self.replayed += 1
+            return stored
+        kind = message.fields.get("kind", b"").decode()
+        try:
+            data = orjson.loads(message.fields.get("data", b"{}"))
+            reply = {"ok": True, "data": self.handler.handle(kind, data, self.clock.now_ns())}
+        except (CommandError, orjson.JSONDecodeError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        encoded = orjson.dumps(reply)
+        self.handled += 1
+        if not await self.replies.remember(self.account, command_id, encoded):
+            encoded = await self.replies.recall(self.account, command_id) or encoded
+        return encoded

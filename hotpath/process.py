@@ -1,0 +1,90 @@
+"""One hot path process: the feed drives the engine; publisher, command consumer, recorder
+and the bar timer run beside it as tasks, none of them in the tick loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+
+from hotpath.commands import CommandConsumer
+from hotpath.engine import Engine
+from hotpath.feeds import Feed
+from hotpath.metrics import HotpathMetrics
+from hotpath.pacing import wait_or_stop
+from hotpath.publisher import Publisher
+from hotpath.recorder import MarketDataRecorder
+
+log = logging.getLogger("aitp.hotpath")
+
+
+class HotPath:
+    def __init__(
+        self,
+        engine: Engine,
+        feed: Feed,
+        publisher: Publisher,
+        consumer: CommandConsumer | None = None,
+        recorder: MarketDataRecorder | None = None,
+        metrics: HotpathMetrics | None = None,
+    ) -> None:
+        self.engine = engine
+        self.feed = feed
+        self.publisher = publisher
+        self.consumer = consumer
+        self.recorder = recorder
+        self.metrics = metrics
+        if recorder is not None:
+            publisher.on_event = recorder.event
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self.publisher.run(stop), name="publisher")]
+        if self.consumer is not None:
+            tasks.append(asyncio.create_task(self.consumer.run(stop), name="commands"))
+        if self.recorder is not None:
+            tasks.append(asyncio.create_task(self.recorder.run(stop), name="recorder"))
+        tasks.append(asyncio.create_task(self._timers(stop), name="timers"))
+        try:
+            await self._trade(stop)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.recorder is not None:
+                await self.recorder.flush()
+
+    async def _trade(self, stop: asyncio.Event) -> None:
+        engine, recorder, metrics = self.engine, self.recorder, self.metrics
+        on_tick = engine.on_tick
+        async for batch in self.feed.batches():
+            started = time.perf_counter()
+            for tick in batch:
+                on_tick(tick)
+            if recorder is not None:
+                for tick in batch:
+                    recorder.tick(tick)
+            if metrics is not None and batch:
+                metrics.ticks.inc(len(batch))
+                metrics.tick_seconds.observe((time.perf_counter() - started) / len(batch))
+            if stop.is_set():
+                return
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        """Close bars of a quiet market on time, and keep the gauges current."""
+        while not await wait_or_stop(stop, 1.0):
+            self.engine.close_bars(time.time_ns())
+            self.update_gauges()
+
+    def update_gauges(self) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        engine = self.engine
+        for state, count in Tally(o.state.value for o in engine.orders.values()).items():
+            m.orders.labels(account=m.account, state=state).set(count)
+        for reason, count in engine.stats.rejected.items():
+            m.rejects.labels(account=m.account, reason=reason).set(count)
+        m.outbox.set(len(engine.outbox))
+        m.outbox_dropped.set(engine.outbox.dropped)
+        m.bus_failures.set(self.publisher.failures)
+        m.bus_down.set(1 if self.publisher.bus_down_since is not None else 0)

@@ -1,0 +1,234 @@
+"""The hot path's edges on a real Redis: commands answered once in effect, events buffered
+while the bus is down, and the `python -m hotpath` process end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from decimal import Decimal
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.event_bus import RedisStreamBus
+from domain.clock import ManualClock
+from domain.instruments import fx_major
+from domain.market import QuoteTick
+from domain.paper import PaperBroker
+from domain.risk import RiskGate, RiskLimits
+from hotpath.commands import CommandConsumer, CommandHandler, commands_stream, replies_stream
+from hotpath.engine import Engine
+from hotpath.outbox import Outbox
+from hotpath.publisher import Publisher
+from tests.conftest import REPO, RunningPlatform
+
+NOW = 1_700_000_000 * 10**9
+
+
+def make_engine(account: str) -> Engine:
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        account,
+        instruments,
+        [],
+        PaperBroker(instruments),
+        RiskGate(account, RiskLimits()),
+        Outbox(),
+        balance=Decimal(100_000),
+    )
+    engine.on_tick(QuoteTick("EURUSD", NOW, 1.1, 1.1002))
+    return engine
+
+
+async def send(
+    bus: RedisStreamBus, account: str, command_id: str, kind: str, data: dict[str, object]
+) -> None:
+    await bus.publish(
+        commands_stream(account), {"id": command_id, "kind": kind, "data": orjson.dumps(data)}
+    )
+
+
+async def run_until_replies(
+    consumer: CommandConsumer, bus: RedisStreamBus, account: str, n: int
+) -> list[dict[str, object]]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(100):
+            if await bus.length(replies_stream(account)) >= n:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    raw = await bus._redis.xrange(replies_stream(account))
+    return [{"id": f[b"id"].decode(), **orjson.loads(f[b"reply"])} for _, f in raw]
+
+
+@pytest.fixture
+async def wiring(platform: RunningPlatform):
+    account = f"t{uuid.uuid4().hex[:8]}"
+    bus = RedisStreamBus.from_url(platform.redis_url)
+    log = RedisCommandLog.from_url(platform.redis_url)
+    engine = make_engine(account)
+    consumer = CommandConsumer(account, bus, log, CommandHandler(engine), "c1", ManualClock(NOW))
+    yield account, bus, engine, consumer
+    await bus.close()
+    await log.close()
+
+
+async def test_a_command_delivered_twice_is_answered_twice_and_acted_on_once(wiring) -> None:
+    account, bus, engine, consumer = wiring
+    submit = {"client_order_id": "o-1", "symbol": "EURUSD", "side": "buy", "volume": "0.10"}
+    await send(bus, account, "cmd-1", "submit", submit)
+    await send(bus, account, "cmd-1", "submit", submit)  # the same command again
+    replies = await run_until_replies(consumer, bus, account, 2)
+    assert [r["id"] for r in replies] == ["cmd-1", "cmd-1"]
+    assert replies[0] == replies[1]
+    assert replies[0]["ok"] is True
+    assert replies[0]["data"]["state"] == "accepted"  # type: ignore[index]
+    assert list(engine.orders) == ["o-1"]
+    assert (consumer.handled, consumer.replayed) == (1, 1)
+    engine.on_tick(QuoteTick("EURUSD", NOW + 1, 1.1, 1.1002))
+    assert engine.orders["o-1"].state.value == "filled"
+
+
+async def test_a_new_command_for_a_known_order_never_submits_it_again(wiring) -> None:
+    account, bus, engine, consumer = wiring
+    submit = {"client_order_id": "o-2", "symbol": "EURUSD", "side": "sell", "volume": "0.10"}
+    await send(bus, account, "a", "submit", submit)
+    await send(bus, account, "b", "submit", submit)  # a retried activity with a fresh command id
+    replies = await run_until_replies(consumer, bus, account, 2)
+    assert [r["data"]["client_order_id"] for r in replies] == ["o-2", "o-2"]  # type: ignore[index]
+    assert engine.stats.orders == 1
+
+
+async def test_bad_commands_get_an_error_naming_the_problem(wiring) -> None:
+    account, bus, _, consumer = wiring
+    await send(bus, account, "x1", "teleport", {})
+    await send(
+        bus, account, "x2", "submit", {"client_order_id": "o-3", "symbol": "EURUSD", "side": "buy"}
+    )
+    await send(
+        bus,
+        account,
+        "x3",
+        "submit",
+        {"client_order_id": "o-4", "symbol": "EURUSD", "side": "up", "volume": "1"},
+    )
+    replies = await run_until_replies(consumer, bus, account, 3)
+    assert [r["ok"] for r in replies] == [False, False, False]
+    assert replies[0]["error"] == "unknown command 'teleport'"
+    assert replies[1]["error"] == "volume is required"
+    assert "'up' is not a valid Side" in str(replies[2]["error"])
+
+
+async def test_the_kill_switch_cancels_flattens_and_refuses_until_rearmed(wiring) -> None:
+    account, bus, engine, consumer = wiring
+    await send(
+        bus,
+        account,
+        "k0",
+        "submit",
+        {"client_order_id": "o-5", "symbol": "EURUSD", "side": "buy", "volume": "1"},
+    )
+    await run_until_replies(consumer, bus, account, 1)
+    engine.on_tick(QuoteTick("EURUSD", NOW + 1, 1.1, 1.1002))
+    assert engine.book.net_volume("EURUSD") == 1
+    await send(bus, account, "k1", "kill", {"flatten": True})
+    await send(
+        bus,
+        account,
+        "k2",
+        "submit",
+        {"client_order_id": "o-6", "symbol": "EURUSD", "side": "buy", "volume": "1"},
+    )
+    await send(bus, account, "k3", "rearm", {})
+    replies = await run_until_replies(consumer, bus, account, 4)
+    engine.on_tick(QuoteTick("EURUSD", NOW + 2, 1.1, 1.1002))
+    assert replies[1]["data"]["engaged"] is True  # type: ignore[index]
+    assert replies[2]["data"]["reason"] == "kill_switch"  # type: ignore[index]
+    assert replies[3]["data"] == {"engaged": False}
+    assert engine.book.net_volume("EURUSD") == 0
+
+
+async def test_events_wait_in_the_outbox_while_the_bus_is_down(platform: RunningPlatform) -> None:
+    outbox = Outbox()
+    down = RedisStreamBus.from_url("redis://127.0.0.1:1/0")
+    stream = f"events:t{uuid.uuid4().hex[:8]}"
+    publisher = Publisher(outbox, down, stream)
+    for n in range(5):
+        outbox.emit("fill", {"n": n})
+    with pytest.raises(Exception):  # noqa: B017, PT011  (whatever the client raises)
+        await publisher.flush()
+    assert len(outbox) == 5
+    publisher.bus = RedisStreamBus.from_url(platform.redis_url)
+    assert await publisher.flush() == 5
+    assert len(outbox) == 0
+    entries = await publisher.bus._redis.xrange(stream)
+    assert [orjson.loads(f[b"data"])["n"] for _, f in entries] == [0, 1, 2, 3, 4]
+    await publisher.bus.close()
+    await down.close()
+
+
+@pytest.mark.slow
+async def test_the_hotpath_process_trades_by_command_and_stops_cleanly(
+    platform: RunningPlatform,
+) -> None:
+    account = f"p{uuid.uuid4().hex[:6]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
+    env |= {"AITP_REDIS__URL": platform.redis_url, "AITP_CLICKHOUSE__URL": platform.clickhouse_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotpath",
+        "--account",
+        account,
+        "--symbols",
+        "EURUSD",
+        "--strategy",
+        "ma_cross:fast=2,slow=3",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    client = aioredis.from_url(platform.redis_url)
+    try:
+        bus = RedisStreamBus(client)
+        await send(
+            bus,
+            account,
+            "p1",
+            "submit",
+            {"client_order_id": "p-1", "symbol": "EURUSD", "side": "buy", "volume": "0.1"},
+        )
+        reply = None
+        for _ in range(200):
+            entries = await client.xrange(replies_stream(account))
+            if entries:
+                reply = orjson.loads(entries[0][1][b"reply"])
+                break
+            await asyncio.sleep(0.05)
+        assert reply is not None, "no reply from the hot path"
+        assert reply["ok"] is True
+        kinds: set[str] = set()
+        for _ in range(100):
+            kinds = {f[b"kind"].decode() for _, f in await client.xrange(f"events:{account}")}
+            if {"quote", "fill"} <= kinds:
+                break
+            await asyncio.sleep(0.05)
+        assert {"quote", "order_accepted", "fill"} <= kinds
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        raw, _ = await asyncio.wait_for(proc.communicate(), 30)
+        await client.aclose()
+    out = raw.decode()
+    assert proc.returncode == 0, out
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "hot path stopped" for line in lines)
