@@ -163,6 +163,36 @@ class PaperBroker:
         """Anything for a price to act on: working orders or brackets."""
         return bool(self._working) or bool(self._brackets)
 
+    # --- recovery ---------------------------------------------------------------------------
+    def restore_order(self, order: Order) -> None:
+        """Put back a working order recorded before a restart (no events: nothing new happened)."""
+        self._working[order.client_order_id] = _Working(order)
+        self._skip_ids(order.broker_order_id)
+
+    def restore_fill(self, fill: Fill, symbol: str, order: Order | None) -> None:
+        """Re-apply a fill recorded before a restart: working quantities, positions, brackets."""
+        working = self._working.get(fill.client_order_id)
+        if working is not None:
+            working.filled += fill.volume
+            if working.leaves == 0:
+                del self._working[fill.client_order_id]
+        if order is not None:
+            self._book(order, fill)
+        else:  # a bracket's close: the position it closed is gone
+            key = fill.position_id if self.hedging and fill.position_id else symbol
+            self._positions.pop(key, None)
+            self._brackets.pop(key, None)
+        self._skip_ids(fill.fill_id)
+
+    def restore_removed(self, client_order_id: str) -> None:
+        """A recorded cancel, expiry or rejection."""
+        self._working.pop(client_order_id, None)
+
+    def _skip_ids(self, seen: str | None) -> None:
+        digits = "".join(ch for ch in seen or "" if ch.isdigit())
+        if digits:
+            self._counter = max(self._counter, int(digits))
+
     def working(self) -> list[Order]:
         return [w.order for w in self._working.values()]
 

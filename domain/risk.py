@@ -248,6 +248,10 @@ class RiskGate:
                 return _no(Reason.REPEATED_ORDER, "the same order repeats too often")
         return ACCEPTED
 
+    def remember(self, client_order_id: str) -> None:
+        """A client order id sent before a restart: never accept it again."""
+        self._client_ids.add(client_order_id)
+
     def _record(self, order: Order, now: int) -> None:
         self._client_ids.add(order.client_order_id)
         self._recent.append(now)

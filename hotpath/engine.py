@@ -10,7 +10,7 @@ strategies run when a bar closes.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,9 +32,19 @@ from domain.paper import (
     SwapCharged,
 )
 from domain.positions import Book, LiveQuoteRates, RateError
-from domain.risk import KILL_SWITCH, AccountState, RiskGate
+from domain.risk import KILL_SWITCH, AccountState, Reason, RiskGate
 from domain.strategies import OrderIntent, Strategy
+from hotpath.journal import fill_from, order_from
 from hotpath.outbox import Outbox
+
+
+def _highest_seq(prefix: str, orders: Mapping[str, Order]) -> int:
+    seqs = [
+        int(cid.rsplit("-", 1)[1])
+        for cid in orders
+        if cid.startswith(prefix + "-") and cid.rsplit("-", 1)[1].isdigit()
+    ]
+    return max(seqs, default=0)
 
 
 class FeatureSet:
@@ -104,13 +114,14 @@ class Engine:
         id_prefix: str = "",
         quote_sample_ns: int = 250_000_000,
         measure: bool = False,
+        quotes: dict[str, QuoteTick] | None = None,
     ) -> None:
         self.account = account
         self.instruments = instruments
         self.strategies = list(strategies)
         self.broker = broker
         self.gate = gate
-        self.quotes: dict[str, QuoteTick] = {}
+        self.quotes: dict[str, QuoteTick] = quotes if quotes is not None else {}
         self.book = Book(currency, instruments, LiveQuoteRates(self.quotes), hedging, balance)
         self.outbox = outbox
         self.timeframe = timeframe
@@ -238,6 +249,18 @@ class Engine:
     ) -> bool:
         """Risk gate, then broker; the one path every order takes. True if the broker took it."""
         self.stats.orders += 1
+        if order.client_order_id in self.orders:  # never let a duplicate replace the original
+            order.reject(Reason.DUPLICATE_CLIENT_ID.value)
+            self._count_reject(Reason.DUPLICATE_CLIENT_ID.value)
+            self.outbox.emit(
+                "order_rejected",
+                {
+                    "client_order_id": order.client_order_id,
+                    "reason": order.reason,
+                    "detail": "this client order id was already used",
+                },
+            )
+            return False
         self.orders[order.client_order_id] = order
         decision = self.gate.check(
             order,
@@ -249,8 +272,7 @@ class Engine:
         if not decision.accepted:
             assert decision.reason is not None
             order.reject(decision.reason.value)
-            counts = self.stats.rejected
-            counts[decision.reason.value] = counts.get(decision.reason.value, 0) + 1
+            self._count_reject(decision.reason.value)
             self.outbox.emit(
                 "order_rejected",
                 {
@@ -268,6 +290,9 @@ class Engine:
         order.submit()
         self._handle(self.broker.submit(order, now))
         return order.state is not OrderState.REJECTED
+
+    def _count_reject(self, reason: str) -> None:
+        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
 
     def cancel(self, client_order_id: str) -> bool:
         order = self.orders.get(client_order_id)
@@ -309,6 +334,51 @@ class Engine:
             },
         )
         return {"engaged": True, "cancelled": cancelled, "flattened": flattened}
+
+    def restore(self, records: Iterable[dict[str, Any]]) -> int:
+        """Rebuild orders, books, broker and strategy positions from the venue's journal.
+
+        Runs before the first tick after a restart; nothing is emitted or sent, since all of
+        it happened before. Returns the number of records replayed.
+        """
+        replayed = 0
+        for record in records:
+            replayed += 1
+            kind = record["t"]
+            if kind == "submit":
+                order = order_from(record["order"])
+                order.submit()
+                self.orders[order.client_order_id] = order
+                self.gate.remember(order.client_order_id)
+                self.broker.restore_order(order)
+            elif kind == "accepted":
+                order = self.orders[record["id"]]
+                if order.state is OrderState.SUBMITTED:
+                    order.accept(record["broker_order_id"])
+            elif kind == "fill":
+                for symbol, (ts, bid, ask) in record.get("quotes", {}).items():
+                    self.quotes[symbol] = QuoteTick(symbol, ts, bid, ask)
+                fill = fill_from(record["fill"])
+                known = self.orders.get(fill.client_order_id)
+                self.broker.restore_fill(fill, record["symbol"], known)
+                if known is not None:
+                    known.apply_fill(fill)
+                self.book.apply(fill, record["symbol"])
+                owner = self._strategy(known.strategy) if known and known.strategy else None
+                for strategy in [owner] if owner else self._by_symbol[record["symbol"]]:
+                    strategy.on_fill(fill)
+            elif kind == "removed":
+                self.broker.restore_removed(record["id"])
+                gone = self.orders.get(record["id"])
+                if gone is not None and not gone.state.terminal:
+                    if record["state"] == "cancelled":
+                        gone.cancel(record["reason"])
+                    elif record["state"] == "expired":
+                        gone.expire()
+                    else:
+                        gone.reject(record["reason"])
+        self._seq = max(self._seq, _highest_seq(self._prefix, self.orders))
+        return replayed
 
     def _strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)
