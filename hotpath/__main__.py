@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import signal
 import sys
@@ -27,12 +28,13 @@ from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
 from config.settings import Settings
 from domain.instruments import Instrument, fx_major
-from domain.paper import PaperBroker
+from domain.market import QuoteTick
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
 from hotpath.feeds import Feed, SyntheticFeed
+from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.outbox import Outbox
 from hotpath.process import HotPath
@@ -94,17 +96,34 @@ def main(argv: list[str] | None = None) -> int:
         log.error("bad strategy", error=str(exc))
         return 2
     instruments = {s: instrument(s) for s in symbols}
-    outbox = Outbox()
+    workdir = settings.data_dir / "hotpath"
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = (workdir / f"{args.account}.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.error("another hot path runs this account", account=args.account)
+        return 2
+    journal = PaperJournal(workdir / f"{args.account}.jsonl")
+    quotes: dict[str, QuoteTick] = {}
     engine = Engine(
         args.account,
         instruments,
         strategies,
-        PaperBroker(instruments),
+        JournaledPaperBroker(journal, quotes, instruments),
         RiskGate(args.account, RiskLimits()),
-        outbox,
+        Outbox(),
         currency=args.currency,
         balance=args.balance,
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
+        quotes=quotes,
+    )
+    replayed = engine.restore(journal.records())
+    log.info(
+        "books rebuilt from the venue journal",
+        records=replayed,
+        orders=len(engine.orders),
+        positions=len(engine.book.positions),
     )
     feed: Feed = SyntheticFeed({s: DEMO_PRICES.get(s, 1.0) for s in symbols}, seed=args.seed)
     metrics = HotpathMetrics(args.account)

@@ -72,6 +72,14 @@ class CommandHandler:
         order = self.engine.orders.get(_required(data, "client_order_id"))
         return _order_view(order) if order is not None else {"state": "unknown"}
 
+    def _positions(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        book = self.engine.book
+        return {
+            "positions": {p.position_id: str(p.volume) for p in book},
+            "balance": str(book.balance),
+            "working": sorted(o.client_order_id for o in self.engine.broker.working()),
+        }
+
     def _kill(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         return self.engine.kill(bool(data.get("flatten", False)), now)
 
@@ -146,7 +154,6 @@ class CommandConsumer:
         handler: CommandHandler,
         consumer: str,
         clock: Any,
-        reclaim_idle_ms: int = 30_000,
     ) -> None:
         self.account = account
         self.bus = bus
@@ -154,16 +161,14 @@ class CommandConsumer:
         self.handler = handler
         self.consumer = consumer
         self.clock = clock
-        self.reclaim_idle_ms = reclaim_idle_ms
         self.handled = 0
         self.replayed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         stream = commands_stream(self.account)
         await self.bus.ensure_group(stream, GROUP)
-        await self._process(
-            await self.bus.reclaim(stream, GROUP, self.consumer, self.reclaim_idle_ms)
-        )
+        # one hot path per account: whatever a dead predecessor left pending is ours now
+        await self._process(await self.bus.reclaim(stream, GROUP, self.consumer, 0))
         while not stop.is_set():
             try:
                 messages = await self.bus.consume(stream, GROUP, self.consumer, 100, 200)

@@ -1,0 +1,168 @@
+"""kill -9 the hot path in the middle of orders, restart it: the books equal the venue's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.redis.event_bus import RedisStreamBus
+from hotpath.commands import commands_stream, replies_stream
+from tests.conftest import REPO, RunningPlatform
+
+pytestmark = pytest.mark.slow
+
+
+async def start(
+    account: str, data_dir: Path, platform: RunningPlatform
+) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
+    env |= {"AITP_REDIS__URL": platform.redis_url, "AITP_DATA_DIR": str(data_dir)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotpath",
+        "--account",
+        account,
+        "--symbols",
+        "EURUSD",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def command(
+    bus: RedisStreamBus, account: str, cid: str, kind: str, data: dict[str, object]
+) -> None:
+    await bus.publish(
+        commands_stream(account), {"id": cid, "kind": kind, "data": orjson.dumps(data)}
+    )
+
+
+async def replies(client: aioredis.Redis, account: str) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {}
+    for _, fields in await client.xrange(replies_stream(account)):
+        out.setdefault(fields[b"id"].decode(), []).append(orjson.loads(fields[b"reply"]))
+    return out
+
+
+async def wait_for(
+    client: aioredis.Redis, account: str, cid: str, seconds: float = 30
+) -> dict[str, object]:
+    for _ in range(int(seconds / 0.05)):
+        got = (await replies(client, account)).get(cid)
+        if got:
+            return got[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no reply to {cid}")
+
+
+def venue_positions(journal: Path) -> dict[str, Decimal]:
+    """The venue's truth, read straight from its journal: net volume per symbol."""
+    net: dict[str, Decimal] = {}
+    for line in journal.read_bytes().splitlines():
+        record = orjson.loads(line)
+        if record["t"] == "fill":
+            fill = record["fill"]
+            signed = Decimal(fill["volume"]) * (1 if fill["side"] == "buy" else -1)
+            net[record["symbol"]] = net.get(record["symbol"], Decimal(0)) + signed
+    return {s: v for s, v in net.items() if v}
+
+
+async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    account = f"k{uuid.uuid4().hex[:6]}"
+    client = aioredis.from_url(platform.redis_url)
+    bus = RedisStreamBus(client)
+    proc = await start(account, tmp_path, platform)
+    try:
+        await command(
+            bus,
+            account,
+            "c1",
+            "submit",
+            {"client_order_id": "k-1", "symbol": "EURUSD", "side": "buy", "volume": "0.30"},
+        )
+        await command(
+            bus,
+            account,
+            "c2",
+            "submit",
+            {
+                "client_order_id": "k-2",
+                "symbol": "EURUSD",
+                "side": "buy",
+                "volume": "0.20",
+                "order_type": "limit",
+                "price": "1.0650",
+            },
+        )
+        assert (await wait_for(client, account, "c2"))["ok"] is True
+        # more orders in flight, then kill -9 at once: some may be done, some not yet read
+        for n in range(3, 9):
+            await command(
+                bus,
+                account,
+                f"c{n}",
+                "submit",
+                {
+                    "client_order_id": f"k-{n}",
+                    "symbol": "EURUSD",
+                    "side": "sell" if n % 2 else "buy",
+                    "volume": "0.10",
+                },
+            )
+        await asyncio.sleep(0.15)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+        proc = await start(account, tmp_path, platform)
+        for n in range(3, 9):  # every command is answered after the restart
+            await wait_for(client, account, f"c{n}")
+        await command(bus, account, "q", "positions", {})
+        books = (await wait_for(client, account, "q"))["data"]
+        venue = venue_positions(tmp_path / "hotpath" / f"{account}.jsonl")
+        assert {s: Decimal(v) for s, v in books["positions"].items()} == venue  # type: ignore[index]
+        assert books["working"] == ["k-2"]  # type: ignore[index]
+        answered = await replies(client, account)
+        for n in range(1, 9):  # a command answered twice got the same answer both times
+            answers = answered[f"c{n}"]
+            assert all(a == answers[0] for a in answers), answers
+        # each client order id reached the venue at most once
+        ids = [
+            orjson.loads(line)["order"]["client_order_id"]
+            for line in (tmp_path / "hotpath" / f"{account}.jsonl").read_bytes().splitlines()
+            if orjson.loads(line)["t"] == "submit"
+        ]
+        assert sorted(ids) == sorted(set(ids))
+        assert len(ids) == 8
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+        await client.aclose()
+
+
+async def test_a_second_hot_path_for_the_same_account_refuses_to_start(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    account = f"k{uuid.uuid4().hex[:6]}"
+    first = await start(account, tmp_path, platform)
+    try:
+        await asyncio.sleep(2)
+        second = await start(account, tmp_path, platform)
+        assert await asyncio.wait_for(second.wait(), 30) == 2
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.wait(), 30)
