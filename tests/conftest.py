@@ -18,6 +18,7 @@ import pytest
 
 from config.settings import (
     ClickHouseSettings,
+    DemoSettings,
     PostgresSettings,
     RedisSettings,
     Settings,
@@ -44,6 +45,7 @@ def embedded_settings(data_dir: Path) -> Settings:
         redis=RedisSettings(url=None),
         clickhouse=ClickHouseSettings(url=None),
         temporal=TemporalSettings(address=None, port=free_port(), ui_port=free_port()),
+        demo=DemoSettings(enabled=False),  # the hot path has tests of its own
     )
 
 

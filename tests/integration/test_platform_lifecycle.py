@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
+import redis
 
 from embedded.process import free_port, port_open
 from tests.conftest import RunningPlatform
@@ -53,12 +54,22 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
     assert first.returncode == 0, first.stderr
     code, up = status(env)
     assert code == 0, up
-    assert set(up) == {"postgres", "redis", "clickhouse", "temporal"}
+    assert set(up) == {"postgres", "redis", "clickhouse", "temporal", "hotpath"}
     assert all(r["status"] == "up" and isinstance(r["pid"], int) for r in up.values())
     temporal_port = int(env["AITP_TEMPORAL__PORT"])
     ui_port = int(env["AITP_TEMPORAL__UI_PORT"])
     assert port_open("127.0.0.1", temporal_port)
     assert port_open("127.0.0.1", ui_port)
+
+    # the demo account trades live: its hot path publishes quotes on the bus
+    redis_url = up["redis"]["address"]
+    assert isinstance(redis_url, str)
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not client.xlen("events:demo"):
+        time.sleep(0.2)
+    assert client.xlen("events:demo") > 0
+    client.close()
 
     again = aitp(env, "up", "--detach")
     assert again.returncode == 0
@@ -165,7 +176,7 @@ def test_stores_given_by_url_are_checked_not_started(
     assert rows["postgres"]["pid"] is None
     assert rows["redis"]["address"] == platform.redis_url
     assert isinstance(rows["temporal"]["pid"], int)
-    assert aitp(env, "down").stdout.startswith("stopped temporal, clickhouse;")
+    assert aitp(env, "down").stdout.startswith("stopped hotpath, temporal, clickhouse;")
     _, after = status(env)
     assert after["redis"]["status"] == "up"  # not ours to stop
 
