@@ -69,6 +69,13 @@ class ArangoSettings(_Section):
     password: SecretStr = SecretStr("")
 
 
+class Mt5Settings(_Section):
+    bridge: str | None = Field(default=None, description="host:port of an mt5linux-style bridge")
+    login: int | None = None
+    password: SecretStr | None = None
+    server: str | None = None
+
+
 class DemoSettings(_Section):
     """The demo account `aitp up` trades on the synthetic feed with the paper broker."""
 
@@ -92,6 +99,7 @@ class Settings(BaseSettings):
     weaviate: WeaviateSettings = WeaviateSettings()
     arango: ArangoSettings = ArangoSettings()
     demo: DemoSettings = DemoSettings()
+    mt5: Mt5Settings = Mt5Settings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

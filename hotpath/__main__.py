@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import structlog
@@ -23,6 +24,8 @@ from prometheus_client import start_http_server
 
 from adapters.clickhouse.executors import ClickHouseHttpExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+from adapters.mt5.loader import Mt5UnavailableError
+from adapters.mt5.loader import load as load_mt5
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
@@ -33,7 +36,7 @@ from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
-from hotpath.feeds import Feed, SyntheticFeed
+from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
 from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.outbox import Outbox
@@ -61,6 +64,44 @@ def parse_strategy(spec: str, symbol: str) -> Strategy:
     return create(kind.strip(), symbol, params)
 
 
+class FeedError(ValueError):
+    pass
+
+
+def _instant(text: str | None, option: str) -> int:
+    if not text:
+        raise FeedError(f"--feed replay needs {option} (e.g. 2024-01-31T13:45:00Z)")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FeedError(f"{option} {text!r} is not an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000) * 1_000
+
+
+def make_feed(args: argparse.Namespace, settings: Settings, symbols: list[str]) -> Feed:
+    if args.feed == "synthetic":
+        return SyntheticFeed({s: DEMO_PRICES.get(s, 1.0) for s in symbols}, seed=args.seed)
+    if args.feed == "replay":
+        if not settings.clickhouse.url:
+            raise FeedError("--feed replay reads the market-data store: set AITP_CLICKHOUSE__URL")
+        store = ClickHouseMarketDataStore(
+            ClickHouseHttpExecutor(settings.clickhouse.url), settings.clickhouse.database
+        )
+        start, end = _instant(args.start, "--from"), _instant(args.end, "--to")
+        return ReplayFeed(store, symbols[0], start, end, speed=args.speed or None)
+    try:
+        mt5 = load_mt5(settings.mt5.bridge)
+    except Mt5UnavailableError as exc:
+        raise FeedError(str(exc)) from None
+    login = settings.mt5.login
+    password = settings.mt5.password.get_secret_value() if settings.mt5.password else None
+    if not mt5.initialize(login=login, password=password, server=settings.mt5.server):
+        raise FeedError(f"MT5 initialize failed: {mt5.last_error()}")
+    return Mt5Feed(mt5, symbols)
+
+
 def instrument(symbol: str) -> Instrument:
     return fx_major(symbol, 3 if symbol.endswith("JPY") else 5)
 
@@ -70,7 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--account", required=True, help="account id (its streams: commands:ID, events:ID)"
     )
-    parser.add_argument("--feed", choices=["synthetic"], default="synthetic")
+    parser.add_argument(
+        "--feed",
+        choices=["synthetic", "replay", "mt5"],
+        default="synthetic",
+        help="synthetic demo market, replay of stored ticks, or MT5 (AITP_MT5__BRIDGE on Linux)",
+    )
+    parser.add_argument("--from", dest="start", help="replay: first instant, ISO-8601 (UTC)")
+    parser.add_argument("--to", dest="end", help="replay: end instant, excluded")
+    parser.add_argument("--speed", type=float, default=0.0, help="replay: x real time; 0 = max")
     parser.add_argument("--symbols", default="EURUSD", help="comma-separated")
     parser.add_argument("--strategy", action="append", default=[], metavar="KIND:NAME=V,...")
     parser.add_argument("--balance", type=Decimal, default=Decimal(100_000))
@@ -125,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         orders=len(engine.orders),
         positions=len(engine.book.positions),
     )
-    feed: Feed = SyntheticFeed({s: DEMO_PRICES.get(s, 1.0) for s in symbols}, seed=args.seed)
+    try:
+        feed = make_feed(args, settings, symbols)
+    except FeedError as exc:
+        log.error("cannot start the feed", error=str(exc))
+        return 2
     metrics = HotpathMetrics(args.account)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)

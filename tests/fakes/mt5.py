@@ -262,3 +262,35 @@ class FakeMT5:
 def _within(seconds: int, start: datetime, end: datetime) -> bool:
     moment = datetime.utcfromtimestamp(seconds)
     return start <= moment <= end
+
+
+TICK_DTYPE = [
+    ("time", "<i8"),
+    ("bid", "<f8"),
+    ("ask", "<f8"),
+    ("last", "<f8"),
+    ("volume", "<u8"),
+    ("time_msc", "<i8"),
+    ("flags", "<u4"),
+    ("volume_real", "<f8"),
+]
+
+
+class FakeTickSource:
+    """copy_ticks_from as documented: a numpy structured array of ticks from a time on."""
+
+    def __init__(self, ticks: list[tuple[int, float, float]]) -> None:
+        self.ticks = ticks  # (time_msc, bid, ask)
+        self.calls = 0
+
+    def copy_ticks_from(self, symbol: str, date_from: float, count: int, flags: int) -> Any:
+        import numpy as np
+
+        self.calls += 1
+        start_ms = int(date_from * 1000)
+        rows = [
+            (ms // 1000, bid, ask, 0.0, 0, ms, 6, 0.0)
+            for ms, bid, ask in self.ticks
+            if ms >= start_ms
+        ][:count]
+        return np.array(rows, dtype=TICK_DTYPE)

@@ -9,6 +9,7 @@ import signal
 import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
@@ -232,3 +233,58 @@ async def test_the_hotpath_process_trades_by_command_and_stops_cleanly(
     assert proc.returncode == 0, out
     lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("event") == "hot path stopped" for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+async def test_the_hotpath_replays_stored_ticks_and_ends_with_the_data(
+    platform: RunningPlatform, shared_data: Path, tmp_path: Path
+) -> None:
+    from adapters.clickhouse.executors import ClickHouseHttpExecutor
+    from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+    from adapters.files.market_files import read_market_file
+    from domain.market_data import SeriesKind
+
+    store = ClickHouseMarketDataStore(ClickHouseHttpExecutor(platform.clickhouse_url))
+    store.ensure_schema()
+    ticks = read_market_file(shared_data / "fx/USDJPY-ticks-2013-01.csv", SeriesKind.TICKS)
+    store.write_ticks("USDJPY", ticks.frame)
+    store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
+    env |= {
+        "AITP_REDIS__URL": platform.redis_url,
+        "AITP_CLICKHOUSE__URL": platform.clickhouse_url,
+        "AITP_DATA_DIR": str(tmp_path),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotpath",
+        "--account",
+        f"r{uuid.uuid4().hex[:6]}",
+        "--feed",
+        "replay",
+        "--symbols",
+        "USDJPY",
+        "--from",
+        "2013-01-01",
+        "--to",
+        "2013-01-03",
+        "--strategy",
+        "ma_cross:fast=2,slow=5,allow_short=true",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    raw, _ = await asyncio.wait_for(proc.communicate(), 120)
+    out = raw.decode()
+    assert proc.returncode == 0, out
+    stopped = next(
+        orjson.loads(line)
+        for line in out.splitlines()
+        if line.startswith("{") and "hot path stopped" in line
+    )
+    assert stopped["ticks"] == 1000
+    assert stopped["orders"] > 0
+    assert stopped["undelivered"] == 0
