@@ -1,0 +1,57 @@
+"""The hot path's Prometheus metrics say what the engine did."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+
+from prometheus_client import generate_latest
+
+from domain.instruments import fx_major
+from domain.orders import Order, Side
+from domain.paper import PaperBroker
+from domain.risk import RiskGate, RiskLimits
+from hotpath.engine import Engine
+from hotpath.feeds import SyntheticFeed
+from hotpath.metrics import HotpathMetrics
+from hotpath.outbox import Outbox
+from hotpath.process import HotPath
+from hotpath.publisher import Publisher
+
+
+class NullBus:
+    """A bus that is down: nothing is published, everything stays in the outbox."""
+
+    async def publish(self, stream: str, fields: object) -> str:
+        raise ConnectionError("bus down")
+
+
+async def test_metrics_count_ticks_rejects_and_the_bus_outage() -> None:
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        "m",
+        instruments,
+        [],
+        PaperBroker(instruments),
+        RiskGate("m", RiskLimits(restricted=frozenset({"EURUSD"}))),
+        Outbox(),
+        balance=Decimal(1000),
+    )
+    metrics = HotpathMetrics("m")
+    feed = SyntheticFeed({"EURUSD": 1.1}, realtime=False, start_ns=0, limit=5000)
+    hot = HotPath(engine, feed, Publisher(engine.outbox, NullBus(), "events:m"), metrics=metrics)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    await asyncio.wait_for(hot._trade(stop), 10)
+    engine.submit(Order("m-1", "EURUSD", Side.BUY, Decimal("0.1")), engine.quotes["EURUSD"].ts)
+    with contextlib.suppress(TimeoutError):  # the publisher keeps trying while the bus is down
+        await asyncio.wait_for(hot.publisher.run(asyncio.Event()), 0.3)
+    assert hot.publisher.failures >= 1
+    hot.update_gauges()
+    text = generate_latest(metrics.registry).decode()
+    assert 'aitp_ticks_total{account="m"} 5000.0' in text
+    assert 'aitp_rejects{account="m",reason="restricted_symbol"} 1.0' in text
+    assert 'aitp_orders{account="m",state="rejected"} 1.0' in text
+    assert 'aitp_bus_down{account="m"} 1.0' in text
+    assert f'aitp_outbox_depth{{account="m"}} {float(len(engine.outbox))}' in text
+    assert "aitp_tick_seconds_bucket" in text
