@@ -134,12 +134,9 @@ class TemporalComponent(Component):
         except Exception as exc:
             raise ComponentError(f"Temporal at {url} does not answer: {exc}") from None
         if self.embedded:
-            ui = f"http://127.0.0.1:{self.settings.temporal.ui_port}/"
-            try:
-                async with httpx.AsyncClient(timeout=2) as http:
-                    (await http.get(ui)).raise_for_status()
-            except httpx.HTTPError as exc:
-                raise ComponentError(f"Temporal UI at {ui} does not answer: {exc}") from None
+            await _http_answers(
+                f"http://127.0.0.1:{self.settings.temporal.ui_port}/", "Temporal UI"
+            )
 
     def display_address(self, url: str) -> str:
         if self.embedded:
@@ -284,12 +281,7 @@ class ClickHouseComponent(Component):
         return ProcessSpec(argv, self.log_path), f"http://127.0.0.1:{port}", str(path)
 
     async def check(self, url: str) -> None:
-        try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                reply = await http.get(f"{url.rstrip('/')}/ping")
-                reply.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ComponentError(f"ClickHouse at {url} does not answer: {exc}") from None
+        await _http_answers(f"{url.rstrip('/')}/ping", "ClickHouse")
 
     async def initialise(self, url: str) -> None:
         from adapters.clickhouse.executors import ClickHouseHttpExecutor
@@ -342,11 +334,7 @@ class HotpathComponent(Component):
         return ProcessSpec(argv, self.log_path, env=env), url, f"--metrics-port {port}"
 
     async def check(self, url: str) -> None:
-        try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                (await http.get(url)).raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ComponentError(f"the hot path's metrics at {url} do not answer: {exc}") from None
+        await _http_answers(url, "the hot path's metrics")
 
     def display_address(self, url: str) -> str:
         return f"{url} (account {self.settings.demo.account})"
@@ -363,6 +351,14 @@ def all_components(settings: Settings) -> list[Component]:
     if settings.demo.enabled:
         components.append(HotpathComponent(settings))
     return components
+
+
+async def _http_answers(url: str, what: str) -> None:
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            (await http.get(url)).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ComponentError(f"{what} at {url} does not answer: {exc}") from None
 
 
 def _admin_url(url: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.redis.event_bus import RedisStreamBus
-from hotpath.commands import commands_stream, replies_stream
-from tests.conftest import REPO, RunningPlatform
+from tests.conftest import RunningPlatform
+from tests.hotpath_client import all_replies, hotpath_env, send_command, start_hotpath, wait_reply
 
 pytestmark = pytest.mark.slow
 
@@ -24,47 +22,8 @@ pytestmark = pytest.mark.slow
 async def start(
     account: str, data_dir: Path, platform: RunningPlatform
 ) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
-    env |= {"AITP_REDIS__URL": platform.redis_url, "AITP_DATA_DIR": str(data_dir)}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotpath",
-        "--account",
-        account,
-        "--symbols",
-        "EURUSD",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
-async def command(
-    bus: RedisStreamBus, account: str, cid: str, kind: str, data: dict[str, object]
-) -> None:
-    await bus.publish(
-        commands_stream(account), {"id": cid, "kind": kind, "data": orjson.dumps(data)}
-    )
-
-
-async def replies(client: aioredis.Redis, account: str) -> dict[str, list[dict[str, object]]]:
-    out: dict[str, list[dict[str, object]]] = {}
-    for _, fields in await client.xrange(replies_stream(account)):
-        out.setdefault(fields[b"id"].decode(), []).append(orjson.loads(fields[b"reply"]))
-    return out
-
-
-async def wait_for(
-    client: aioredis.Redis, account: str, cid: str, seconds: float = 30
-) -> dict[str, object]:
-    for _ in range(int(seconds / 0.05)):
-        got = (await replies(client, account)).get(cid)
-        if got:
-            return got[-1]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no reply to {cid}")
+    env = hotpath_env(redis__url=platform.redis_url, data_dir=str(data_dir))
+    return await start_hotpath(env, "--account", account, "--symbols", "EURUSD")
 
 
 def venue_positions(journal: Path) -> dict[str, Decimal]:
@@ -87,14 +46,14 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
     bus = RedisStreamBus(client)
     proc = await start(account, tmp_path, platform)
     try:
-        await command(
+        await send_command(
             bus,
             account,
             "c1",
             "submit",
             {"client_order_id": "k-1", "symbol": "EURUSD", "side": "buy", "volume": "0.30"},
         )
-        await command(
+        await send_command(
             bus,
             account,
             "c2",
@@ -108,10 +67,10 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
                 "price": "1.0650",
             },
         )
-        assert (await wait_for(client, account, "c2"))["ok"] is True
+        assert (await wait_reply(client, account, "c2"))["ok"] is True
         # more orders in flight, then kill -9 at once: some may be done, some not yet read
         for n in range(3, 9):
-            await command(
+            await send_command(
                 bus,
                 account,
                 f"c{n}",
@@ -129,13 +88,13 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
 
         proc = await start(account, tmp_path, platform)
         for n in range(3, 9):  # every command is answered after the restart
-            await wait_for(client, account, f"c{n}")
-        await command(bus, account, "q", "positions", {})
-        books = (await wait_for(client, account, "q"))["data"]
+            await wait_reply(client, account, f"c{n}")
+        await send_command(bus, account, "q", "positions", {})
+        books = (await wait_reply(client, account, "q"))["data"]
         venue = venue_positions(tmp_path / "hotpath" / f"{account}.jsonl")
         assert {s: Decimal(v) for s, v in books["positions"].items()} == venue  # type: ignore[index]
         assert books["working"] == ["k-2"]  # type: ignore[index]
-        answered = await replies(client, account)
+        answered = await all_replies(client, account)
         for n in range(1, 9):  # a command answered twice got the same answer both times
             answers = answered[f"c{n}"]
             assert all(a == answers[0] for a in answers), answers

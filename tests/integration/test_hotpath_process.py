@@ -4,9 +4,7 @@ while the bus is down, and the `python -m hotpath` process end to end."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +20,12 @@ from domain.instruments import fx_major
 from domain.market import QuoteTick
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
-from hotpath.commands import CommandConsumer, CommandHandler, commands_stream, replies_stream
+from hotpath.commands import CommandConsumer, CommandHandler, replies_stream
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
-from tests.conftest import REPO, RunningPlatform
+from tests.conftest import RunningPlatform
+from tests.hotpath_client import hotpath_env, send_command, start_hotpath, wait_reply
 
 NOW = 1_700_000_000 * 10**9
 
@@ -44,14 +43,6 @@ def make_engine(account: str) -> Engine:
     )
     engine.on_tick(QuoteTick("EURUSD", NOW, 1.1, 1.1002))
     return engine
-
-
-async def send(
-    bus: RedisStreamBus, account: str, command_id: str, kind: str, data: dict[str, object]
-) -> None:
-    await bus.publish(
-        commands_stream(account), {"id": command_id, "kind": kind, "data": orjson.dumps(data)}
-    )
 
 
 async def run_until_replies(
@@ -86,8 +77,8 @@ async def wiring(platform: RunningPlatform):
 async def test_a_command_delivered_twice_is_answered_twice_and_acted_on_once(wiring) -> None:
     account, bus, engine, consumer = wiring
     submit = {"client_order_id": "o-1", "symbol": "EURUSD", "side": "buy", "volume": "0.10"}
-    await send(bus, account, "cmd-1", "submit", submit)
-    await send(bus, account, "cmd-1", "submit", submit)  # the same command again
+    await send_command(bus, account, "cmd-1", "submit", submit)
+    await send_command(bus, account, "cmd-1", "submit", submit)  # the same command again
     replies = await run_until_replies(consumer, bus, account, 2)
     assert [r["id"] for r in replies] == ["cmd-1", "cmd-1"]
     assert replies[0] == replies[1]
@@ -102,8 +93,10 @@ async def test_a_command_delivered_twice_is_answered_twice_and_acted_on_once(wir
 async def test_a_new_command_for_a_known_order_never_submits_it_again(wiring) -> None:
     account, bus, engine, consumer = wiring
     submit = {"client_order_id": "o-2", "symbol": "EURUSD", "side": "sell", "volume": "0.10"}
-    await send(bus, account, "a", "submit", submit)
-    await send(bus, account, "b", "submit", submit)  # a retried activity with a fresh command id
+    await send_command(bus, account, "a", "submit", submit)
+    await send_command(
+        bus, account, "b", "submit", submit
+    )  # a retried activity with a fresh command id
     replies = await run_until_replies(consumer, bus, account, 2)
     assert [r["data"]["client_order_id"] for r in replies] == ["o-2", "o-2"]  # type: ignore[index]
     assert engine.stats.orders == 1
@@ -111,11 +104,11 @@ async def test_a_new_command_for_a_known_order_never_submits_it_again(wiring) ->
 
 async def test_bad_commands_get_an_error_naming_the_problem(wiring) -> None:
     account, bus, _, consumer = wiring
-    await send(bus, account, "x1", "teleport", {})
-    await send(
+    await send_command(bus, account, "x1", "teleport", {})
+    await send_command(
         bus, account, "x2", "submit", {"client_order_id": "o-3", "symbol": "EURUSD", "side": "buy"}
     )
-    await send(
+    await send_command(
         bus,
         account,
         "x3",
@@ -131,7 +124,7 @@ async def test_bad_commands_get_an_error_naming_the_problem(wiring) -> None:
 
 async def test_the_kill_switch_cancels_flattens_and_refuses_until_rearmed(wiring) -> None:
     account, bus, engine, consumer = wiring
-    await send(
+    await send_command(
         bus,
         account,
         "k0",
@@ -141,15 +134,15 @@ async def test_the_kill_switch_cancels_flattens_and_refuses_until_rearmed(wiring
     await run_until_replies(consumer, bus, account, 1)
     engine.on_tick(QuoteTick("EURUSD", NOW + 1, 1.1, 1.1002))
     assert engine.book.net_volume("EURUSD") == 1
-    await send(bus, account, "k1", "kill", {"flatten": True})
-    await send(
+    await send_command(bus, account, "k1", "kill", {"flatten": True})
+    await send_command(
         bus,
         account,
         "k2",
         "submit",
         {"client_order_id": "o-6", "symbol": "EURUSD", "side": "buy", "volume": "1"},
     )
-    await send(bus, account, "k3", "rearm", {})
+    await send_command(bus, account, "k3", "rearm", {})
     replies = await run_until_replies(consumer, bus, account, 4)
     engine.on_tick(QuoteTick("EURUSD", NOW + 2, 1.1, 1.1002))
     assert replies[1]["data"]["engaged"] is True  # type: ignore[index]
@@ -182,41 +175,20 @@ async def test_the_hotpath_process_trades_by_command_and_stops_cleanly(
     platform: RunningPlatform,
 ) -> None:
     account = f"p{uuid.uuid4().hex[:6]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
-    env |= {"AITP_REDIS__URL": platform.redis_url, "AITP_CLICKHOUSE__URL": platform.clickhouse_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotpath",
-        "--account",
-        account,
-        "--symbols",
-        "EURUSD",
-        "--strategy",
-        "ma_cross:fast=2,slow=3",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    env = hotpath_env(redis__url=platform.redis_url, clickhouse__url=platform.clickhouse_url)
+    args = ("--account", account, "--symbols", "EURUSD", "--strategy", "ma_cross:fast=2,slow=3")
+    proc = await start_hotpath(env, *args, capture=True)
     client = aioredis.from_url(platform.redis_url)
     try:
         bus = RedisStreamBus(client)
-        await send(
+        await send_command(
             bus,
             account,
             "p1",
             "submit",
             {"client_order_id": "p-1", "symbol": "EURUSD", "side": "buy", "volume": "0.1"},
         )
-        reply = None
-        for _ in range(200):
-            entries = await client.xrange(replies_stream(account))
-            if entries:
-                reply = orjson.loads(entries[0][1][b"reply"])
-                break
-            await asyncio.sleep(0.05)
-        assert reply is not None, "no reply from the hot path"
+        reply = await wait_reply(client, account, "p1")
         assert reply["ok"] is True
         kinds: set[str] = set()
         for _ in range(100):
@@ -250,16 +222,13 @@ async def test_the_hotpath_replays_stored_ticks_and_ends_with_the_data(
     ticks = read_market_file(shared_data / "fx/USDJPY-ticks-2013-01.csv", SeriesKind.TICKS)
     store.write_ticks("USDJPY", ticks.frame)
     store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
-    env |= {
-        "AITP_REDIS__URL": platform.redis_url,
-        "AITP_CLICKHOUSE__URL": platform.clickhouse_url,
-        "AITP_DATA_DIR": str(tmp_path),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotpath",
+    env = hotpath_env(
+        redis__url=platform.redis_url,
+        clickhouse__url=platform.clickhouse_url,
+        data_dir=str(tmp_path),
+    )
+    proc = await start_hotpath(
+        env,
         "--account",
         f"r{uuid.uuid4().hex[:6]}",
         "--feed",
@@ -272,10 +241,7 @@ async def test_the_hotpath_replays_stored_ticks_and_ends_with_the_data(
         "2013-01-03",
         "--strategy",
         "ma_cross:fast=2,slow=5,allow_short=true",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        capture=True,
     )
     raw, _ = await asyncio.wait_for(proc.communicate(), 120)
     out = raw.decode()
