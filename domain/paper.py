@@ -77,7 +77,24 @@ class SwapCharged:
     amount: Decimal  # profit currency; negative is a charge
 
 
-BrokerEvent = Accepted | Rejected | Cancelled | Expired | Filled | SwapCharged
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A real broker's outcome is unknown; the order is being looked up before any resend."""
+
+    client_order_id: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resubmitted:
+    """Looked up and proved absent at the broker: sent once more."""
+
+    client_order_id: str
+
+
+BrokerEvent = (
+    Accepted | Rejected | Cancelled | Expired | Filled | SwapCharged | Unresolved | Resubmitted
+)
 
 
 @dataclass(slots=True)

@@ -27,15 +27,17 @@ from domain.paper import (
     Cancelled,
     Expired,
     Filled,
-    PaperBroker,
     Rejected,
+    Resubmitted,
     SwapCharged,
+    Unresolved,
 )
 from domain.positions import Book, LiveQuoteRates, RateError
 from domain.risk import KILL_SWITCH, AccountState, Reason, RiskGate
 from domain.strategies import OrderIntent, Strategy
 from hotpath.journal import fill_from, order_from
 from hotpath.outbox import Outbox
+from hotpath.venue import Venue
 
 
 def _highest_seq(prefix: str, orders: Mapping[str, Order]) -> int:
@@ -104,7 +106,7 @@ class Engine:
         account: str,
         instruments: Mapping[str, Instrument],
         strategies: Sequence[Strategy],
-        broker: PaperBroker,
+        broker: Venue,
         gate: RiskGate,
         outbox: Outbox,
         currency: str = "USD",
@@ -300,10 +302,10 @@ class Engine:
             return False
         order.request_cancel()
         events = self.broker.cancel(client_order_id)
-        if isinstance(events[0], Rejected):
+        if events and isinstance(events[0], Rejected):
             order.cancel_refused()
             return False
-        self._handle(events)
+        self._handle(events)  # a remote venue answers later, through on_tick
         return True
 
     def kill(self, flatten: bool, now: int) -> dict[str, Any]:
@@ -434,6 +436,16 @@ class Engine:
                 self.outbox.emit(
                     "order_" + order.state.value, {"client_order_id": order.client_order_id}
                 )
+            elif isinstance(event, Unresolved):
+                order = self.orders[event.client_order_id]
+                order.mark_unresolved(event.detail)
+                self.outbox.emit(
+                    "order_unresolved",
+                    {"client_order_id": event.client_order_id, "detail": event.detail},
+                )
+            elif isinstance(event, Resubmitted):
+                self.orders[event.client_order_id].submit()
+                self.outbox.emit("order_resubmitted", {"client_order_id": event.client_order_id})
             elif isinstance(event, SwapCharged):
                 rate = self.book.rates.rate(
                     self.instruments[event.symbol].currency_profit, self.book.currency

@@ -21,6 +21,7 @@ from domain.orders import Fill, Order, OrderState, OrderType, Side, TimeInForce
 # MT5 constants from the MQL5 reference (the MetaTrader5 package exports the same values)
 TRADE_ACTION_DEAL = 1
 TRADE_ACTION_PENDING = 5
+TRADE_ACTION_REMOVE = 8
 ORDER_TYPES = {
     (Side.BUY, OrderType.MARKET): 0,
     (Side.SELL, OrderType.MARKET): 1,
@@ -102,6 +103,23 @@ class Mt5Broker:
             str(result.order) if result.order else None,
             str(result.deal) if result.deal else None,
         )
+
+    def allow_retry(self, order: Order, result: SubmitResult) -> None:
+        """After a reply that proves the order was not placed (requote, busy, rejected)."""
+        if result.outcome is Outcome.UNKNOWN or result.outcome is Outcome.DONE:
+            raise DuplicateSubmissionError(
+                f"order {order.client_order_id}: {result.outcome} is no proof it was not placed"
+            )
+        self._sent.discard(order.client_order_id)
+
+    def cancel(self, broker_order_id: str) -> SubmitResult:
+        """Remove a resting order (TRADE_ACTION_REMOVE); unknown outcomes are reconciled too."""
+        result = self._mt5.order_send(
+            {"action": TRADE_ACTION_REMOVE, "order": int(broker_order_id)}
+        )
+        if result is None:
+            return SubmitResult(Outcome.UNKNOWN, describe(None, self._mt5.last_error()[0]))
+        return SubmitResult(classify(result.retcode), describe(result.retcode), broker_order_id)
 
     def request(self, order: Order) -> dict[str, Any]:
         market = order.order_type is OrderType.MARKET

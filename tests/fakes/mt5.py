@@ -121,6 +121,7 @@ class FakeMT5:
         self.outcomes: deque[str | int] = deque()
         self.sent: list[dict[str, Any]] = []
         self.orders: list[TradeOrder] = []  # history
+        self.working: list[TradeOrder] = []  # resting pending orders
         self.deals: list[TradeDeal] = []
         self._last_error = (RES_S_OK, "Success")
         self._tickets = itertools.count(1000)
@@ -138,6 +139,8 @@ class FakeMT5:
 
     def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
         self.sent.append(dict(request))
+        if request["action"] == 8:  # TRADE_ACTION_REMOVE
+            return self._remove(int(request["order"]))
         outcome = self.outcomes.popleft() if self.outcomes else "done"
         req = TradeRequest(
             request["action"],
@@ -158,6 +161,24 @@ class FakeMT5:
             0,
             0,
         )
+        if outcome in ("done", "reply_lost") and req.action == 5:  # TRADE_ACTION_PENDING
+            order = self._place(req)
+            if outcome == "reply_lost":
+                self._last_error = (RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
+                return None
+            return OrderSendResult(
+                TRADE_RETCODE_PLACED,
+                0,
+                order,
+                req.volume,
+                req.price,
+                self.bid,
+                self.ask,
+                "Request placed",
+                1,
+                0,
+                req,
+            )
         if outcome in ("done", "reply_lost"):
             order, deal, price = self._execute(req)
             if outcome == "reply_lost":
@@ -185,7 +206,83 @@ class FakeMT5:
         return OrderSendResult(outcome, 0, 0, 0.0, 0.0, self.bid, self.ask, "", 1, 0, req)
 
     def orders_get(self, symbol: str | None = None, **kwargs: Any) -> tuple[TradeOrder, ...]:
-        return ()  # market orders never stay working in this fake
+        return tuple(o for o in self.working if symbol is None or o.symbol == symbol)
+
+    def fill_pending(self, ticket: int, price: float) -> None:
+        """The market reached a resting order: it fills whole at `price`."""
+        order = next(o for o in self.working if o.ticket == ticket)
+        self.working.remove(order)
+        secs = self.now_ms // 1000
+        self.orders.append(order._replace(state=4, time_done=secs, time_done_msc=self.now_ms))
+        side = 0 if order.type in (2, 4, 6) else 1
+        self.deals.append(
+            TradeDeal(
+                next(self._tickets),
+                order.ticket,
+                secs,
+                self.now_ms,
+                side,
+                0,
+                order.magic,
+                order.ticket,
+                3,
+                order.volume_initial,
+                price,
+                round(-3.5 * order.volume_initial, 2),
+                0.0,
+                0.0,
+                0.0,
+                order.symbol,
+                order.comment,
+                "",
+            )
+        )
+
+    def _place(self, req: TradeRequest) -> int:
+        ticket = next(self._tickets)
+        secs = self.now_ms // 1000
+        self.working.append(
+            TradeOrder(
+                ticket,
+                secs,
+                self.now_ms,
+                0,
+                0,
+                0,
+                req.type,
+                req.type_time,
+                req.type_filling,
+                1,
+                req.magic,
+                0,
+                0,
+                3,
+                req.volume,
+                req.volume,
+                req.price,
+                req.sl,
+                req.tp,
+                req.price,
+                req.stoplimit,
+                req.symbol,
+                req.comment[: self.comment_limit],
+                "",
+            )
+        )
+        return ticket
+
+    def _remove(self, ticket: int) -> OrderSendResult:
+        req = TradeRequest(8, 0, ticket, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)
+        order = next((o for o in self.working if o.ticket == ticket), None)
+        if order is None:
+            return OrderSendResult(
+                10013, 0, ticket, 0.0, 0.0, self.bid, self.ask, "Invalid request", 1, 0, req
+            )
+        self.working.remove(order)
+        self.orders.append(order._replace(state=2, time_done=self.now_ms // 1000))
+        return OrderSendResult(
+            10009, 0, ticket, 0.0, 0.0, self.bid, self.ask, "Request executed", 1, 0, req
+        )
 
     def positions_get(self, **kwargs: Any) -> tuple[()]:
         return ()

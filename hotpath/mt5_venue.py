@@ -1,0 +1,211 @@
+"""MT5 as the engine's venue: every call to the terminal runs on a worker thread.
+
+`order_send` blocks on IPC for milliseconds, which the tick loop must never wait for. The
+engine hands orders over (`submit` returns at once), the worker sends them through
+`Mt5Broker` (sent once; reconciled when the outcome is unknown; re-sent once only when proved
+absent; retried after a requote or a busy reply, which prove it was not placed) and reads the
+resulting state and deals back by reconciliation. Its findings queue up as broker events that
+the engine collects on its next tick. Resting orders are reconciled every `poll_s` for fills.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+from adapters.mt5.broker import DuplicateSubmissionError, Mt5Broker, Reconciliation
+from adapters.mt5.retcodes import Outcome
+from domain.market import Bar, QuoteTick
+from domain.orders import Fill, Order, OrderState
+from domain.paper import (
+    Accepted,
+    BrokerEvent,
+    Cancelled,
+    Expired,
+    Filled,
+    Rejected,
+    Resubmitted,
+    Unresolved,
+)
+
+
+class Mt5Venue:
+    def __init__(
+        self,
+        broker: Mt5Broker,
+        max_attempts: int = 3,
+        backoff_s: float = 0.5,
+        poll_s: float = 0.5,
+        threaded: bool = True,
+    ) -> None:
+        self._broker = broker
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._poll_s = poll_s
+        self._events: deque[BrokerEvent] = deque()  # appended by the worker, taken by the loop
+        self._requests: queue.Queue[tuple[str, Order] | None] = queue.Queue()
+        self._working: dict[str, Order] = {}
+        self._broker_ids: dict[str, str] = {}
+        self._deals: set[str] = set()
+        self._threaded = threaded
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._serve, name="mt5-venue", daemon=True)
+            self._thread.start()
+
+    # --- the engine's side (tick loop) ----------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return bool(self._working) or bool(self._events)
+
+    def submit(self, order: Order, now: int) -> list[BrokerEvent]:
+        self._working[order.client_order_id] = order
+        self._request("submit", order)
+        return self._take()
+
+    def cancel(self, client_order_id: str) -> list[BrokerEvent]:
+        order = self._working.get(client_order_id)
+        if order is None:
+            return [Rejected(client_order_id, "no such working order")]
+        self._request("cancel", order)
+        return self._take()
+
+    def on_tick(self, tick: QuoteTick) -> list[BrokerEvent]:
+        return self._take()
+
+    def on_bar(self, bar: Bar, ask: Bar | None = None) -> list[BrokerEvent]:
+        return self._take()
+
+    def working(self) -> list[Order]:
+        return list(self._working.values())
+
+    def restore_order(self, order: Order) -> None:
+        self._working[order.client_order_id] = order
+
+    def restore_fill(self, fill: Fill, symbol: str, order: Order | None) -> None:
+        self._deals.add(fill.fill_id)
+        if order is not None and order.leaves == 0:
+            self._working.pop(order.client_order_id, None)
+
+    def restore_removed(self, client_order_id: str) -> None:
+        self._working.pop(client_order_id, None)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._requests.put(None)
+            self._thread.join(10)
+
+    def _request(self, kind: str, order: Order) -> None:
+        if self._threaded:
+            self._requests.put((kind, order))
+        else:
+            self._handle(kind, order)
+
+    def _take(self) -> list[BrokerEvent]:
+        events = []
+        while self._events:
+            events.append(self._events.popleft())
+        return events
+
+    # --- the worker's side ------------------------------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            try:
+                item = self._requests.get(timeout=self._poll_s)
+            except queue.Empty:
+                self.poll()
+                continue
+            if item is None:
+                return
+            self._handle(*item)
+
+    def _handle(self, kind: str, order: Order) -> None:
+        if kind == "submit":
+            self._send(order)
+        else:
+            self._remove(order)
+
+    def _send(self, order: Order) -> None:
+        cid = order.client_order_id
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                result = self._broker.submit(order)
+            except DuplicateSubmissionError as exc:
+                self._finish(cid, Rejected(cid, str(exc)))
+                return
+            if result.outcome in (Outcome.RETRY_PRICE, Outcome.BACK_OFF):
+                if attempt == self._max_attempts:
+                    self._finish(cid, Rejected(cid, f"{result.detail}, {attempt} attempts"))
+                    return
+                self._broker.allow_retry(order, result)
+                if result.outcome is Outcome.BACK_OFF:
+                    time.sleep(self._backoff_s * attempt)
+                continue
+            if result.outcome is Outcome.REJECT:
+                self._finish(cid, Rejected(cid, result.detail))
+                return
+            if result.outcome is Outcome.UNKNOWN:
+                self._events.append(Unresolved(cid, result.detail))
+            found = self._broker.reconcile(order)
+            if found.found:
+                self._apply(order, found)
+                return
+            if result.outcome is Outcome.DONE:  # done, yet not in its history: look again later
+                self._events.append(Accepted(cid, result.broker_order_id or ""))
+                return
+            try:
+                self._broker.allow_resend(order, found)
+            except DuplicateSubmissionError as exc:
+                self._finish(cid, Rejected(cid, f"lost twice, not sent a third time: {exc}"))
+                return
+            self._events.append(Resubmitted(cid))
+        self._finish(cid, Rejected(cid, f"no outcome after {self._max_attempts} attempts"))
+
+    def _remove(self, order: Order) -> None:
+        ticket = self._broker_ids.get(order.client_order_id)
+        if ticket is None:
+            self._events.append(Rejected(order.client_order_id, "not yet placed at the broker"))
+            return
+        result = self._broker.cancel(ticket)
+        if result.outcome is Outcome.DONE:
+            self._finish(order.client_order_id, Cancelled(order.client_order_id, "cancelled"))
+        elif result.outcome is Outcome.UNKNOWN:
+            self._apply(order, self._broker.reconcile(order))
+        else:
+            self._events.append(Rejected(order.client_order_id, result.detail))
+
+    def poll(self) -> None:
+        """Reconcile resting orders: new deals become fills, final states end them."""
+        for order in list(self._working.values()):
+            if order.client_order_id in self._broker_ids:
+                self._apply(order, self._broker.reconcile(order))
+
+    def _apply(self, order: Order, found: Reconciliation) -> None:
+        cid = order.client_order_id
+        if not found.found:
+            return
+        if cid not in self._broker_ids and found.broker_order_id:
+            self._broker_ids[cid] = found.broker_order_id
+            self._events.append(Accepted(cid, found.broker_order_id))
+        filled = sum((f.volume for f in found.fills), start=Decimal(0))
+        for fill in found.fills:
+            if fill.fill_id not in self._deals:
+                self._deals.add(fill.fill_id)
+                self._events.append(Filled(fill, order.symbol, filled >= order.volume))
+        final: dict[OrderState, Any] = {
+            OrderState.CANCELLED: Cancelled(cid, "cancelled at the broker"),
+            OrderState.EXPIRED: Expired(cid),
+            OrderState.REJECTED: Rejected(cid, "rejected at the broker"),
+        }
+        if found.state in final:
+            self._finish(cid, final[found.state])
+        elif found.state is OrderState.FILLED or filled >= order.volume:
+            self._working.pop(cid, None)
+
+    def _finish(self, cid: str, event: BrokerEvent) -> None:
+        self._working.pop(cid, None)
+        self._events.append(event)

@@ -1,0 +1,31 @@
+"""What the engine needs from wherever its orders go: the paper broker or a real one."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.market import Bar, QuoteTick
+from domain.orders import Fill, Order
+from domain.paper import BrokerEvent
+
+
+class Venue(Protocol):
+    @property
+    def active(self) -> bool:
+        """Something a price may act on, or a reply to collect: call on_tick."""
+
+    def submit(self, order: Order, now: int) -> list[BrokerEvent]: ...
+
+    def cancel(self, client_order_id: str) -> list[BrokerEvent]: ...
+
+    def on_tick(self, tick: QuoteTick) -> list[BrokerEvent]: ...
+
+    def on_bar(self, bar: Bar, ask: Bar | None = None) -> list[BrokerEvent]: ...
+
+    def working(self) -> list[Order]: ...
+
+    def restore_order(self, order: Order) -> None: ...
+
+    def restore_fill(self, fill: Fill, symbol: str, order: Order | None) -> None: ...
+
+    def restore_removed(self, client_order_id: str) -> None: ...

@@ -1,0 +1,132 @@
+"""The engine trading through MT5 (the documented API, faked): every outcome class end to end."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from adapters.mt5.broker import Mt5Broker, magic_numbers
+from domain.instruments import fx_major
+from domain.market import QuoteTick
+from domain.orders import Order, OrderState, OrderType, Side
+from domain.risk import RiskGate, RiskLimits
+from hotpath.engine import Engine
+from hotpath.mt5_venue import Mt5Venue
+from hotpath.outbox import Outbox
+from tests.fakes.mt5 import FakeMT5
+
+
+def setup(threaded: bool = False) -> tuple[FakeMT5, Engine, Mt5Venue]:
+    fake = FakeMT5()
+    broker = Mt5Broker(
+        fake, magic_numbers({}, default=7), lambda: datetime.utcfromtimestamp(fake.now_ms / 1000)
+    )
+    venue = Mt5Venue(broker, backoff_s=0.0, poll_s=0.05, threaded=threaded)
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        "m", instruments, [], venue, RiskGate("m", RiskLimits()), Outbox(), balance=Decimal(10_000)
+    )
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000, fake.bid, fake.ask))
+    return fake, engine, venue
+
+
+def order(cid: str = "m-1", **kw: object) -> Order:
+    return Order(cid, "EURUSD", Side.BUY, Decimal("0.1"), **kw)  # type: ignore[arg-type]
+
+
+def kinds(engine: Engine) -> list[str]:
+    return [k for k, _ in engine.outbox.take(1000) if k != "quote"]
+
+
+def test_a_market_order_fills_with_the_brokers_deal() -> None:
+    fake, engine, _ = setup()
+    engine.submit(order(), 0)
+    o = engine.orders["m-1"]
+    assert o.state is OrderState.FILLED
+    assert (o.avg_fill_price, o.broker_order_id) == (Decimal("1.1002"), str(fake.orders[0].ticket))
+    assert engine.book.net_volume("EURUSD") == Decimal("0.1")
+    assert engine.book.balance == Decimal("10000") - Decimal("0.35")
+    assert kinds(engine) == ["order_accepted", "fill"]
+
+
+def test_a_lost_reply_is_reconciled_and_never_resent() -> None:
+    fake, engine, _ = setup()
+    fake.outcomes.append("reply_lost")
+    engine.submit(order(), 0)
+    o = engine.orders["m-1"]
+    assert o.state is OrderState.FILLED
+    assert OrderState.UNRESOLVED in o.history
+    assert len(fake.sent) == 1
+    assert kinds(engine) == ["order_unresolved", "order_accepted", "fill"]
+
+
+def test_a_really_lost_order_is_sent_again_once() -> None:
+    fake, engine, _ = setup()
+    fake.outcomes.extend(["lost", "done"])
+    engine.submit(order(), 0)
+    assert engine.orders["m-1"].state is OrderState.FILLED
+    assert len(fake.sent) == 2
+    assert kinds(engine) == ["order_unresolved", "order_resubmitted", "order_accepted", "fill"]
+
+
+def test_lost_twice_is_not_sent_a_third_time() -> None:
+    fake, engine, _ = setup()
+    fake.outcomes.extend(["lost", "lost", "done"])
+    engine.submit(order(), 0)
+    o = engine.orders["m-1"]
+    assert o.state is OrderState.REJECTED
+    assert "not sent a third time" in (o.reason or "")
+    assert len(fake.sent) == 2
+
+
+def test_a_requote_is_retried_with_a_fresh_price() -> None:
+    fake, engine, _ = setup()
+    fake.outcomes.extend([10004, "done"])
+    engine.submit(order(), 0)
+    o = engine.orders["m-1"]
+    assert o.state is OrderState.FILLED
+    assert OrderState.UNRESOLVED not in o.history
+    assert len(fake.sent) == 2
+
+
+@pytest.mark.parametrize(("code", "why"), [(10019, "NO_MONEY"), (10018, "MARKET_CLOSED")])
+def test_a_rejection_is_final_and_says_why(code: int, why: str) -> None:
+    fake, engine, _ = setup()
+    fake.outcomes.append(code)
+    engine.submit(order(), 0)
+    o = engine.orders["m-1"]
+    assert o.state is OrderState.REJECTED
+    assert why in (o.reason or "")
+    assert engine.book.net_volume("EURUSD") == 0
+
+
+def test_a_resting_order_fills_later_and_another_is_cancelled() -> None:
+    fake, engine, venue = setup()
+    engine.submit(order("m-lim", order_type=OrderType.LIMIT, price=Decimal("1.0990")), 0)
+    engine.submit(order("m-lim2", order_type=OrderType.LIMIT, price=Decimal("1.0980")), 0)
+    assert engine.orders["m-lim"].state is OrderState.ACCEPTED
+    fake.fill_pending(int(engine.orders["m-lim"].broker_order_id or 0), 1.0990)
+    venue.poll()
+    later = fake.now_ms * 1_000_000
+    engine.on_tick(QuoteTick("EURUSD", later + 1, 1.0989, 1.0991))
+    assert engine.orders["m-lim"].state is OrderState.FILLED
+    assert engine.cancel("m-lim2")
+    engine.on_tick(QuoteTick("EURUSD", later + 2, 1.0989, 1.0991))
+    assert engine.orders["m-lim2"].state is OrderState.CANCELLED
+    assert venue.working() == []
+
+
+def test_the_tick_loop_never_waits_for_the_terminal() -> None:
+    fake, engine, venue = setup(threaded=True)
+    engine.submit(order(), 0)  # returns at once; the worker talks to MT5
+    deadline = time.monotonic() + 5
+    n = 10
+    while engine.orders["m-1"].state is not OrderState.FILLED and time.monotonic() < deadline:
+        n += 1
+        engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + n, fake.bid, fake.ask))
+        time.sleep(0.01)
+    venue.close()
+    assert engine.orders["m-1"].state is OrderState.FILLED
