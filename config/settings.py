@@ -74,6 +74,7 @@ class Mt5Settings(_Section):
     login: int | None = None
     password: SecretStr | None = None
     server: str | None = None
+    server_utc_offset_hours: float = 0.0  # broker server time, for history look-ups
 
 
 class DemoSettings(_Section):

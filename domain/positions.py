@@ -134,6 +134,22 @@ class Book:
             self.closed.append(self.positions.pop(key))
         return realised - fill.commission
 
+    def adopt(self, position: Position) -> None:
+        """Take over a position the broker reports (a restart against a real broker)."""
+        key = position.position_id if self.hedging else position.symbol
+        held = self.positions.get(key)
+        if held is None:
+            self.positions[key] = position
+            return
+        total = held.volume + position.volume  # a netting book over a hedging broker account
+        if total == 0:
+            self.closed.append(self.positions.pop(key))
+            return
+        held.avg_price = (
+            held.avg_price * held.volume + position.avg_price * position.volume
+        ) / total
+        held.volume = total
+
     def charge_swap(self, position_id: str, amount: Decimal) -> None:
         self.positions[position_id].swap += amount
         self.balance += amount

@@ -16,14 +16,18 @@ import os
 import signal
 import sys
 import time
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import structlog
 from prometheus_client import start_http_server
 
 from adapters.clickhouse.executors import ClickHouseHttpExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+from adapters.mt5.broker import Mt5Broker, server_clock
 from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from adapters.redis.command_log import RedisCommandLog
@@ -32,17 +36,19 @@ from config.logs import configure_logging
 from config.settings import Settings
 from domain.instruments import Instrument, fx_major
 from domain.market import QuoteTick
-from domain.risk import RiskGate, RiskLimits
+from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
 from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
+from hotpath.mt5_venue import Mt5Venue
 from hotpath.outbox import Outbox
 from hotpath.process import HotPath
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
+from hotpath.venue import Venue
 
 DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
 
@@ -102,6 +108,43 @@ def make_feed(args: argparse.Namespace, settings: Settings, symbols: list[str]) 
     return Mt5Feed(mt5, symbols)
 
 
+def magic_number(strategy: str | None) -> int:
+    """A strategy's MT5 magic number, derived from its name: stable across restarts."""
+    return zlib.crc32((strategy or "manual").encode()) & 0x7FFFFFFF
+
+
+def make_venue(
+    args: argparse.Namespace,
+    settings: Settings,
+    workdir: Path,
+    instruments: dict[str, Instrument],
+    quotes: dict[str, QuoteTick],
+    strategies: list[Strategy],
+) -> tuple[Venue, Callable[[Engine], None]]:
+    """The venue, and how the engine takes its state back from it after a restart."""
+    if args.broker == "paper":
+        journal = PaperJournal(workdir / f"{args.account}.jsonl")
+
+        def replay(engine: Engine) -> None:
+            engine.restore(journal.records())
+
+        return JournaledPaperBroker(journal, quotes, instruments), replay
+    mt5 = load_mt5(settings.mt5.bridge)
+    password = settings.mt5.password.get_secret_value() if settings.mt5.password else None
+    if not mt5.initialize(login=settings.mt5.login, password=password, server=settings.mt5.server):
+        raise Mt5UnavailableError(f"MT5 initialize failed: {mt5.last_error()}")
+    names = [s.name for s in strategies] + [KILL_SWITCH, "manual"]
+    venue = Mt5Venue(
+        Mt5Broker(mt5, magic_number, server_clock(settings.mt5.server_utc_offset_hours))
+    )
+
+    def recover(engine: Engine) -> None:
+        positions, resting = venue.recover({magic_number(name): name for name in names})
+        engine.adopt(positions, resting)
+
+    return venue, recover
+
+
 def instrument(symbol: str) -> Instrument:
     return fx_major(symbol, 3 if symbol.endswith("JPY") else 5)
 
@@ -116,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["synthetic", "replay", "mt5"],
         default="synthetic",
         help="synthetic demo market, replay of stored ticks, or MT5 (AITP_MT5__BRIDGE on Linux)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=["paper", "mt5"],
+        default="paper",
+        help="paper (journaled under the data dir) or MT5 (AITP_MT5__* settings)",
     )
     parser.add_argument("--from", dest="start", help="replay: first instant, ISO-8601 (UTC)")
     parser.add_argument("--to", dest="end", help="replay: end instant, excluded")
@@ -153,13 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         log.error("another hot path runs this account", account=args.account)
         return 2
-    journal = PaperJournal(workdir / f"{args.account}.jsonl")
     quotes: dict[str, QuoteTick] = {}
+    try:
+        venue, recover = make_venue(args, settings, workdir, instruments, quotes, strategies)
+    except Mt5UnavailableError as exc:
+        log.error("cannot reach the broker", error=str(exc))
+        return 2
     engine = Engine(
         args.account,
         instruments,
         strategies,
-        JournaledPaperBroker(journal, quotes, instruments),
+        venue,
         RiskGate(args.account, RiskLimits()),
         Outbox(),
         currency=args.currency,
@@ -167,10 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
         quotes=quotes,
     )
-    replayed = engine.restore(journal.records())
+    recover(engine)
     log.info(
-        "books rebuilt from the venue journal",
-        records=replayed,
+        "books rebuilt",
+        broker=args.broker,
         orders=len(engine.orders),
         positions=len(engine.book.positions),
     )

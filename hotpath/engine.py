@@ -32,7 +32,7 @@ from domain.paper import (
     SwapCharged,
     Unresolved,
 )
-from domain.positions import Book, LiveQuoteRates, RateError
+from domain.positions import Book, LiveQuoteRates, Position, RateError
 from domain.risk import KILL_SWITCH, AccountState, Reason, RiskGate
 from domain.strategies import OrderIntent, Strategy
 from hotpath.journal import fill_from, order_from
@@ -381,6 +381,32 @@ class Engine:
                         gone.reject(record["reason"])
         self._seq = max(self._seq, _highest_seq(self._prefix, self.orders))
         return replayed
+
+    def adopt(
+        self, positions: Iterable[tuple[Position, str | None]], resting: Iterable[Order]
+    ) -> None:
+        """Take over what a real broker reports after a restart: positions (each strategy gets
+        its own back) and resting orders (known ids, never to be sent again)."""
+        for position, strategy_name in positions:
+            self.book.adopt(position)
+            owner = self._strategy(strategy_name) if strategy_name else None
+            if owner is not None:
+                side = Side.BUY if position.volume > 0 else Side.SELL
+                owner.on_fill(
+                    Fill(
+                        f"adopt-{position.position_id}",
+                        "adopted",
+                        side,
+                        abs(position.volume),
+                        position.avg_price,
+                        0,
+                    )
+                )
+        for order in resting:
+            order.submit()
+            order.accept()
+            self.orders[order.client_order_id] = order
+            self.gate.remember(order.client_order_id)
 
     def _strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)

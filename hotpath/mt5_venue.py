@@ -20,7 +20,7 @@ from typing import Any
 from adapters.mt5.broker import DuplicateSubmissionError, Mt5Broker, Reconciliation
 from adapters.mt5.retcodes import Outcome
 from domain.market import Bar, QuoteTick
-from domain.orders import Fill, Order, OrderState
+from domain.orders import Fill, Order, OrderState, OrderType, Side
 from domain.paper import (
     Accepted,
     BrokerEvent,
@@ -31,6 +31,7 @@ from domain.paper import (
     Resubmitted,
     Unresolved,
 )
+from domain.positions import Position
 
 
 class Mt5Venue:
@@ -93,6 +94,39 @@ class Mt5Venue:
 
     def restore_removed(self, client_order_id: str) -> None:
         self._working.pop(client_order_id, None)
+
+    def recover(
+        self, strategy_of_magic: dict[int, str]
+    ) -> tuple[list[tuple[Position, str | None]], list[Order]]:
+        """After a restart: the broker's open positions and resting orders of our magic numbers,
+        as the engine's own types. Resting orders are watched again from here on."""
+        positions, resting = self._broker.snapshot(set(strategy_of_magic))
+        adopted = [
+            (
+                Position(
+                    p.ticket, p.symbol, p.volume if p.side is Side.BUY else -p.volume, p.price_open
+                ),
+                strategy_of_magic.get(p.magic),
+            )
+            for p in positions
+        ]
+        orders = []
+        for r in resting:
+            stop = r.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+            order = Order(
+                r.client_order_id,
+                r.symbol,
+                r.side,
+                r.volume,
+                r.order_type,
+                price=None if stop else r.price,
+                stop_price=r.price if stop else None,
+                strategy=strategy_of_magic.get(r.magic),
+            )
+            self._working[order.client_order_id] = order
+            self._broker_ids[order.client_order_id] = r.ticket
+            orders.append(order)
+        return adopted, orders
 
     def close(self) -> None:
         if self._thread is not None:

@@ -63,6 +63,29 @@ class SubmitResult:
 
 
 @dataclass(frozen=True)
+class BrokerPosition:
+    ticket: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    price_open: Decimal
+    magic: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    ticket: str
+    client_order_id: str  # from the comment, as far as the broker kept it
+    symbol: str
+    side: Side
+    order_type: OrderType
+    volume: Decimal  # still to fill
+    price: Decimal
+    magic: int
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     found: bool
     state: OrderState | None = None
@@ -187,6 +210,37 @@ class Mt5Broker:
         else:
             state, ticket = OrderState.FILLED, deals[-1].order
         return Reconciliation(True, state, str(ticket), fills)
+
+    def snapshot(self, magics: set[int]) -> tuple[list[BrokerPosition], list[BrokerOrder]]:
+        """Open positions and resting orders of these magic numbers: the truth after a restart."""
+        positions = [
+            BrokerPosition(
+                str(p.ticket),
+                p.symbol,
+                Side.BUY if p.type == 0 else Side.SELL,
+                Decimal(str(p.volume)),
+                Decimal(str(p.price_open)),
+                p.magic,
+                p.comment or "",
+            )
+            for p in (self._mt5.positions_get() or ())
+            if p.magic in magics
+        ]
+        kinds = {code: kind for kind, code in ORDER_TYPES.items()}
+        orders = [
+            BrokerOrder(
+                str(o.ticket),
+                o.comment or f"mt5-{o.ticket}",
+                o.symbol,
+                *kinds[o.type],
+                Decimal(str(o.volume_current)),
+                Decimal(str(o.price_open)),
+                o.magic,
+            )
+            for o in (self._mt5.orders_get() or ())
+            if o.magic in magics and o.type in kinds
+        ]
+        return positions, orders
 
     def allow_resend(self, order: Order, reconciliation: Reconciliation) -> None:
         """After the broker proved it never got the order: it may be sent once more."""

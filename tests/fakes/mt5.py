@@ -99,6 +99,28 @@ class TradeDeal(NamedTuple):
     external_id: str
 
 
+class TradePosition(NamedTuple):
+    ticket: int
+    time: int
+    time_msc: int
+    time_update: int
+    time_update_msc: int
+    type: int
+    magic: int
+    identifier: int
+    reason: int
+    volume: float
+    price_open: float
+    sl: float
+    tp: float
+    price_current: float
+    swap: float
+    profit: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
 class Tick(NamedTuple):
     time: int
     bid: float
@@ -122,6 +144,7 @@ class FakeMT5:
         self.sent: list[dict[str, Any]] = []
         self.orders: list[TradeOrder] = []  # history
         self.working: list[TradeOrder] = []  # resting pending orders
+        self.positions: list[TradePosition] = []  # hedging account: one per opening deal
         self.deals: list[TradeDeal] = []
         self._last_error = (RES_S_OK, "Success")
         self._tickets = itertools.count(1000)
@@ -284,8 +307,8 @@ class FakeMT5:
             10009, 0, ticket, 0.0, 0.0, self.bid, self.ask, "Request executed", 1, 0, req
         )
 
-    def positions_get(self, **kwargs: Any) -> tuple[()]:
-        return ()
+    def positions_get(self, **kwargs: Any) -> tuple[TradePosition, ...]:
+        return tuple(self.positions)
 
     def history_orders_get(
         self, date_from: datetime, date_to: datetime, **kw: Any
@@ -346,6 +369,29 @@ class FakeMT5:
                 price,
                 round(-3.5 * req.volume, 2),  # brokers report money rounded to cents
                 0.0,
+                0.0,
+                0.0,
+                req.symbol,
+                comment,
+                "",
+            )
+        )
+        self.positions.append(
+            TradePosition(
+                order,
+                secs,
+                self.now_ms,
+                secs,
+                self.now_ms,
+                req.type,
+                req.magic,
+                order,
+                3,
+                req.volume,
+                price,
+                req.sl,
+                req.tp,
+                price,
                 0.0,
                 0.0,
                 req.symbol,

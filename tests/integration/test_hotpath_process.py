@@ -254,3 +254,14 @@ async def test_the_hotpath_replays_stored_ticks_and_ends_with_the_data(
     assert stopped["ticks"] == 1000
     assert stopped["orders"] > 0
     assert stopped["undelivered"] == 0
+
+
+async def test_mt5_without_the_package_or_a_bridge_says_how_to_fix_it(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    env = hotpath_env(redis__url=platform.redis_url, data_dir=str(tmp_path))
+    proc = await start_hotpath(env, "--account", "mt5x", "--broker", "mt5", capture=True)
+    raw, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert "set AITP_MT5__BRIDGE" in raw.decode()
+    assert "Traceback" not in raw.decode()

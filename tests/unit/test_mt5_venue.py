@@ -130,3 +130,47 @@ def test_the_tick_loop_never_waits_for_the_terminal() -> None:
         time.sleep(0.01)
     venue.close()
     assert engine.orders["m-1"].state is OrderState.FILLED
+
+
+def test_a_restart_takes_the_brokers_positions_and_resting_orders_back() -> None:
+    from domain.strategies import MaCross
+
+    fake = FakeMT5()
+    strategy_name = "ma_cross 10/30"
+    magics = {strategy_name: 1010}
+
+    def build() -> tuple[Engine, Mt5Venue, MaCross]:
+        broker = Mt5Broker(
+            fake, magic_numbers(magics), lambda: datetime.utcfromtimestamp(fake.now_ms / 1000)
+        )
+        venue = Mt5Venue(broker, backoff_s=0.0, threaded=False)
+        strategy = MaCross("EURUSD", fast=10, slow=30)
+        engine = Engine(
+            "m",
+            {"EURUSD": fx_major("EURUSD")},
+            [strategy],
+            venue,
+            RiskGate("m", RiskLimits()),
+            Outbox(),
+            balance=Decimal(10_000),
+        )
+        engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000, fake.bid, fake.ask))
+        return engine, venue, strategy
+
+    before, _, _ = build()
+    before.submit(order("m-1", strategy=strategy_name), 0)
+    before.submit(
+        order("m-2", strategy=strategy_name, order_type=OrderType.LIMIT, price=Decimal("1.0990")), 0
+    )
+    fake.positions.append(fake.positions[0]._replace(ticket=99, magic=4242))  # not ours
+
+    after, venue, strategy = build()  # the process died; a new one starts against the broker
+    positions, resting = venue.recover({v: k for k, v in magics.items()})
+    after.adopt(positions, resting)
+    assert after.book.net_volume("EURUSD") == Decimal("0.1")
+    assert strategy.net == Decimal("0.1")
+    assert not strategy.pending
+    assert [o.client_order_id for o in venue.working()] == ["m-2"]
+    assert after.submit(order("m-2"), 0) is False  # never sent twice, across the restart
+    assert after.cancel("m-2")
+    assert after.orders["m-2"].state is OrderState.CANCELLED
