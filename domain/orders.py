@@ -210,6 +210,23 @@ class Order:
         self._move(S.REJECTED)
         self.reason = reason
 
+    def amend(self, price: Decimal | None = None, volume: Decimal | None = None) -> None:
+        """A working order's new limit price and/or total volume, acknowledged by the broker."""
+        if self.state not in (S.ACCEPTED, S.PARTIALLY_FILLED):
+            raise IllegalTransition(self, self.state, "only a working order can be amended")
+        if volume is not None and volume <= self.filled:
+            raise OrderError(
+                f"order {self.client_order_id}: volume {volume} must stay above the "
+                f"{self.filled} already filled"
+            )
+        if price is not None and self.order_type is OrderType.MARKET:
+            raise OrderError(f"order {self.client_order_id}: a market order has no price")
+        self.history.append(self.state)
+        if price is not None:
+            self.price = price
+        if volume is not None:
+            self.volume = volume
+
     def request_cancel(self) -> None:
         self._move(S.CANCEL_REQUESTED)
 

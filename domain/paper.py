@@ -78,6 +78,15 @@ class SwapCharged:
 
 
 @dataclass(frozen=True, slots=True)
+class Amended:
+    """The broker took the new price and/or volume; the order object carries them from now."""
+
+    client_order_id: str
+    price: Decimal | None
+    volume: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class Unresolved:
     """A real broker's outcome is unknown; the order is being looked up before any resend."""
 
@@ -93,7 +102,15 @@ class Resubmitted:
 
 
 BrokerEvent = (
-    Accepted | Rejected | Cancelled | Expired | Filled | SwapCharged | Unresolved | Resubmitted
+    Accepted
+    | Rejected
+    | Cancelled
+    | Expired
+    | Filled
+    | SwapCharged
+    | Unresolved
+    | Resubmitted
+    | Amended
 )
 
 
@@ -169,6 +186,22 @@ class PaperBroker:
             return [Rejected(order.client_order_id, "duplicate client order id")]
         self._working[order.client_order_id] = _Working(order)
         return [Accepted(order.client_order_id, self._ids("T"))]
+
+    def amend(
+        self, client_order_id: str, price: Decimal | None, volume: Decimal | None
+    ) -> list[BrokerEvent]:
+        working = self._working.get(client_order_id)
+        if working is None:
+            return [Rejected(client_order_id, "no such working order")]
+        order = working.order
+        if volume is not None:
+            try:
+                self.instruments[order.symbol].check_volume(volume)
+            except InstrumentError as exc:
+                return [Rejected(client_order_id, str(exc))]
+            if volume <= working.filled:
+                return [Rejected(client_order_id, "volume must stay above what is filled")]
+        return [Amended(client_order_id, price, volume)]
 
     def cancel(self, client_order_id: str) -> list[BrokerEvent]:
         if self._working.pop(client_order_id, None) is None:

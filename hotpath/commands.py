@@ -68,6 +68,16 @@ class CommandHandler:
         order = self.engine.orders.get(cid)
         return {"cancelled": cancelled, **(_order_view(order) if order else {"state": "unknown"})}
 
+    def _amend(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        cid = _required(data, "client_order_id")
+        price, volume = _decimal(data, "price"), _decimal(data, "volume")
+        if price is None and volume is None:
+            raise CommandError("amend needs a new price or volume")
+        taken, why = self.engine.amend(cid, price, volume)
+        order = self.engine.orders.get(cid)
+        view = _order_view(order) if order is not None else {"state": "unknown"}
+        return {"amended": taken, **({"reason": why} if why else {}), **view}
+
     def _query_order(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         order = self.engine.orders.get(_required(data, "client_order_id"))
         return _order_view(order) if order is not None else {"state": "unknown"}
@@ -138,6 +148,8 @@ def _order_view(order: Order) -> dict[str, Any]:
     return {
         "client_order_id": order.client_order_id,
         "state": order.state.value,
+        "volume": str(order.volume),
+        "price": str(order.price) if order.price is not None else None,
         "filled": str(order.filled),
         "avg_fill_price": str(order.avg_fill_price) if order.avg_fill_price is not None else None,
         "broker_order_id": order.broker_order_id,

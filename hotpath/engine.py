@@ -23,6 +23,7 @@ from domain.market_data import Timeframe
 from domain.orders import Fill, Order, OrderState, Side
 from domain.paper import (
     Accepted,
+    Amended,
     BrokerEvent,
     Cancelled,
     Expired,
@@ -308,6 +309,21 @@ class Engine:
         self._handle(events)  # a remote venue answers later, through on_tick
         return True
 
+    def amend(
+        self, client_order_id: str, price: Decimal | None, volume: Decimal | None
+    ) -> tuple[bool, str]:
+        """Ask the venue for a new price and/or volume; (taken now, or why not)."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
+            return False, "no working order with this id"
+        if price is not None:
+            price = self.instruments[order.symbol].round_price(price)
+        events = self.broker.amend(client_order_id, price, volume)
+        if events and isinstance(events[0], Rejected):
+            return False, events[0].reason
+        self._handle(events)
+        return True, ""
+
     def kill(self, flatten: bool, now: int) -> dict[str, Any]:
         """Engage the kill switch: cancel every working order, and flatten if asked."""
         self.gate.kill_switch.engage(self.account, flatten)
@@ -461,6 +477,17 @@ class Engine:
                 self._release(event.client_order_id, reject=True)
                 self.outbox.emit(
                     "order_" + order.state.value, {"client_order_id": order.client_order_id}
+                )
+            elif isinstance(event, Amended):
+                order = self.orders[event.client_order_id]
+                order.amend(event.price, event.volume)
+                self.outbox.emit(
+                    "order_amended",
+                    {
+                        "client_order_id": event.client_order_id,
+                        "price": str(order.price),
+                        "volume": str(order.volume),
+                    },
                 )
             elif isinstance(event, Unresolved):
                 order = self.orders[event.client_order_id]

@@ -23,6 +23,7 @@ from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from domain.paper import (
     Accepted,
+    Amended,
     BrokerEvent,
     Cancelled,
     Expired,
@@ -48,7 +49,7 @@ class Mt5Venue:
         self._backoff_s = backoff_s
         self._poll_s = poll_s
         self._events: deque[BrokerEvent] = deque()  # appended by the worker, taken by the loop
-        self._requests: queue.Queue[tuple[str, Order] | None] = queue.Queue()
+        self._requests: queue.Queue[tuple[str, Order, Decimal | None] | None] = queue.Queue()
         self._working: dict[str, Order] = {}
         self._broker_ids: dict[str, str] = {}
         self._deals: set[str] = set()
@@ -73,6 +74,22 @@ class Mt5Venue:
         if order is None:
             return [Rejected(client_order_id, "no such working order")]
         self._request("cancel", order)
+        return self._take()
+
+    def amend(
+        self, client_order_id: str, price: Decimal | None, volume: Decimal | None
+    ) -> list[BrokerEvent]:
+        order = self._working.get(client_order_id)
+        if order is None:
+            return [Rejected(client_order_id, "no such working order")]
+        if volume is not None:
+            return [
+                Rejected(
+                    client_order_id,
+                    "MT5 cannot change an order's volume: cancel it and place a new one",
+                )
+            ]
+        self._request("amend", order, price)
         return self._take()
 
     def on_tick(self, tick: QuoteTick) -> list[BrokerEvent]:
@@ -133,11 +150,11 @@ class Mt5Venue:
             self._requests.put(None)
             self._thread.join(10)
 
-    def _request(self, kind: str, order: Order) -> None:
+    def _request(self, kind: str, order: Order, price: Decimal | None = None) -> None:
         if self._threaded:
-            self._requests.put((kind, order))
+            self._requests.put((kind, order, price))
         else:
-            self._handle(kind, order)
+            self._handle(kind, order, price)
 
     def _take(self) -> list[BrokerEvent]:
         events = []
@@ -157,11 +174,27 @@ class Mt5Venue:
                 return
             self._handle(*item)
 
-    def _handle(self, kind: str, order: Order) -> None:
+    def _handle(self, kind: str, order: Order, price: Decimal | None) -> None:
         if kind == "submit":
             self._send(order)
+        elif kind == "amend":
+            assert price is not None
+            self._modify(order, price)
         else:
             self._remove(order)
+
+    def _modify(self, order: Order, price: Decimal) -> None:
+        cid = order.client_order_id
+        ticket = self._broker_ids.get(cid)
+        if ticket is None:
+            self._events.append(Rejected(cid, "not yet placed at the broker"))
+            return
+        result = self._broker.modify(ticket, price)
+        if result.outcome is Outcome.UNKNOWN:  # look at what the broker holds now
+            taken = self._broker.resting_price(ticket) == price
+        else:
+            taken = result.outcome is Outcome.DONE
+        self._events.append(Amended(cid, price, None) if taken else Rejected(cid, result.detail))
 
     def _send(self, order: Order) -> None:
         cid = order.client_order_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 from domain.market import Bar, QuoteTick
@@ -17,6 +18,10 @@ class Venue(Protocol):
     def submit(self, order: Order, now: int) -> list[BrokerEvent]: ...
 
     def cancel(self, client_order_id: str) -> list[BrokerEvent]: ...
+
+    def amend(
+        self, client_order_id: str, price: Decimal | None, volume: Decimal | None
+    ) -> list[BrokerEvent]: ...
 
     def on_tick(self, tick: QuoteTick) -> list[BrokerEvent]: ...
 

@@ -21,6 +21,7 @@ from domain.orders import Fill, Order, OrderState, OrderType, Side, TimeInForce
 # MT5 constants from the MQL5 reference (the MetaTrader5 package exports the same values)
 TRADE_ACTION_DEAL = 1
 TRADE_ACTION_PENDING = 5
+TRADE_ACTION_MODIFY = 7
 TRADE_ACTION_REMOVE = 8
 ORDER_TYPES = {
     (Side.BUY, OrderType.MARKET): 0,
@@ -143,6 +144,25 @@ class Mt5Broker:
         if result is None:
             return SubmitResult(Outcome.UNKNOWN, describe(None, self._mt5.last_error()[0]))
         return SubmitResult(classify(result.retcode), describe(result.retcode), broker_order_id)
+
+    def modify(self, broker_order_id: str, price: Decimal) -> SubmitResult:
+        """A resting order's new price (TRADE_ACTION_MODIFY); MT5 cannot change its volume."""
+        request = {
+            "action": TRADE_ACTION_MODIFY,
+            "order": int(broker_order_id),
+            "price": float(price),
+        }
+        result = self._mt5.order_send(request)
+        if result is None:
+            return SubmitResult(Outcome.UNKNOWN, describe(None, self._mt5.last_error()[0]))
+        return SubmitResult(classify(result.retcode), describe(result.retcode), broker_order_id)
+
+    def resting_price(self, broker_order_id: str) -> Decimal | None:
+        """The price a resting order has at the broker now, or None if it is not resting."""
+        for order in self._mt5.orders_get() or ():
+            if str(order.ticket) == broker_order_id:
+                return Decimal(str(order.price_open))
+        return None
 
     def request(self, order: Order) -> dict[str, Any]:
         market = order.order_type is OrderType.MARKET

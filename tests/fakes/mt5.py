@@ -164,6 +164,8 @@ class FakeMT5:
         self.sent.append(dict(request))
         if request["action"] == 8:  # TRADE_ACTION_REMOVE
             return self._remove(int(request["order"]))
+        if request["action"] == 7:  # TRADE_ACTION_MODIFY
+            return self._modify(int(request["order"]), float(request["price"]))
         outcome = self.outcomes.popleft() if self.outcomes else "done"
         req = TradeRequest(
             request["action"],
@@ -293,6 +295,18 @@ class FakeMT5:
             )
         )
         return ticket
+
+    def _modify(self, ticket: int, price: float) -> OrderSendResult:
+        req = TradeRequest(7, 0, ticket, "", 0.0, price, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)
+        for i, order in enumerate(self.working):
+            if order.ticket == ticket:
+                self.working[i] = order._replace(price_open=price)
+                return OrderSendResult(
+                    10009, 0, ticket, 0.0, price, self.bid, self.ask, "Request executed", 1, 0, req
+                )
+        return OrderSendResult(
+            10013, 0, ticket, 0.0, 0.0, self.bid, self.ask, "Invalid request", 1, 0, req
+        )
 
     def _remove(self, ticket: int) -> OrderSendResult:
         req = TradeRequest(8, 0, ticket, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)

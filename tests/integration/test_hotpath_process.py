@@ -265,3 +265,23 @@ async def test_mt5_without_the_package_or_a_bridge_says_how_to_fix_it(
     assert proc.returncode == 2
     assert "set AITP_MT5__BRIDGE" in raw.decode()
     assert "Traceback" not in raw.decode()
+
+
+async def test_amend_by_command(wiring) -> None:
+    account, bus, engine, consumer = wiring
+    limit = {
+        "client_order_id": "o-7",
+        "symbol": "EURUSD",
+        "side": "buy",
+        "volume": "0.10",
+        "order_type": "limit",
+        "price": "1.0950",
+    }
+    await send_command(bus, account, "a1", "submit", limit)
+    await send_command(bus, account, "a2", "amend", {"client_order_id": "o-7", "price": "1.0960"})
+    await send_command(bus, account, "a3", "amend", {"client_order_id": "o-7"})
+    replies = await run_until_replies(consumer, bus, account, 3)
+    assert replies[1]["data"]["amended"] is True  # type: ignore[index]
+    assert replies[1]["data"]["price"] == "1.09600"  # type: ignore[index]
+    assert replies[2] == {"id": "a3", "ok": False, "error": "amend needs a new price or volume"}
+    assert engine.orders["o-7"].price == Decimal("1.09600")

@@ -174,3 +174,16 @@ def test_a_restart_takes_the_brokers_positions_and_resting_orders_back() -> None
     assert after.submit(order("m-2"), 0) is False  # never sent twice, across the restart
     assert after.cancel("m-2")
     assert after.orders["m-2"].state is OrderState.CANCELLED
+
+
+def test_mt5_amends_a_resting_orders_price_but_not_its_volume() -> None:
+    fake, engine, _ = setup()
+    engine.submit(order("m-lim", order_type=OrderType.LIMIT, price=Decimal("1.0990")), 0)
+    taken, _ = engine.amend("m-lim", Decimal("1.0985"), None)
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
+    assert taken
+    assert engine.orders["m-lim"].price == Decimal("1.09850")
+    assert fake.working[0].price_open == 1.0985
+    refused, why = engine.amend("m-lim", None, Decimal("0.2"))
+    assert not refused
+    assert "cannot change an order's volume" in why

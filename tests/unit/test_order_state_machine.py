@@ -175,3 +175,21 @@ def test_random_event_sequences_keep_the_invariants(
         assert o.leaves >= 0
         assert (o.state is OrderState.FILLED) == (o.filled == o.volume)
         assert len(o.fill_ids) <= n
+
+
+def test_amend_changes_a_working_order_and_never_below_what_is_filled() -> None:
+    o = Order("c-1", "EURUSD", Side.BUY, Decimal("1.00"), OrderType.LIMIT, price=Decimal("1.1"))
+    with pytest.raises(IllegalTransition, match="only a working order can be amended"):
+        o.amend(price=Decimal("1.2"))
+    o.submit()
+    o.accept()
+    o.apply_fill(fill(1, "0.40"))
+    o.amend(price=Decimal("1.05"), volume=Decimal("0.60"))
+    assert (o.price, o.volume, o.leaves, o.state) == (
+        Decimal("1.05"),
+        Decimal("0.60"),
+        Decimal("0.20"),
+        OrderState.PARTIALLY_FILLED,
+    )
+    with pytest.raises(OrderError, match="must stay above"):
+        o.amend(volume=Decimal("0.40"))

@@ -14,6 +14,7 @@ from domain.market_data import Timeframe
 from domain.orders import Order, OrderType, Side, TimeInForce
 from domain.paper import (
     Accepted,
+    Amended,
     Cancelled,
     Expired,
     Filled,
@@ -207,3 +208,18 @@ def test_cancel_takes_a_working_order_away() -> None:
     b.submit(o, 0)
     assert b.cancel(o.client_order_id) == [Cancelled(o.client_order_id, "cancelled")]
     assert isinstance(b.cancel(o.client_order_id)[0], Rejected)
+
+
+def test_a_working_order_is_amended_and_fills_at_its_new_price() -> None:
+    b = broker()
+    o = order(order_type=OrderType.LIMIT, price=Dec("1.09"))
+    b.submit(o, 0)
+    assert b.amend(o.client_order_id, Dec("1.095"), Dec("2")) == [
+        Amended(o.client_order_id, Dec("1.095"), Dec("2"))
+    ]
+    o.submit()
+    o.accept()
+    o.amend(Dec("1.095"), Dec("2"))  # the engine applies the broker's acknowledgement
+    got = fills(b.on_bar(bar(1, 1.10, 1.11, 1.094, 1.1)))
+    assert got == [("buy", Dec(2), Dec("1.09500"))]
+    assert isinstance(b.amend(o.client_order_id, Dec("1.0"), None)[0], Rejected)  # gone
