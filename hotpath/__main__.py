@@ -30,6 +30,8 @@ from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from adapters.mt5.broker import Mt5Broker, server_clock
 from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
+from adapters.mt5.symbols import SymbolUnknownError
+from adapters.mt5.symbols import instrument as mt5_instrument
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
@@ -133,6 +135,10 @@ def make_venue(
     password = settings.mt5.password.get_secret_value() if settings.mt5.password else None
     if not mt5.initialize(login=settings.mt5.login, password=password, server=settings.mt5.server):
         raise Mt5UnavailableError(f"MT5 initialize failed: {mt5.last_error()}")
+    try:  # trading at a broker: its own contract specifications, not the defaults
+        instruments.update({symbol: mt5_instrument(mt5, symbol) for symbol in instruments})
+    except SymbolUnknownError as exc:
+        raise Mt5UnavailableError(str(exc)) from None
     names = [s.name for s in strategies] + [KILL_SWITCH, "manual"]
     venue = Mt5Venue(
         Mt5Broker(mt5, magic_number, server_clock(settings.mt5.server_utc_offset_hours))

@@ -43,6 +43,7 @@ class Mt5Venue:
         backoff_s: float = 0.5,
         poll_s: float = 0.5,
         threaded: bool = True,
+        precheck: bool = True,
     ) -> None:
         self._broker = broker
         self._max_attempts = max_attempts
@@ -54,6 +55,7 @@ class Mt5Venue:
         self._broker_ids: dict[str, str] = {}
         self._deals: set[str] = set()
         self._threaded = threaded
+        self._precheck = precheck
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(target=self._serve, name="mt5-venue", daemon=True)
@@ -198,6 +200,11 @@ class Mt5Venue:
 
     def _send(self, order: Order) -> None:
         cid = order.client_order_id
+        if self._precheck:
+            checked = self._broker.check(order)
+            if checked.outcome is Outcome.REJECT:  # refused by the terminal: nothing was sent
+                self._finish(cid, Rejected(cid, checked.detail))
+                return
         for attempt in range(1, self._max_attempts + 1):
             try:
                 result = self._broker.submit(order)

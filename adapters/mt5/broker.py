@@ -128,6 +128,17 @@ class Mt5Broker:
             str(result.deal) if result.deal else None,
         )
 
+    def check(self, order: Order) -> SubmitResult:
+        """order_check: margin, volume and price checked by the terminal, nothing sent."""
+        result = self._mt5.order_check(self.request(order))
+        if result is None:
+            return SubmitResult(Outcome.UNKNOWN, describe(None, self._mt5.last_error()[0]))
+        if result.retcode == 0:  # order_check's "all correct"
+            return SubmitResult(Outcome.DONE, "checked")
+        return SubmitResult(
+            classify(result.retcode), f"{describe(result.retcode)}: {result.comment}"
+        )
+
     def allow_retry(self, order: Order, result: SubmitResult) -> None:
         """After a reply that proves the order was not placed (requote, busy, rejected)."""
         if result.outcome is Outcome.UNKNOWN or result.outcome is Outcome.DONE:

@@ -121,6 +121,61 @@ class TradePosition(NamedTuple):
     external_id: str
 
 
+class SymbolInfo(NamedTuple):  # the fields the adapter reads, by their documented names
+    name: str
+    description: str
+    digits: int
+    point: float
+    trade_tick_size: float
+    trade_tick_value: float
+    trade_contract_size: float
+    volume_min: float
+    volume_step: float
+    volume_max: float
+    trade_stops_level: int
+    trade_mode: int
+    currency_base: str
+    currency_profit: str
+    currency_margin: str
+    margin_initial: float
+    swap_long: float
+    swap_short: float
+
+
+class OrderCheckResult(NamedTuple):
+    retcode: int
+    balance: float
+    equity: float
+    profit: float
+    margin: float
+    margin_free: float
+    margin_level: float
+    comment: str
+    request: TradeRequest
+
+
+EURUSD_INFO = SymbolInfo(
+    "EURUSD",
+    "Euro vs US Dollar",
+    5,
+    1e-05,
+    1e-05,
+    1.0,
+    100000.0,
+    0.01,
+    0.01,
+    500.0,
+    10,
+    4,
+    "EUR",
+    "USD",
+    "EUR",
+    0.0,
+    -6.9,
+    1.2,
+)
+
+
 class Tick(NamedTuple):
     time: int
     bid: float
@@ -141,6 +196,8 @@ class FakeMT5:
         self.bid, self.ask = bid, ask
         self.comment_limit = comment_limit
         self.outcomes: deque[str | int] = deque()
+        self.check_retcodes: deque[int] = deque()  # the next order_check answers; 0 = correct
+        self.rates: list[tuple[int, float, float, float, float, int, int, int]] = []
         self.sent: list[dict[str, Any]] = []
         self.orders: list[TradeOrder] = []  # history
         self.working: list[TradeOrder] = []  # resting pending orders
@@ -156,6 +213,52 @@ class FakeMT5:
 
     def last_error(self) -> tuple[int, str]:
         return self._last_error
+
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+        return EURUSD_INFO if symbol == "EURUSD" else None
+
+    def order_check(self, request: dict[str, Any]) -> OrderCheckResult:
+        code = self.check_retcodes.popleft() if self.check_retcodes else 0
+        comment = "Done" if code == 0 else "No money"
+        req = TradeRequest(
+            request["action"],
+            request.get("magic", 0),
+            0,
+            request["symbol"],
+            request["volume"],
+            request.get("price", 0.0),
+            0.0,
+            0.0,
+            0.0,
+            0,
+            request["type"],
+            0,
+            0,
+            0,
+            request.get("comment", ""),
+            0,
+            0,
+        )
+        return OrderCheckResult(code, 10000.0, 10000.0, 0.0, 100.0, 9900.0, 10000.0, comment, req)
+
+    def copy_rates_range(
+        self, symbol: str, timeframe: int, date_from: datetime, date_to: datetime
+    ) -> Any:
+        import numpy as np
+
+        start, end = date_from.timestamp(), date_to.timestamp()
+        rows = [r for r in self.rates if start <= r[0] <= end]
+        dtype = [
+            ("time", "<i8"),
+            ("open", "<f8"),
+            ("high", "<f8"),
+            ("low", "<f8"),
+            ("close", "<f8"),
+            ("tick_volume", "<u8"),
+            ("spread", "<i4"),
+            ("real_volume", "<u8"),
+        ]
+        return np.array(rows, dtype=dtype)
 
     def symbol_info_tick(self, symbol: str) -> Tick:
         return Tick(self.now_ms // 1000, self.bid, self.ask, 0.0, 0, self.now_ms, 6, 0.0)

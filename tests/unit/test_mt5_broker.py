@@ -138,3 +138,51 @@ def test_pending_orders_send_their_trigger_and_limit() -> None:
     broker.submit(stop_limit)
     assert (fake.sent[0]["action"], fake.sent[0]["type"]) == (5, 6)
     assert (fake.sent[0]["price"], fake.sent[0]["stoplimit"]) == (1.102, 1.101)
+
+
+def test_instruments_come_from_symbol_info() -> None:
+    from adapters.mt5.symbols import SymbolUnknownError, instrument
+
+    eurusd = instrument(FakeMT5(), "EURUSD")
+    assert (eurusd.digits, eurusd.point, eurusd.contract_size) == (
+        5,
+        Decimal("0.00001"),
+        Decimal(100000),
+    )
+    assert (eurusd.volume_step, eurusd.volume_max, eurusd.stops_level) == (
+        Decimal("0.01"),
+        Decimal(500),
+        10,
+    )
+    assert eurusd.swap_long == Decimal("-6.9")
+    with pytest.raises(SymbolUnknownError, match="Market Watch"):
+        instrument(FakeMT5(), "XAUUSD")
+
+
+def test_history_bars_come_back_in_utc_with_the_real_volume_when_there_is_one() -> None:
+    from adapters.mt5.symbols import bars
+    from domain.market_data import Timeframe
+
+    fake = FakeMT5()
+    server = 1_704_074_400  # 2024-01-01 02:00 server time (UTC+2)
+    fake.rates = [
+        (server, 1.1, 1.2, 1.0, 1.15, 42, 3, 0),
+        (server + 60, 1.15, 1.2, 1.1, 1.12, 17, 3, 0),
+    ]
+    got = bars(
+        fake, "EURUSD", Timeframe.M1, datetime(2024, 1, 1), datetime(2024, 1, 2), utc_offset_hours=2
+    )
+    assert got["ts"].dt.epoch("s").to_list() == [1_704_067_200, 1_704_067_260]  # 00:00 UTC
+    assert got["volume"].to_list() == [42.0, 17.0]  # no real volume in FX: tick volume
+
+
+def test_order_check_refusals_are_never_sent() -> None:
+    from hotpath.mt5_venue import Mt5Venue
+
+    fake, broker, order = setup()
+    fake.check_retcodes.append(10019)
+    venue = Mt5Venue(broker, threaded=False)
+    events = venue.submit(order, 0)  # inline: the answer comes straight back
+    assert [type(e).__name__ for e in events] == ["Rejected"]
+    assert "NO_MONEY" in events[0].reason  # type: ignore[union-attr]
+    assert fake.sent == []
