@@ -37,6 +37,29 @@ class TradeRequest(NamedTuple):
     position_by: int
 
 
+def trade_request(request: dict[str, Any]) -> TradeRequest:
+    """The request dict as the terminal echoes it back, absent fields zero as documented."""
+    return TradeRequest(
+        request["action"],
+        request.get("magic", 0),
+        request.get("order", 0),
+        request.get("symbol", ""),
+        request.get("volume", 0.0),
+        request.get("price", 0.0),
+        request.get("stoplimit", 0.0),
+        request.get("sl", 0.0),
+        request.get("tp", 0.0),
+        request.get("deviation", 0),
+        request.get("type", 0),
+        request.get("type_filling", 0),
+        request.get("type_time", 0),
+        request.get("expiration", 0),
+        request.get("comment", ""),
+        request.get("position", 0),
+        request.get("position_by", 0),
+    )
+
+
 class OrderSendResult(NamedTuple):
     retcode: int
     deal: int
@@ -220,25 +243,7 @@ class FakeMT5:
     def order_check(self, request: dict[str, Any]) -> OrderCheckResult:
         code = self.check_retcodes.popleft() if self.check_retcodes else 0
         comment = "Done" if code == 0 else "No money"
-        req = TradeRequest(
-            request["action"],
-            request.get("magic", 0),
-            0,
-            request["symbol"],
-            request["volume"],
-            request.get("price", 0.0),
-            0.0,
-            0.0,
-            0.0,
-            0,
-            request["type"],
-            0,
-            0,
-            0,
-            request.get("comment", ""),
-            0,
-            0,
-        )
+        req = trade_request(request)
         return OrderCheckResult(code, 10000.0, 10000.0, 0.0, 100.0, 9900.0, 10000.0, comment, req)
 
     def copy_rates_range(
@@ -270,25 +275,7 @@ class FakeMT5:
         if request["action"] == 7:  # TRADE_ACTION_MODIFY
             return self._modify(int(request["order"]), float(request["price"]))
         outcome = self.outcomes.popleft() if self.outcomes else "done"
-        req = TradeRequest(
-            request["action"],
-            request.get("magic", 0),
-            0,
-            request["symbol"],
-            request["volume"],
-            request.get("price", 0.0),
-            request.get("stoplimit", 0.0),
-            request.get("sl", 0.0),
-            request.get("tp", 0.0),
-            request.get("deviation", 0),
-            request["type"],
-            request.get("type_filling", 0),
-            request.get("type_time", 0),
-            request.get("expiration", 0),
-            request.get("comment", ""),
-            0,
-            0,
-        )
+        req = trade_request(request)
         if outcome in ("done", "reply_lost") and req.action == 5:  # TRADE_ACTION_PENDING
             order = self._place(req)
             if outcome == "reply_lost":
@@ -400,7 +387,7 @@ class FakeMT5:
         return ticket
 
     def _modify(self, ticket: int, price: float) -> OrderSendResult:
-        req = TradeRequest(7, 0, ticket, "", 0.0, price, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)
+        req = trade_request({"action": 7, "order": ticket, "price": price})
         for i, order in enumerate(self.working):
             if order.ticket == ticket:
                 self.working[i] = order._replace(price_open=price)
@@ -412,7 +399,7 @@ class FakeMT5:
         )
 
     def _remove(self, ticket: int) -> OrderSendResult:
-        req = TradeRequest(8, 0, ticket, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)
+        req = trade_request({"action": 8, "order": ticket})
         order = next((o for o in self.working if o.ticket == ticket), None)
         if order is None:
             return OrderSendResult(
