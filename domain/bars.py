@@ -12,13 +12,15 @@ from domain.market_data import Timeframe
 
 
 class BarBuilder:
-    __slots__ = ("_bar", "_nanos", "symbol", "timeframe")
+    __slots__ = ("_bar", "_closed_until", "_nanos", "late", "symbol", "timeframe")
 
     def __init__(self, symbol: str, timeframe: Timeframe) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self._nanos = timeframe.nanos
         self._bar: Bar | None = None
+        self._closed_until = 0  # a period that closed on the clock never opens again
+        self.late = 0  # prices that came after their bar had closed
 
     @property
     def current(self) -> Bar | None:
@@ -29,6 +31,9 @@ class BarBuilder:
         """Add one traded or quoted price; return the bar this closed, if any."""
         bar = self._bar
         start = ts - ts % self._nanos
+        if start < self._closed_until:
+            self.late += 1
+            return None
         if bar is not None and start == bar.ts:
             if price > bar.high:
                 bar.high = price
@@ -80,6 +85,7 @@ class BarBuilder:
         bar = self._bar
         if bar is not None and now >= bar.ts + self._nanos:
             self._bar = None
+            self._closed_until = bar.ts + self._nanos
             return bar
         return None
 

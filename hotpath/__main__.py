@@ -47,7 +47,7 @@ from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.mt5_venue import Mt5Venue
 from hotpath.outbox import Outbox
-from hotpath.process import HotPath
+from hotpath.process import DataClock, HotPath
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
 from hotpath.venue import Venue
@@ -265,7 +265,8 @@ async def _run(
             ClickHouseHttpExecutor(settings.clickhouse.url), settings.clickhouse.database
         )
         recorder = MarketDataRecorder(store)
-    hot = HotPath(engine, feed, publisher, consumer, recorder, metrics)
+    clock = DataClock(engine) if isinstance(feed, ReplayFeed) else None
+    hot = HotPath(engine, feed, publisher, consumer, recorder, metrics, clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

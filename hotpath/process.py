@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter as Tally
 
+from domain.clock import Clock
 from hotpath.commands import CommandConsumer
 from hotpath.engine import Engine
 from hotpath.feeds import Feed
@@ -19,6 +20,22 @@ from hotpath.recorder import MarketDataRecorder
 log = logging.getLogger("aitp.hotpath")
 
 
+class _WallClock:
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+class DataClock:
+    """The time of the latest tick: a replay's bars close on its own time, not the wall's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def now_ns(self) -> int:
+        quotes = self._engine.quotes.values()
+        return max((q.ts for q in quotes), default=0)
+
+
 class HotPath:
     def __init__(
         self,
@@ -28,8 +45,11 @@ class HotPath:
         consumer: CommandConsumer | None = None,
         recorder: MarketDataRecorder | None = None,
         metrics: HotpathMetrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.engine = engine
+        # bars of a quiet market close on this clock: wall time live, the data's time in a replay
+        self.clock = clock or _WallClock()
         self.feed = feed
         self.publisher = publisher
         self.consumer = consumer
@@ -72,7 +92,7 @@ class HotPath:
     async def _timers(self, stop: asyncio.Event) -> None:
         """Close bars of a quiet market on time, and keep the gauges current."""
         while not await wait_or_stop(stop, 1.0):
-            self.engine.close_bars(time.time_ns())
+            self.engine.close_bars(self.clock.now_ns())
             self.update_gauges()
 
     def update_gauges(self) -> None:

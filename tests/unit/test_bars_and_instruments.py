@@ -117,3 +117,16 @@ def test_profit_is_in_the_profit_currency() -> None:
     assert eurusd.profit(Decimal("1"), Decimal("1.10000"), Decimal("1.10100"), long=True) == 100
     assert eurusd.profit(Decimal("0.5"), Decimal("1.10000"), Decimal("1.10100"), long=False) == -50
     assert eurusd.notional(Decimal("2"), Decimal("1.1")) == Decimal("220000.0")
+
+
+def test_a_price_for_a_bar_already_closed_on_the_clock_opens_no_second_bar() -> None:
+    builder = BarBuilder("EURUSD", Timeframe.M1)
+    builder.on_price(10 * 10**9, 1.1)
+    closed = builder.close_until(MIN)
+    assert closed is not None
+    assert builder.on_price(59 * 10**9, 1.2) is None  # late: its minute is over
+    assert builder.current is None
+    assert builder.late == 1
+    builder.on_price(MIN + 1, 1.3)
+    assert builder.current is not None
+    assert builder.current.ts == MIN

@@ -55,3 +55,18 @@ async def test_metrics_count_ticks_rejects_and_the_bus_outage() -> None:
     assert 'aitp_bus_down{account="m"} 1.0' in text
     assert f'aitp_outbox_depth{{account="m"}} {float(len(engine.outbox))}' in text
     assert "aitp_tick_seconds_bucket" in text
+
+
+def test_a_replay_closes_its_bars_on_the_datas_time_not_the_walls() -> None:
+    from domain.market import QuoteTick
+    from hotpath.process import DataClock
+
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        "d", instruments, [], PaperBroker(instruments), RiskGate("d", RiskLimits()), Outbox()
+    )
+    clock = DataClock(engine)
+    assert clock.now_ns() == 0
+    engine.on_tick(QuoteTick("EURUSD", 1_357_000_000 * 10**9, 86.7, 86.72))  # 2013
+    engine.close_bars(clock.now_ns())
+    assert engine.stats.bars == 0  # the minute of 2013 is not over on the data's clock
