@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.market_data import PriceSide, SeriesInfo, Timeframe
+from domain.orders import Fill, Order
 
 if TYPE_CHECKING:
     import polars as pl
@@ -67,6 +69,18 @@ class EventBus(Protocol):
     async def length(self, stream: str) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class OrderBook(Protocol):
+    """Orders, fills and positions of accounts, written idempotently (replays change nothing)."""
+
+    async def ensure_account(self, account: str, tenant: str = "default") -> None: ...
+
+    async def record_order(self, account: str, order: Order) -> None: ...
+
+    async def record_fill(self, account: str, symbol: str, fill: Fill) -> bool: ...
+
+    async def positions(self, account: str) -> dict[str, tuple[Decimal, Decimal]]: ...
 
 
 @dataclass(frozen=True, slots=True)

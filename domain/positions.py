@@ -19,6 +19,24 @@ from domain.orders import Fill, Side
 ZERO = Decimal(0)
 
 
+def net(
+    volume: Decimal, avg: Decimal, signed: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """Average-cost netting of one fill into a position.
+
+    Returns the new signed volume, the new average price, and the volume the fill closed
+    (0 when it added to the position). A fill through zero opens the rest at its price.
+    """
+    if volume == 0 or volume * signed > 0:
+        total = volume + signed
+        return total, (avg * volume + price * signed) / total, ZERO
+    closing = min(abs(signed), abs(volume))
+    remainder = volume + signed
+    if remainder == 0 or remainder * volume > 0:
+        return remainder, avg, closing
+    return remainder, price, closing
+
+
 class RateError(LookupError):
     pass
 
@@ -114,20 +132,14 @@ class Book:
             if self.hedging and fill.position_id is not None:
                 raise KeyError(f"fill {fill.fill_id} closes unknown position {fill.position_id}")
             pos = self.positions[key] = Position(key, symbol, signed, fill.price)
-        elif pos.volume * signed > 0:  # adding to the position
-            total = pos.volume + signed
-            pos.avg_price = (pos.avg_price * pos.volume + fill.price * signed) / total
-            pos.volume = total
-        else:  # reducing, closing or flipping
-            closing = min(abs(signed), abs(pos.volume))
-            profit = instrument.profit(closing, pos.avg_price, fill.price, long=pos.volume > 0)
-            realised = profit * self.rates.rate(instrument.currency_profit, self.currency)
-            pos.realised += realised
-            remainder = pos.volume + signed
-            if remainder == 0 or remainder * pos.volume > 0:
-                pos.volume = remainder
-            else:  # flipped through zero: the rest opens at the fill price
-                pos.volume, pos.avg_price = remainder, fill.price
+        else:
+            long = pos.volume > 0
+            entry = pos.avg_price
+            pos.volume, pos.avg_price, closed = net(pos.volume, pos.avg_price, signed, fill.price)
+            if closed:
+                profit = instrument.profit(closed, entry, fill.price, long=long)
+                realised = profit * self.rates.rate(instrument.currency_profit, self.currency)
+                pos.realised += realised
         pos.commission += fill.commission
         self.balance += realised - fill.commission
         if pos.volume == 0:

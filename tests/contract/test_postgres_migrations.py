@@ -83,7 +83,8 @@ async def test_fills_are_unique_per_broker_ticket(fresh_db: str) -> None:
             "INSERT INTO tenants (slug, name) VALUES ('t', 'T') RETURNING id"
         )
         account = await conn.fetchval(
-            "INSERT INTO accounts (tenant_id, name, broker) VALUES ($1, 'a', 'paper') RETURNING id",
+            """INSERT INTO accounts (tenant_id, name, broker, code)
+               VALUES ($1, 'a', 'paper', 'a') RETURNING id""",
             tenant,
         )
         order = await conn.fetchval(

@@ -1,0 +1,84 @@
+"""The order workflow's contract: its input, signals, updates and query, as frozen models.
+
+One model per message so a field can be added without breaking running histories: new
+fields get defaults, and readers ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.orders import OrderState, OrderType, Side, TimeInForce
+
+ORDER_WORKFLOW = "OrderLifecycleWorkflow"
+
+
+def order_workflow_id(client_order_id: str) -> str:
+    return f"order-{client_order_id}"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class OrderRequest(_Message):
+    """What to trade; the client order id is fixed here, before the first submission."""
+
+    account: str
+    tenant: str = "default"
+    client_order_id: str = Field(min_length=1, max_length=24)
+    symbol: str
+    side: Side
+    volume: Decimal = Field(gt=0)
+    order_type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.GTC
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    expire_at: int | None = None  # ns, GTD
+    strategy: str | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    ack_timeout_s: float = 30.0
+
+
+class OrderEvent(_Message):
+    """An event of the hot path about this order, signalled by the bridge."""
+
+    kind: str  # accepted | rejected | cancelled | expired | fill | amended
+    broker_order_id: str | None = None
+    reason: str | None = None
+    fill_id: str | None = None
+    volume: Decimal | None = None
+    price: Decimal | None = None
+    commission: Decimal = Decimal(0)
+    ts: int = 0
+
+
+class CancelRequest(_Message):
+    reason: str = "cancelled by request"
+
+
+class AmendRequest(_Message):
+    price: Decimal | None = None
+    volume: Decimal | None = None
+
+
+class UpdateResult(_Message):
+    accepted: bool
+    reason: str = ""
+
+
+class OrderView(_Message):
+    client_order_id: str
+    account: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    state: OrderState
+    filled: Decimal
+    avg_fill_price: Decimal | None = None
+    broker_order_id: str | None = None
+    reason: str | None = None
+    fills: int = 0

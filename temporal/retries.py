@@ -1,0 +1,27 @@
+"""Retry and time-out presets for activities, named for what they protect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Broker and hot-path calls: quick retries, but a refused order is final (non-retryable
+# application errors carry the reason), so a retry never becomes a second order.
+BROKER = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=0,  # until the schedule-to-close time-out
+    non_retryable_error_types=["OrderRefused", "BadInput"],
+)
+BROKER_TIMEOUT = timedelta(seconds=10)  # start-to-close of one broker call
+BROKER_DEADLINE = timedelta(minutes=5)  # schedule-to-close, retries included
+
+# The books in PostgreSQL: writes are idempotent, so retrying them is always safe.
+BOOKS = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+BOOKS_TIMEOUT = timedelta(seconds=15)
