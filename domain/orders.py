@@ -189,6 +189,10 @@ class Order:
             raise OrderError(f"order {self.client_order_id}: GTD needs an expiry time")
 
     @property
+    def cancel_pending(self) -> bool:
+        return self.state is S.CANCEL_REQUESTED
+
+    @property
     def leaves(self) -> Decimal:
         return self.volume - self.filled
 

@@ -71,6 +71,12 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+class CommandReplies(Protocol):
+    """The hot path's stored reply to a command, by command id (None until it answers)."""
+
+    async def recall(self, scope: str, command_id: str) -> bytes | None: ...
+
+
 class OrderBook(Protocol):
     """Orders, fills and positions of accounts, written idempotently (replays change nothing)."""
 

@@ -26,6 +26,7 @@ NANOS_PER_DAY = 1440 * NANOS_PER_MINUTE
 
 class Reason(StrEnum):
     KILL_SWITCH = "kill_switch"
+    UNKNOWN_SYMBOL = "unknown_symbol"
     HALTED = "halted_daily_loss"
     REDUCE_ONLY = "reduce_only_daily_loss"
     DUPLICATE_CLIENT_ID = "duplicate_client_id"

@@ -253,37 +253,18 @@ class Engine:
         """Risk gate, then broker; the one path every order takes. True if the broker took it."""
         self.stats.orders += 1
         if order.client_order_id in self.orders:  # never let a duplicate replace the original
-            order.reject(Reason.DUPLICATE_CLIENT_ID.value)
-            self._count_reject(Reason.DUPLICATE_CLIENT_ID.value)
-            self.outbox.emit(
-                "order_rejected",
-                {
-                    "client_order_id": order.client_order_id,
-                    "reason": order.reason,
-                    "detail": "this client order id was already used",
-                },
-            )
+            self._refuse(order, Reason.DUPLICATE_CLIENT_ID, "this client order id was already used")
+            return False
+        instrument = self.instruments.get(order.symbol)
+        if instrument is None:
+            self._refuse(order, Reason.UNKNOWN_SYMBOL, f"{order.symbol} is not traded here")
             return False
         self.orders[order.client_order_id] = order
-        decision = self.gate.check(
-            order,
-            self.instruments[order.symbol],
-            self.quotes.get(order.symbol),
-            self._account(),
-            now,
-        )
+        quote = self.quotes.get(order.symbol)
+        decision = self.gate.check(order, instrument, quote, self._account(), now)
         if not decision.accepted:
             assert decision.reason is not None
-            order.reject(decision.reason.value)
-            self._count_reject(decision.reason.value)
-            self.outbox.emit(
-                "order_rejected",
-                {
-                    "client_order_id": order.client_order_id,
-                    "reason": decision.reason.value,
-                    "detail": decision.detail,
-                },
-            )
+            self._refuse(order, decision.reason, decision.detail)
             if owner is not None and intent is not None:
                 owner.on_reject(intent)
             return False
@@ -294,8 +275,13 @@ class Engine:
         self._handle(self.broker.submit(order, now))
         return order.state is not OrderState.REJECTED
 
-    def _count_reject(self, reason: str) -> None:
-        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+    def _refuse(self, order: Order, reason: Reason, detail: str) -> None:
+        order.reject(reason.value)
+        self.stats.rejected[reason.value] = self.stats.rejected.get(reason.value, 0) + 1
+        self.outbox.emit(
+            "order_rejected",
+            {"client_order_id": order.client_order_id, "reason": reason.value, "detail": detail},
+        )
 
     def cancel(self, client_order_id: str) -> bool:
         order = self.orders.get(client_order_id)

@@ -41,6 +41,18 @@ class OrderRequest(_Message):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     ack_timeout_s: float = 30.0
+    carried: CarriedState | None = None  # state handed over by continue-as-new
+
+
+class CarriedState(_Message):
+    state: OrderState
+    filled: Decimal
+    avg_fill_price: Decimal | None = None
+    broker_order_id: str | None = None
+    reason: str | None = None
+    fill_ids: list[str] = Field(default_factory=list)
+    volume: Decimal
+    price: Decimal | None = None
 
 
 class OrderEvent(_Message):
@@ -82,3 +94,44 @@ class OrderView(_Message):
     broker_order_id: str | None = None
     reason: str | None = None
     fills: int = 0
+
+
+class HotpathCommand(_Message):
+    """A command for the account's hot path; the id makes a retried activity harmless."""
+
+    account: str
+    command_id: str
+    kind: str  # submit | cancel | amend | query_order
+    data: dict[str, str | None]
+    timeout_s: float = 10.0
+
+
+class HotpathReply(_Message):
+    ok: bool
+    error: str | None = None
+    state: str | None = None
+    reason: str | None = None
+    filled: Decimal = Decimal(0)
+    broker_order_id: str | None = None
+    amended: bool | None = None
+    cancelled: bool | None = None
+
+
+class OrderRecord(_Message):
+    """The workflow's view of the order, written to the books."""
+
+    request: OrderRequest
+    state: OrderState
+    broker_order_id: str | None = None
+
+
+class FillRecord(_Message):
+    account: str
+    symbol: str
+    client_order_id: str
+    side: Side
+    fill_id: str
+    volume: Decimal
+    price: Decimal
+    commission: Decimal = Decimal(0)
+    ts: int = 0

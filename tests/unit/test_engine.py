@@ -143,3 +143,19 @@ def test_the_outbox_drops_quote_samples_first_and_never_an_order() -> None:
         box.emit("fill", {"n": 4})
     assert box.alarm
     assert [p["n"] for _, p in box.take()] == [1, 2, 3]
+
+
+def test_an_order_for_a_symbol_not_traded_here_is_refused_with_its_rule() -> None:
+    from domain.orders import Order, Side
+    from domain.risk import Reason
+
+    eng = engine("EURUSD", [])
+    assert eng.submit(Order("x-1", "GBPJPY", Side.BUY, Decimal("0.1")), 0) is False
+    refused = [p for k, p in eng.outbox.take(100) if k == "order_rejected"]
+    assert refused == [
+        {
+            "client_order_id": "x-1",
+            "reason": Reason.UNKNOWN_SYMBOL.value,
+            "detail": "GBPJPY is not traded here",
+        }
+    ]

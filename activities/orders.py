@@ -1,0 +1,97 @@
+"""The order workflow's I/O: commands to the hot path, and the books in PostgreSQL.
+
+Activities receive ports, never concrete adapters. A command carries an id fixed by the
+workflow, so a retried activity re-sends the same command and the hot path answers it again
+without acting twice; the reply is read back by that id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.orders import Fill, Order, TimeInForce
+from domain.ports import CommandReplies, EventBus, OrderBook
+from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
+
+
+class HotpathTimeoutError(Exception):
+    """No reply in time; retryable (the same command id is sent again)."""
+
+
+class OrderActivities:
+    def __init__(self, bus: EventBus, replies: CommandReplies, book: OrderBook) -> None:
+        self._bus = bus
+        self._replies = replies
+        self._book = book
+
+    @activity.defn(name="hotpath_command")
+    async def hotpath_command(self, command: HotpathCommand) -> HotpathReply:
+        fields: dict[str, bytes | str] = {
+            "id": command.command_id,
+            "kind": command.kind,
+            "data": orjson.dumps(command.data),
+        }
+        await self._bus.publish(f"commands:{command.account}", fields)
+        deadline = time.monotonic() + command.timeout_s
+        delay = 0.002
+        while time.monotonic() < deadline:
+            raw = await self._replies.recall(command.account, command.command_id)
+            if raw is not None:
+                reply = orjson.loads(raw)
+                data = reply.get("data") or {}
+                return HotpathReply.model_validate(
+                    {"ok": reply["ok"], "error": reply.get("error"), **_fields(data)}
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            activity.heartbeat()
+        raise HotpathTimeoutError(
+            f"the hot path of {command.account} did not answer {command.command_id} "
+            f"within {command.timeout_s}s"
+        )
+
+    @activity.defn(name="record_order")
+    async def record_order(self, record: OrderRecord) -> None:
+        r = record.request
+        await self._book.ensure_account(r.account, r.tenant)
+        order = Order(
+            r.client_order_id,
+            r.symbol,
+            r.side,
+            r.volume,
+            r.order_type,
+            r.time_in_force,
+            price=r.price,
+            stop_price=r.stop_price,
+            expire_at=r.expire_at if r.time_in_force is TimeInForce.GTD else None,
+            strategy=r.strategy,
+        )
+        order.state = record.state  # the workflow owns the state machine; this is its view
+        order.broker_order_id = record.broker_order_id
+        await self._book.record_order(r.account, order)
+
+    @activity.defn(name="record_fill")
+    async def record_fill(self, record: FillRecord) -> bool:
+        fill = Fill(
+            record.fill_id,
+            record.client_order_id,
+            record.side,
+            record.volume,
+            record.price,
+            record.ts,
+            record.commission,
+        )
+        try:
+            return await self._book.record_fill(record.account, record.symbol, fill)
+        except LookupError as exc:
+            raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None
+
+
+def _fields(data: dict[str, object]) -> dict[str, object]:
+    keys = ("state", "reason", "filled", "broker_order_id", "amended", "cancelled")
+    return {k: data[k] for k in keys if data.get(k) is not None}

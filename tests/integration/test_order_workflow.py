@@ -1,0 +1,207 @@
+"""OrderLifecycleWorkflow on the real stack: Temporal dev server, Redis, PostgreSQL, an
+in-process hot path with the paper broker, and the bridge between them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+
+from activities.orders import OrderActivities
+from adapters.postgres.orders import PostgresOrderBook
+from adapters.postgres.pool import create_pool
+from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.event_bus import RedisStreamBus
+from config.settings import PostgresSettings, TemporalSettings
+from domain.clock import ManualClock
+from domain.instruments import fx_major
+from domain.market import QuoteTick
+from domain.orders import OrderState, OrderType, Side
+from domain.paper import PaperBroker
+from domain.risk import RiskGate, RiskLimits
+from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.engine import Engine
+from hotpath.outbox import Outbox
+from hotpath.publisher import Publisher
+from temporal.client import connect
+from temporal.order_client import OrderNotFoundError, cancel_order
+from temporal.orders import (
+    ORDER_WORKFLOW,
+    AmendRequest,
+    OrderRequest,
+    OrderView,
+    UpdateResult,
+    order_workflow_id,
+)
+from tests.conftest import RunningPlatform
+from workers.bridge import Bridge
+from workers.trading import build_worker
+
+T0 = 1_700_000_000 * 10**9
+
+
+@dataclass
+class Stack:
+    client: Client
+    task_queue: str
+    account: str
+    engine: Engine
+    book: PostgresOrderBook
+
+    async def start(self, cid: str, **fields: object) -> WorkflowHandle[object, OrderView]:
+        values = {"symbol": "EURUSD", "side": Side.BUY, "volume": Decimal("0.10"), **fields}
+        request = OrderRequest(account=self.account, client_order_id=cid, **values)  # type: ignore[arg-type]
+        return await self.client.start_workflow(
+            ORDER_WORKFLOW,
+            request,
+            id=order_workflow_id(cid),
+            task_queue=self.task_queue,
+            result_type=OrderView,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+
+@pytest.fixture
+async def stack(platform: RunningPlatform) -> AsyncIterator[Stack]:
+    account = f"w{uuid.uuid4().hex[:8]}"
+    bus = RedisStreamBus.from_url(platform.redis_url)
+    replies = RedisCommandLog.from_url(platform.redis_url)
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+    book = PostgresOrderBook(pool)
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        account,
+        instruments,
+        [],
+        PaperBroker(instruments),
+        RiskGate(account, RiskLimits(quote_max_age_ns=10**18)),
+        Outbox(),
+        balance=Decimal(100_000),
+    )
+    clock = ManualClock(T0)
+    engine.on_tick(QuoteTick("EURUSD", T0, 1.1000, 1.1002))
+    client = await connect(platform.temporal_address, TemporalSettings())
+    stop = asyncio.Event()
+
+    async def market() -> None:  # the hot path's feed: a tick every 20 ms
+        n = 0
+        while not stop.is_set():
+            n += 1
+            clock.advance(20_000_000)
+            engine.on_tick(QuoteTick("EURUSD", clock.now_ns(), 1.1000, 1.1002))
+            await asyncio.sleep(0.02)
+
+    tasks = [
+        asyncio.create_task(market()),
+        asyncio.create_task(Publisher(engine.outbox, bus, events_stream(account)).run(stop)),
+        asyncio.create_task(
+            CommandConsumer(account, bus, replies, CommandHandler(engine), "hp", clock).run(stop)
+        ),
+        asyncio.create_task(Bridge(bus, client, [account], "bridge-1").run(stop)),
+    ]
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, OrderActivities(bus, replies, book), task_queue):
+        yield Stack(client, task_queue, account, engine, book)
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+    await bus.close()
+    await replies.close()
+    await pool.close()
+
+
+async def test_a_market_order_fills_and_the_books_follow(stack: Stack) -> None:
+    handle = await stack.start("mkt-1")
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert (view.state, view.filled, view.fills) == (OrderState.FILLED, Decimal("0.10"), 1)
+    assert view.avg_fill_price == Decimal("1.10020")
+    row = await stack.book.order_row(stack.account, "mkt-1")
+    assert row is not None
+    assert (row["state"], row["filled_volume"]) == ("filled", Decimal("0.10"))
+    assert await stack.book.positions(stack.account) == {
+        "EURUSD": (Decimal("0.10"), Decimal("1.10020"))
+    }
+    refused = await cancel_order(stack.client, "mkt-1")
+    assert refused == UpdateResult(accepted=False, reason="the order is already filled")
+    with pytest.raises(OrderNotFoundError, match="no order nope-1"):
+        await cancel_order(stack.client, "nope-1")
+
+
+async def test_a_resting_limit_is_amended_then_cancelled_by_update(stack: Stack) -> None:
+    handle = await stack.start("lim-1", order_type=OrderType.LIMIT, price=Decimal("1.0990"))
+    for _ in range(100):
+        view = await handle.query("state", result_type=OrderView)
+        if view.state is OrderState.ACCEPTED:
+            break
+        await asyncio.sleep(0.05)
+    amended = await handle.execute_update(
+        "amend", AmendRequest(price=Decimal("1.0985")), result_type=UpdateResult
+    )
+    assert amended.accepted
+    assert stack.engine.orders["lim-1"].price == Decimal("1.09850")
+    cancelled = await cancel_order(stack.client, "lim-1")
+    assert cancelled.accepted
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.state is OrderState.CANCELLED
+    row = await stack.book.order_row(stack.account, "lim-1")
+    assert row is not None
+    assert row["state"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [({"symbol": "GBPJPY"}, "unknown_symbol"), ({"volume": Decimal("0.015")}, "invalid_volume")],
+)
+async def test_bad_orders_are_refused_before_submission_with_the_rule(
+    stack: Stack, fields: dict[str, object], reason: str
+) -> None:
+    handle = await stack.start(f"bad-{uuid.uuid4().hex[:6]}", **fields)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.state is OrderState.REJECTED
+    assert view.reason == reason
+    assert stack.engine.book.net_volume("EURUSD") == 0
+
+
+async def test_the_same_order_id_never_starts_a_second_workflow(stack: Stack) -> None:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    handle = await stack.start("dup-1")
+    await asyncio.wait_for(handle.result(), 30)
+    with pytest.raises(WorkflowAlreadyStartedError):
+        await stack.start("dup-1")
+    assert stack.engine.stats.orders == 1
+
+
+async def test_recorded_histories_replay_with_the_current_code(stack: Stack) -> None:
+    """Fresh histories of two lifecycles replay; AITP_RECORD_HISTORIES=1 checks them in."""
+    import os
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from tests.conftest import REPO
+    from workflows.order import OrderLifecycleWorkflow
+
+    filled = await stack.start("rec-mkt")
+    await asyncio.wait_for(filled.result(), 30)
+    resting = await stack.start("rec-lim", order_type=OrderType.LIMIT, price=Decimal("1.0990"))
+    for _ in range(100):
+        if (await resting.query("state", result_type=OrderView)).state is OrderState.ACCEPTED:
+            break
+        await asyncio.sleep(0.05)
+    await cancel_order(stack.client, "rec-lim")
+    await asyncio.wait_for(resting.result(), 30)
+    replayer = Replayer(workflows=[OrderLifecycleWorkflow], data_converter=pydantic_data_converter)
+    for name, handle in (("order_market_fill", filled), ("order_limit_cancel", resting)):
+        history = await handle.fetch_history()
+        await replayer.replay_workflow(history)
+        if os.environ.get("AITP_RECORD_HISTORIES") == "1":
+            (REPO / "tests" / "replay" / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,75 @@
+"""The trading worker: decision and order workflows, with their activities, on one queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.orders import OrderActivities
+from temporal.queues import TRADING
+from workflows.order import OrderLifecycleWorkflow
+
+
+def build_worker(
+    client: Client,
+    activities: OrderActivities,
+    task_queue: str = TRADING,
+    **options: Any,
+) -> Worker:
+    handlers: Sequence[Any] = [
+        activities.hotpath_command,
+        activities.record_order,
+        activities.record_fill,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OrderLifecycleWorkflow],
+        activities=handlers,
+        **options,
+    )
+
+
+async def _serve() -> None:
+    import signal
+
+    from adapters.postgres.orders import PostgresOrderBook
+    from adapters.postgres.pool import create_pool
+    from adapters.redis.command_log import RedisCommandLog
+    from adapters.redis.event_bus import RedisStreamBus
+    from config.logs import configure_logging
+    from config.settings import Settings
+    from embedded.endpoints import postgres_url, redis_url, temporal_address
+    from temporal.client import connect
+
+    configure_logging()
+    settings = Settings()
+    client = await connect(temporal_address(settings), settings.temporal)
+    redis = redis_url(settings)
+    pool = await create_pool(postgres_url(settings), settings.postgres, "trading-worker")
+    activities = OrderActivities(
+        RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis), PostgresOrderBook(pool)
+    )
+    # in-flight activities finish before the worker goes (graceful drain)
+    worker = build_worker(client, activities, graceful_shutdown_timeout=timedelta(seconds=30))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+    await pool.close()
+
+
+def main() -> None:
+    """`python -m workers.trading`: the trading queue's workflows and activities."""
+    asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""OrderLifecycleWorkflow: one order, from submission to a final state, durably.
+
+The domain's state machine decides every transition. Submission is a command to the
+account's hot path (an activity), acknowledgements and fills arrive as signals from the
+bridge, cancel and amend are updates that answer accepted or refused with the reason. An
+order that is not acknowledged in time is UNRESOLVED: it is looked up at the hot path before
+anything is sent again, and sent again only if the hot path never saw it. Every state and
+fill goes to the books in PostgreSQL through idempotent activities.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.orders import Fill, IllegalTransition, Order, OrderError, OrderState
+    from temporal import retries
+    from temporal import search_attributes as sa
+    from temporal.orders import (
+        ORDER_WORKFLOW,
+        AmendRequest,
+        CancelRequest,
+        CarriedState,
+        FillRecord,
+        HotpathCommand,
+        HotpathReply,
+        OrderEvent,
+        OrderRecord,
+        OrderRequest,
+        OrderView,
+        UpdateResult,
+    )
+
+CONTINUE_AFTER_EVENTS = 1000  # long-lived GTC orders with many partial fills start afresh
+
+
+@workflow.defn(name=ORDER_WORKFLOW)
+class OrderLifecycleWorkflow:
+    @workflow.init
+    def __init__(self, request: OrderRequest) -> None:
+        self._request = request
+        r = request
+        self._order = Order(
+            r.client_order_id,
+            r.symbol,
+            r.side,
+            r.volume,
+            r.order_type,
+            r.time_in_force,
+            price=r.price,
+            stop_price=r.stop_price,
+            expire_at=r.expire_at,
+            strategy=r.strategy,
+            stop_loss=r.stop_loss,
+            take_profit=r.take_profit,
+        )
+        self._fills: list[Fill] = []
+        self._events: list[OrderEvent] = []
+        self._handled = 0
+        self._commands = 0
+        self._resent = False
+        if r.carried is not None:
+            self._resume(r.carried)
+
+    # --- the run ----------------------------------------------------------------------
+    @workflow.run
+    async def run(self, request: OrderRequest) -> OrderView:
+        order = self._order
+        workflow.upsert_search_attributes(
+            [
+                sa.ACCOUNT.value_set(request.account),
+                sa.SYMBOL.value_set(request.symbol),
+                sa.CLIENT_ORDER_ID.value_set(request.client_order_id),
+                sa.TENANT.value_set(request.tenant),
+            ]
+        )
+        if order.state is OrderState.NEW:
+            await self._record()
+            await self._submit(f"submit-{order.client_order_id}")
+        while not order.state.terminal:
+            waiting_ack = order.state in (OrderState.SUBMITTED, OrderState.UNRESOLVED)
+            timeout = self._timeout(waiting_ack)
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._events) or order.state.terminal, timeout=timeout
+                )
+            except TimeoutError:
+                await self._on_timeout(waiting_ack)
+                continue
+            await self._drain()
+            if self._handled >= CONTINUE_AFTER_EVENTS and workflow.all_handlers_finished():
+                workflow.continue_as_new(self._carry())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    def _timeout(self, waiting_ack: bool) -> timedelta | None:
+        if waiting_ack:
+            return timedelta(seconds=self._request.ack_timeout_s)
+        if self._order.expire_at is not None:
+            left_ns = self._order.expire_at - workflow.time_ns()
+            return timedelta(microseconds=max(left_ns, 0) / 1000)
+        return None
+
+    async def _on_timeout(self, waiting_ack: bool) -> None:
+        order = self._order
+        if not waiting_ack:  # GTD reached: ask the hot path to cancel it
+            await self._command("cancel", {"client_order_id": order.client_order_id})
+            return
+        if order.state is OrderState.SUBMITTED:
+            order.mark_unresolved(f"no acknowledgement in {self._request.ack_timeout_s:g}s")
+            await self._record()
+        seen = await self._command("query_order", {"client_order_id": order.client_order_id})
+        if seen.state in (None, "unknown"):
+            if self._resent:
+                return  # sent twice already: keep asking, never a third time
+            self._resent = True
+            order.submit()  # unresolved -> submitted: the hot path never saw it, send once more
+            await self._record()
+            await self._submit(f"submit-{order.client_order_id}-2")
+            return
+        self._apply_state(seen)
+
+    async def _submit(self, command_id: str) -> None:
+        order, r = self._order, self._request
+        if order.state is OrderState.NEW:
+            order.submit()
+        data = {
+            "client_order_id": r.client_order_id,
+            "symbol": r.symbol,
+            "side": r.side.value,
+            "volume": str(r.volume),
+            "order_type": r.order_type.value,
+            "time_in_force": r.time_in_force.value,
+            "strategy": r.strategy,
+            "price": _s(r.price),
+            "stop_price": _s(r.stop_price),
+            "stop_loss": _s(r.stop_loss),
+            "take_profit": _s(r.take_profit),
+        }
+        reply = await self._command("submit", data, command_id)
+        if not reply.ok:
+            order.reject(reply.error or "refused by the hot path")
+        else:
+            self._apply_state(reply)
+        await self._record()
+
+    def _apply_state(self, reply: HotpathReply) -> None:
+        """What the hot path says of the order; fills themselves come as signals."""
+        order = self._order
+        try:
+            if reply.state == "rejected" and not order.state.terminal:
+                order.reject(reply.reason or "rejected")
+            elif reply.state in ("accepted", "partially_filled", "filled") and order.state in (
+                OrderState.SUBMITTED,
+                OrderState.UNRESOLVED,
+            ):
+                order.accept(reply.broker_order_id)
+            elif reply.state == "cancelled" and not order.state.terminal:
+                order.cancel(reply.reason or "cancelled")
+            elif reply.state == "expired" and not order.state.terminal:
+                order.expire()
+        except IllegalTransition as exc:
+            workflow.logger.warning("ignored: %s", exc)
+
+    # --- events from the bridge -------------------------------------------------------------
+    @workflow.signal(name="event")
+    def event(self, event: OrderEvent) -> None:
+        self._events.append(event)
+
+    async def _drain(self) -> None:
+        while self._events:
+            event = self._events.pop(0)
+            self._handled += 1
+            if event.kind == "fill":
+                await self._fill(event)
+                continue
+            before = self._order.state
+            self._apply_state(
+                HotpathReply(
+                    ok=True,
+                    state=event.kind,
+                    reason=event.reason,
+                    broker_order_id=event.broker_order_id,
+                )
+            )
+            if self._order.state is not before:
+                await self._record()
+
+    async def _fill(self, event: OrderEvent) -> None:
+        order = self._order
+        assert event.fill_id is not None, "a fill event carries its deal id"
+        assert event.volume is not None, "a fill event carries its volume"
+        assert event.price is not None, "a fill event carries its price"
+        fill = Fill(
+            event.fill_id,
+            order.client_order_id,
+            order.side,
+            event.volume,
+            event.price,
+            event.ts,
+            event.commission,
+        )
+        if order.state is OrderState.SUBMITTED:
+            order.accept(event.broker_order_id)  # the fill overtook the acknowledgement
+        try:
+            if not order.apply_fill(fill):
+                return  # a deal seen before
+        except (IllegalTransition, OrderError) as exc:
+            workflow.logger.error("fill %s refused: %s", event.fill_id, exc)
+            return
+        self._fills.append(fill)
+        await workflow.execute_activity(
+            "record_fill",
+            FillRecord(
+                account=self._request.account,
+                symbol=order.symbol,
+                client_order_id=order.client_order_id,
+                side=order.side,
+                fill_id=fill.fill_id,
+                volume=fill.volume,
+                price=fill.price,
+                commission=fill.commission,
+                ts=fill.ts,
+            ),
+            start_to_close_timeout=retries.BOOKS_TIMEOUT,
+            retry_policy=retries.BOOKS,
+        )
+        await self._record()
+
+    # --- updates and the query -----------------------------------------------------------------
+    @workflow.update(name="cancel")
+    async def cancel(self, request: CancelRequest) -> UpdateResult:
+        order = self._order
+        if order.state.terminal:
+            return UpdateResult(accepted=False, reason=f"the order is already {order.state.value}")
+        if order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
+            return UpdateResult(accepted=False, reason=f"cannot cancel while {order.state.value}")
+        order.request_cancel()
+        reply = await self._command("cancel", {"client_order_id": order.client_order_id})
+        if reply.ok and reply.cancelled:
+            if not order.state.terminal:
+                order.cancel(request.reason)
+            await self._record()
+            return UpdateResult(accepted=True)
+        if order.cancel_pending:  # unless a fill ended the order meanwhile
+            order.cancel_refused()
+        return UpdateResult(accepted=False, reason=reply.error or reply.reason or "refused")
+
+    @workflow.update(name="amend")
+    async def amend(self, request: AmendRequest) -> UpdateResult:
+        order = self._order
+        if order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
+            return UpdateResult(accepted=False, reason=f"cannot amend while {order.state.value}")
+        reply = await self._command(
+            "amend",
+            {
+                "client_order_id": order.client_order_id,
+                "price": _s(request.price),
+                "volume": _s(request.volume),
+            },
+        )
+        if not (reply.ok and reply.amended):
+            return UpdateResult(accepted=False, reason=reply.error or reply.reason or "refused")
+        order.amend(request.price, request.volume)
+        await self._record()
+        return UpdateResult(accepted=True)
+
+    @workflow.query(name="state")
+    def state(self) -> OrderView:
+        o = self._order
+        return OrderView(
+            client_order_id=o.client_order_id,
+            account=self._request.account,
+            symbol=o.symbol,
+            side=o.side,
+            volume=o.volume,
+            state=o.state,
+            filled=o.filled,
+            avg_fill_price=o.avg_fill_price,
+            broker_order_id=o.broker_order_id,
+            reason=o.reason,
+            fills=len(o.fill_ids),
+        )
+
+    # --- plumbing -----------------------------------------------------------------------------
+    async def _command(
+        self, kind: str, data: dict[str, str | None], command_id: str | None = None
+    ) -> HotpathReply:
+        self._commands += 1
+        # a fresh id per question (queries must not get a stale answer); the same id on retries
+        fresh = (
+            f"{kind}-{self._order.client_order_id}-{workflow.info().run_id[:8]}-{self._commands}"
+        )
+        command = HotpathCommand(
+            account=self._request.account, command_id=command_id or fresh, kind=kind, data=data
+        )
+        try:
+            reply: HotpathReply = await workflow.execute_activity(
+                "hotpath_command",
+                command,
+                result_type=HotpathReply,
+                start_to_close_timeout=retries.BROKER_TIMEOUT,
+                schedule_to_close_timeout=retries.BROKER_DEADLINE,
+                retry_policy=retries.BROKER,
+            )
+            return reply
+        except ActivityError as exc:
+            return HotpathReply(ok=False, error=f"the hot path did not answer: {exc.cause or exc}")
+
+    async def _record(self) -> None:
+        order = self._order
+        workflow.upsert_search_attributes([sa.ORDER_STATE.value_set(order.state.value)])
+        workflow.set_current_details(
+            f"{order.symbol} {order.side.value} {order.volume}: {order.state.value}, "
+            f"filled {order.filled}"
+        )
+        await workflow.execute_activity(
+            "record_order",
+            OrderRecord(
+                request=self._request.model_copy(
+                    update={"volume": order.volume, "price": order.price, "carried": None}
+                ),
+                state=order.state,
+                broker_order_id=order.broker_order_id,
+            ),
+            start_to_close_timeout=retries.BOOKS_TIMEOUT,
+            retry_policy=retries.BOOKS,
+        )
+
+    def _carry(self) -> OrderRequest:
+        o = self._order
+        carried = CarriedState(
+            state=o.state,
+            filled=o.filled,
+            avg_fill_price=o.avg_fill_price,
+            broker_order_id=o.broker_order_id,
+            reason=o.reason,
+            fill_ids=sorted(o.fill_ids),
+            volume=o.volume,
+            price=o.price,
+        )
+        return self._request.model_copy(update={"carried": carried})
+
+    def _resume(self, carried: CarriedState) -> None:
+        o = self._order
+        o.state, o.filled, o.avg_fill_price = carried.state, carried.filled, carried.avg_fill_price
+        o.broker_order_id, o.reason = carried.broker_order_id, carried.reason
+        o.fill_ids, o.volume, o.price = set(carried.fill_ids), carried.volume, carried.price
+
+
+def _s(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
