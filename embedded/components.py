@@ -329,6 +329,7 @@ class HotpathComponent(Component):
             "AITP_DATA_DIR": str(self.data_dir),
             "AITP_REDIS__URL": urls["redis"],
             "AITP_CLICKHOUSE__URL": urls["clickhouse"],
+            "AITP_POSTGRES__URL": urls["postgres"],
         }
         url = f"http://127.0.0.1:{port}/metrics"
         return ProcessSpec(argv, self.log_path, env=env), url, f"--metrics-port {port}"

@@ -32,6 +32,8 @@ from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from adapters.mt5.symbols import SymbolUnknownError
 from adapters.mt5.symbols import instrument as mt5_instrument
+from adapters.postgres.orders import PostgresOrderBook, UnknownAccountError
+from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
@@ -40,6 +42,7 @@ from domain.instruments import Instrument, fx_major
 from domain.market import QuoteTick
 from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
+from hotpath.books_check import differences
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
@@ -244,6 +247,33 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_run(args.account, settings, engine, feed, metrics, log))
 
 
+async def check_books(
+    engine: Engine, settings: Settings, metrics: HotpathMetrics, log: structlog.stdlib.BoundLogger
+) -> None:
+    """Compare the books in PostgreSQL with the broker's state just rebuilt; alarm on any gap."""
+    assert settings.postgres.url is not None
+    pool = await create_pool(settings.postgres.url, settings.postgres, f"hotpath-{engine.account}")
+    try:
+        book = PostgresOrderBook(pool)
+        try:
+            states = await book.order_states(engine.account)
+            positions = await book.positions(engine.account)
+        except UnknownAccountError:
+            states, positions = {}, {}
+    finally:
+        await pool.close()
+    held = {s: engine.book.net_volume(s) for s in engine.instruments}
+    found = differences(
+        {cid: o.state for cid, o in engine.orders.items()},
+        {s: v for s, v in held.items() if v},
+        states,
+        {s: v for s, (v, _) in positions.items()},
+    )
+    metrics.books_differences.set(len(found))
+    for difference in found:
+        log.error("the books differ from the broker", detail=difference, account=engine.account)
+
+
 async def _run(
     account: str,
     settings: Settings,
@@ -266,6 +296,8 @@ async def _run(
         )
         recorder = MarketDataRecorder(store)
     clock = DataClock(engine) if isinstance(feed, ReplayFeed) else None
+    if settings.postgres.url:
+        await check_books(engine, settings, metrics, log)
     hot = HotPath(engine, feed, publisher, consumer, recorder, metrics, clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

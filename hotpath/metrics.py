@@ -42,4 +42,10 @@ class HotpathMetrics:
         self.bus_down = Gauge(
             "aitp_bus_down", "1 while the bus is unreachable", ["account"], registry=r
         ).labels(**labels)
+        self.books_differences = Gauge(
+            "aitp_books_differences",
+            "Disagreements between the broker and the books found at start-up",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
         self.account = account

@@ -158,6 +158,15 @@ class PostgresOrderBook:
             )
         return {r["symbol"]: (r["volume"], r["avg_price"]) for r in rows}
 
+    async def order_states(self, account: str) -> dict[str, str]:
+        """Every order of the account and its state, by client order id."""
+        async with self._pool.acquire() as conn:
+            acct = await self._account(conn, account)
+            rows = await conn.fetch(
+                "SELECT client_order_id, state FROM orders WHERE account_id = $1", acct["id"]
+            )
+        return {r["client_order_id"]: r["state"] for r in rows}
+
     async def order_row(self, account: str, client_order_id: str) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
             acct = await self._account(conn, account)

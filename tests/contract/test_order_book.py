@@ -95,3 +95,11 @@ async def test_unknown_accounts_and_orders_are_errors_not_silent_rows(
     with pytest.raises(LookupError, match="unknown order c-9"):
         await book.record_fill("acct-1", "EURUSD", fill(9, "c-9", Side.BUY, "1", "1.1"))
     await book.ensure_account("acct-1")  # twice is fine
+
+
+async def test_order_states_list_every_order_of_the_account(book: PostgresOrderBook) -> None:
+    working = Order("s-1", "EURUSD", Side.BUY, Decimal("1"))
+    working.submit()
+    await book.record_order("acct-1", working)
+    await book.record_order("acct-1", Order("s-2", "EURUSD", Side.SELL, Decimal("1")))
+    assert await book.order_states("acct-1") == {"s-1": "submitted", "s-2": "new"}

@@ -125,3 +125,34 @@ async def test_a_second_hot_path_for_the_same_account_refuses_to_start(
     finally:
         first.send_signal(signal.SIGTERM)
         await asyncio.wait_for(first.wait(), 30)
+
+
+async def test_at_start_the_hot_path_names_books_that_differ_from_the_broker(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    from adapters.postgres.orders import PostgresOrderBook
+    from adapters.postgres.pool import create_pool
+    from config.settings import PostgresSettings
+    from domain.orders import Order, Side
+
+    account = f"k{uuid.uuid4().hex[:6]}"
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+    book = PostgresOrderBook(pool)
+    await book.ensure_account(account)
+    ghost = Order("ghost-1", "EURUSD", Side.BUY, Decimal("0.1"))
+    ghost.submit()
+    ghost.accept("T9")
+    await book.record_order(account, ghost)  # the books say working; this broker never saw it
+    await pool.close()
+    env = hotpath_env(
+        redis__url=platform.redis_url, postgres__url=platform.postgres_url, data_dir=str(tmp_path)
+    )
+    proc = await start_hotpath(env, "--account", account, "--symbols", "EURUSD", capture=True)
+    await asyncio.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    raw, _ = await asyncio.wait_for(proc.communicate(), 30)
+    lines = [orjson.loads(line) for line in raw.decode().splitlines() if line.startswith("{")]
+    differ = [line for line in lines if line.get("event") == "the books differ from the broker"]
+    assert [line["detail"] for line in differ] == [
+        "order ghost-1 is accepted in the books but unknown to the broker"
+    ]
