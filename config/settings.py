@@ -70,6 +70,9 @@ class ArangoSettings(_Section):
 
 
 class Mt5Settings(_Section):
+    enabled: bool = Field(
+        default=False, description="trade through MT5 instead of the paper broker"
+    )
     bridge: str | None = Field(default=None, description="host:port of an mt5linux-style bridge")
     login: int | None = None
     password: SecretStr | None = None

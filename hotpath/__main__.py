@@ -172,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--broker",
         choices=["paper", "mt5"],
-        default="paper",
-        help="paper (journaled under the data dir) or MT5 (AITP_MT5__* settings)",
+        default=None,
+        help="paper (journaled under the data dir) or MT5 (AITP_MT5__* settings); "
+        "default: mt5 when AITP_MT5__ENABLED=true, else paper",
     )
     parser.add_argument("--from", dest="start", help="replay: first instant, ISO-8601 (UTC)")
     parser.add_argument("--to", dest="end", help="replay: end instant, excluded")
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     log = structlog.get_logger("aitp.hotpath")
 
     settings = Settings()
+    if args.broker is None:
+        args.broker = "mt5" if settings.mt5.enabled else "paper"
     if not settings.redis.url:
         log.error("no event bus", fix="set AITP_REDIS__URL, or let `aitp up` start the hot path")
         return 2

@@ -285,3 +285,13 @@ async def test_amend_by_command(wiring) -> None:
     assert replies[1]["data"]["price"] == "1.09600"  # type: ignore[index]
     assert replies[2] == {"id": "a3", "ok": False, "error": "amend needs a new price or volume"}
     assert engine.orders["o-7"].price == Decimal("1.09600")
+
+
+async def test_settings_choose_mt5_when_no_broker_is_named(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    env = hotpath_env(redis__url=platform.redis_url, data_dir=str(tmp_path), mt5__enabled="true")
+    proc = await start_hotpath(env, "--account", "mt5y", capture=True)
+    raw, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2  # it went for MT5, which this machine cannot reach
+    assert "cannot reach the broker" in raw.decode()
