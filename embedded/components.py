@@ -341,6 +341,85 @@ class HotpathComponent(Component):
         return f"{url} (account {self.settings.demo.account})"
 
 
+def _platform_env(data_dir: Path, urls: Mapping[str, str]) -> dict[str, str]:
+    """What a platform process needs to reach every store `aitp up` runs."""
+    return {
+        "AITP_DATA_DIR": str(data_dir),
+        "AITP_TEMPORAL__ADDRESS": urls["temporal"],
+        "AITP_REDIS__URL": urls["redis"],
+        "AITP_POSTGRES__URL": urls["postgres"],
+        "AITP_CLICKHOUSE__URL": urls["clickhouse"],
+    }
+
+
+class TradingWorkerComponent(Component):
+    """The trading queue's worker: order (and decision) workflows and their activities."""
+
+    name = "worker"
+    wave = 2
+
+    @property
+    def external_url(self) -> str | None:
+        return None
+
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        argv = [sys.executable, "-m", "workers.trading"]
+        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
+        return spec, urls["temporal"], "workers.trading"
+
+    async def check(self, url: str) -> None:
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+        from temporalio.client import Client
+
+        from temporal.queues import TRADING
+
+        try:
+            client = await Client.connect(url, namespace=self.settings.temporal.namespace)
+            reply = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.settings.temporal.namespace,
+                    task_queue=TaskQueue(name=TRADING),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+        except Exception as exc:
+            raise ComponentError(f"cannot ask Temporal about the worker: {exc}") from None
+        if not reply.pollers:
+            raise ComponentError(f"no worker polls {TRADING} yet")
+
+
+class BridgeComponent(Component):
+    """Hot-path events to workflow signals, for the demo account."""
+
+    name = "bridge"
+    wave = 2
+
+    @property
+    def external_url(self) -> str | None:
+        return None
+
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        account = self.settings.demo.account
+        argv = [sys.executable, "-m", "workers.bridge", "--accounts", account]
+        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
+        return spec, urls["redis"], f"workers.bridge --accounts {account}"
+
+    async def check(self, url: str) -> None:
+        client = aioredis.from_url(url, socket_timeout=2)
+        stream = f"events:{self.settings.demo.account}"
+        # the group outlives a bridge (Redis keeps it); a consumer that read lately does not
+        try:
+            consumers = await client.xinfo_consumers(stream, "bridge")
+        except Exception as exc:
+            raise ComponentError(f"the bridge has not joined {stream} yet: {exc}") from None
+        finally:
+            await client.aclose()
+        if not any(int(c["idle"]) < 5_000 for c in consumers):
+            raise ComponentError(f"no bridge has read {stream} in the last 5 s")
+
+
 def all_components(settings: Settings) -> list[Component]:
     """In start order; `down` stops them together."""
     components: list[Component] = [
@@ -350,7 +429,11 @@ def all_components(settings: Settings) -> list[Component]:
         TemporalComponent(settings),
     ]
     if settings.demo.enabled:
-        components.append(HotpathComponent(settings))
+        components += [
+            HotpathComponent(settings),
+            TradingWorkerComponent(settings),
+            BridgeComponent(settings),
+        ]
     return components
 
 

@@ -54,7 +54,7 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
     assert first.returncode == 0, first.stderr
     code, up = status(env)
     assert code == 0, up
-    assert set(up) == {"postgres", "redis", "clickhouse", "temporal", "hotpath"}
+    assert set(up) == {"postgres", "redis", "clickhouse", "temporal", "hotpath", "worker", "bridge"}
     assert all(r["status"] == "up" and isinstance(r["pid"], int) for r in up.values())
     temporal_port = int(env["AITP_TEMPORAL__PORT"])
     ui_port = int(env["AITP_TEMPORAL__UI_PORT"])
@@ -176,7 +176,9 @@ def test_stores_given_by_url_are_checked_not_started(
     assert rows["postgres"]["pid"] is None
     assert rows["redis"]["address"] == platform.redis_url
     assert isinstance(rows["temporal"]["pid"], int)
-    assert aitp(env, "down").stdout.startswith("stopped hotpath, temporal, clickhouse;")
+    assert aitp(env, "down").stdout.startswith(
+        "stopped bridge, worker, hotpath, temporal, clickhouse;"
+    )
     _, after = status(env)
     assert after["redis"]["status"] == "up"  # not ours to stop
 
