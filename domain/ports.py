@@ -71,6 +71,40 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    """What one step of a decision thinks of a candidate; `approve` None means no opinion."""
+
+    approve: bool | None
+    score: float | None = None
+    reasons: tuple[str, ...] = ()
+    source: str | None = None
+
+
+class ModelScorer(Protocol):
+    """The promoted model ensemble: the probability that the candidate's direction is right."""
+
+    async def score(
+        self, symbol: str, side: str, features: Mapping[str, float | None]
+    ) -> Opinion: ...
+
+
+class PatternValidator(Protocol):
+    """The historical windows most like this one, and what happened after them."""
+
+    async def validate(
+        self, symbol: str, side: str, features: Mapping[str, float | None]
+    ) -> Opinion: ...
+
+
+class TradeReviewer(Protocol):
+    """A language model's review of the candidate, within a time budget."""
+
+    async def review(
+        self, symbol: str, side: str, features: Mapping[str, float | None], budget_s: float
+    ) -> Opinion: ...
+
+
 class CommandReplies(Protocol):
     """The hot path's stored reply to a command, by command id (None until it answers)."""
 

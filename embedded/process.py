@@ -30,6 +30,11 @@ class ProcessSpec:
     stop_signal: signal.Signals = signal.SIGTERM
 
 
+# Handles of the children this process started: kept so that their exit is collected
+# through them (no zombies, and no Popen dropped while its process still runs).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def spawn(spec: ProcessSpec) -> int:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab") as log:
@@ -43,13 +48,21 @@ def spawn(spec: ProcessSpec) -> int:
             user=spec.user,
             start_new_session=True,
         )
+    _children[proc.pid] = proc
     return proc.pid
 
 
 def is_running(pid: int | None, marker: str) -> bool:
-    """True while `pid` is alive, not a zombie, and its command line contains `marker`."""
+    """True while `pid` is alive, not a zombie, and its command line contains `marker`.
+
+    A child of this process is judged by its handle: between fork and exec its command line
+    is still ours, so the marker would say "not ours" of a child that is starting.
+    """
     if pid is None:
         return False
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -105,13 +118,9 @@ def _alive(proc: psutil.Process) -> bool:
 
 def reap_children() -> None:
     """Collect exited children of this process so they do not linger as zombies."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            del _children[pid]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

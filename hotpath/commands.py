@@ -90,6 +90,10 @@ class CommandHandler:
             "working": sorted(o.client_order_id for o in self.engine.broker.working()),
         }
 
+    def _intent_rejected(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        freed = self.engine.intent_rejected(_required(data, "strategy"))
+        return {"freed": freed}
+
     def _kill(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         return self.engine.kill(bool(data.get("flatten", False)), now)
 

@@ -118,6 +118,7 @@ class Engine:
         quote_sample_ns: int = 250_000_000,
         measure: bool = False,
         quotes: dict[str, QuoteTick] | None = None,
+        route: str = "direct",
     ) -> None:
         self.account = account
         self.instruments = instruments
@@ -143,6 +144,12 @@ class Engine:
         self._last_sample: dict[str, int] = {}
         self._measure = measure
         self.enabled = {s.name: True for s in self.strategies}
+        # "direct": intents become orders here; "decision": they go out as decision candidates
+        # and come back as orders from the decision workflow
+        if route not in ("direct", "decision"):
+            raise ValueError(f"route must be direct or decision, not {route!r}")
+        self.route = route
+        self._awaiting: dict[str, OrderIntent] = {}  # strategy -> intent out for a decision
 
     # --- inputs -------------------------------------------------------------------------
     def on_tick(self, tick: QuoteTick) -> None:
@@ -214,11 +221,15 @@ class Engine:
                         "strategy": intent.strategy,
                         "bar_ts": bar.ts,
                         "side": intent.side.value,
+                        "volume": str(intent.volume),
                         "reason": intent.reason,
                         "features": {**snapshot, **intent.features},
                     },
                 )
-                self._execute(intent, bar.end_ts)
+                if self.route == "decision":
+                    self._awaiting[intent.strategy] = intent
+                else:
+                    self._execute(intent, bar.end_ts)
 
     # --- orders -------------------------------------------------------------------------
     def next_client_order_id(self) -> str:
@@ -410,6 +421,15 @@ class Engine:
             self.orders[order.client_order_id] = order
             self.gate.remember(order.client_order_id)
 
+    def intent_rejected(self, strategy_name: str) -> bool:
+        """The decision said no: the strategy stops waiting for a fill."""
+        intent = self._awaiting.pop(strategy_name, None)
+        owner = self._strategy(strategy_name)
+        if intent is None or owner is None:
+            return False
+        owner.on_reject(intent)
+        return True
+
     def _strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)
 
@@ -498,6 +518,10 @@ class Engine:
             order.apply_fill(fill)
         self.book.apply(fill, symbol)
         owner = self._owner.get(fill.client_order_id)
+        if owner is None and order is not None and order.strategy:
+            owner = self._strategy(order.strategy)  # sent by a decision on its behalf
+            if owner is not None:
+                self._awaiting.pop(order.strategy, None)
         if owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
             for strategy in self._by_symbol[symbol]:
                 strategy.on_fill(fill)

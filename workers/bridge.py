@@ -16,10 +16,14 @@ from typing import Any
 
 import orjson
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ports import BusMessage, EventBus
+from temporal.decisions import DECISION_WORKFLOW, DecisionRequest
 from temporal.orders import OrderEvent, order_workflow_id
+from temporal.queues import TRADING
 
 log = logging.getLogger("aitp.bridge")
 GROUP = "bridge"
@@ -41,14 +45,18 @@ class Bridge:
         accounts: list[str],
         consumer: str,
         reclaim_idle_ms: int = 30_000,
+        task_queue: str = TRADING,
     ) -> None:
         self.bus = bus
         self.client = client
         self.accounts = accounts
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
+        self.task_queue = task_queue
         self.signalled = 0
         self.unowned = 0
+        self.decisions = 0
+        self.duplicates = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         for account in self.accounts:
@@ -75,7 +83,40 @@ class Bridge:
             payload = orjson.loads(message.fields.get("data", b"{}"))
             if not await self._signal(payload, target):
                 return  # not acknowledged: it stays pending and is delivered again
+        elif kind == "decision_candidate":
+            payload = orjson.loads(message.fields.get("data", b"{}"))
+            if not await self._decide(payload):
+                return
         await self.bus.ack(stream, GROUP, [message.id])
+
+    async def _decide(self, payload: dict[str, Any]) -> bool:
+        request = DecisionRequest(
+            account=payload["account"],
+            symbol=payload["symbol"],
+            strategy=payload["strategy"],
+            bar_ts=int(payload["bar_ts"]),
+            side=payload["side"],
+            volume=Decimal(payload["volume"]),
+            reason=payload.get("reason", ""),
+            features=payload.get("features") or {},
+        )
+        try:
+            await self.client.start_workflow(
+                DECISION_WORKFLOW,
+                request,
+                id=request.workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=request.summary,
+            )
+        except WorkflowAlreadyStartedError:
+            self.duplicates += 1  # the same candidate again: decided once already
+            return True
+        except RPCError as exc:
+            log.warning("decision %s not started, will retry: %s", request.workflow_id, exc)
+            return False
+        self.decisions += 1
+        return True
 
     async def _signal(self, payload: dict[str, Any], kind: str) -> bool:
         cid = payload.get("client_order_id")

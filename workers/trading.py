@@ -10,26 +10,33 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
 from temporal.queues import TRADING
+from workflows.decision import AIDecisionWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
 
 def build_worker(
     client: Client,
-    activities: OrderActivities,
+    orders: OrderActivities,
+    decisions: DecisionActivities,
     task_queue: str = TRADING,
     **options: Any,
 ) -> Worker:
     handlers: Sequence[Any] = [
-        activities.hotpath_command,
-        activities.record_order,
-        activities.record_fill,
+        orders.hotpath_command,
+        orders.record_order,
+        orders.record_fill,
+        decisions.score_model,
+        decisions.validate_pattern,
+        decisions.review_llm,
+        decisions.approve_portfolio,
     ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderLifecycleWorkflow],
+        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow],
         activities=handlers,
         **options,
     )
@@ -52,11 +59,13 @@ async def _serve() -> None:
     client = await connect(temporal_address(settings), settings.temporal)
     redis = redis_url(settings)
     pool = await create_pool(postgres_url(settings), settings.postgres, "trading-worker")
-    activities = OrderActivities(
-        RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis), PostgresOrderBook(pool)
-    )
+    book = PostgresOrderBook(pool)
+    orders = OrderActivities(RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis), book)
+    decisions = DecisionActivities(book, PortfolioLimits())
     # in-flight activities finish before the worker goes (graceful drain)
-    worker = build_worker(client, activities, graceful_shutdown_timeout=timedelta(seconds=30))
+    worker = build_worker(
+        client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,118 +4,19 @@ in-process hot path with the paper broker, and the bridge between them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
 
-from activities.orders import OrderActivities
-from adapters.postgres.orders import PostgresOrderBook
-from adapters.postgres.pool import create_pool
-from adapters.redis.command_log import RedisCommandLog
-from adapters.redis.event_bus import RedisStreamBus
-from config.settings import PostgresSettings, TemporalSettings
-from domain.clock import ManualClock
-from domain.instruments import fx_major
-from domain.market import QuoteTick
-from domain.orders import OrderState, OrderType, Side
-from domain.paper import PaperBroker
-from domain.risk import RiskGate, RiskLimits
-from hotpath.commands import CommandConsumer, CommandHandler, events_stream
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
-from hotpath.publisher import Publisher
-from temporal.client import connect
+from domain.orders import OrderState, OrderType
 from temporal.order_client import OrderNotFoundError, cancel_order
 from temporal.orders import (
-    ORDER_WORKFLOW,
     AmendRequest,
-    OrderRequest,
     OrderView,
     UpdateResult,
-    order_workflow_id,
 )
-from tests.conftest import RunningPlatform
-from workers.bridge import Bridge
-from workers.trading import build_worker
-
-T0 = 1_700_000_000 * 10**9
-
-
-@dataclass
-class Stack:
-    client: Client
-    task_queue: str
-    account: str
-    engine: Engine
-    book: PostgresOrderBook
-
-    async def start(self, cid: str, **fields: object) -> WorkflowHandle[object, OrderView]:
-        values = {"symbol": "EURUSD", "side": Side.BUY, "volume": Decimal("0.10"), **fields}
-        request = OrderRequest(account=self.account, client_order_id=cid, **values)  # type: ignore[arg-type]
-        return await self.client.start_workflow(
-            ORDER_WORKFLOW,
-            request,
-            id=order_workflow_id(cid),
-            task_queue=self.task_queue,
-            result_type=OrderView,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-
-
-@pytest.fixture
-async def stack(platform: RunningPlatform) -> AsyncIterator[Stack]:
-    account = f"w{uuid.uuid4().hex[:8]}"
-    bus = RedisStreamBus.from_url(platform.redis_url)
-    replies = RedisCommandLog.from_url(platform.redis_url)
-    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
-    book = PostgresOrderBook(pool)
-    instruments = {"EURUSD": fx_major("EURUSD")}
-    engine = Engine(
-        account,
-        instruments,
-        [],
-        PaperBroker(instruments),
-        RiskGate(account, RiskLimits(quote_max_age_ns=10**18)),
-        Outbox(),
-        balance=Decimal(100_000),
-    )
-    clock = ManualClock(T0)
-    engine.on_tick(QuoteTick("EURUSD", T0, 1.1000, 1.1002))
-    client = await connect(platform.temporal_address, TemporalSettings())
-    stop = asyncio.Event()
-
-    async def market() -> None:  # the hot path's feed: a tick every 20 ms
-        n = 0
-        while not stop.is_set():
-            n += 1
-            clock.advance(20_000_000)
-            engine.on_tick(QuoteTick("EURUSD", clock.now_ns(), 1.1000, 1.1002))
-            await asyncio.sleep(0.02)
-
-    tasks = [
-        asyncio.create_task(market()),
-        asyncio.create_task(Publisher(engine.outbox, bus, events_stream(account)).run(stop)),
-        asyncio.create_task(
-            CommandConsumer(account, bus, replies, CommandHandler(engine), "hp", clock).run(stop)
-        ),
-        asyncio.create_task(Bridge(bus, client, [account], "bridge-1").run(stop)),
-    ]
-    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, OrderActivities(bus, replies, book), task_queue):
-        yield Stack(client, task_queue, account, engine, book)
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
-    await bus.close()
-    await replies.close()
-    await pool.close()
+from tests.integration.conftest import Stack
 
 
 async def test_a_market_order_fills_and_the_books_follow(stack: Stack) -> None:

@@ -1,0 +1,74 @@
+"""The decision workflow's contract: the candidate, each step's verdict, the explanation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.orders import Side
+
+DECISION_WORKFLOW = "AIDecisionWorkflow"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class DecisionRequest(_Message):
+    """A decision candidate as the hot path emitted it, feature snapshot included."""
+
+    account: str
+    tenant: str = "default"
+    symbol: str
+    strategy: str
+    bar_ts: int
+    side: Side
+    volume: Decimal = Field(gt=0)
+    reason: str = ""
+    features: dict[str, float | None] = Field(default_factory=dict)
+    llm_budget_s: float = 2.0
+
+    @property
+    def workflow_id(self) -> str:
+        return decision_workflow_id(self.account, self.symbol, self.strategy, self.bar_ts)
+
+    @property
+    def client_order_id(self) -> str:
+        """Fixed by the decision, so a replayed decision can only ever mean the same order."""
+        return "d" + hashlib.sha1(self.workflow_id.encode()).hexdigest()[:20]  # noqa: S324
+
+    @property
+    def summary(self) -> str:
+        direction = "long" if self.side is Side.BUY else "short"
+        return f"{self.symbol} {direction} {self.strategy}"
+
+
+def decision_workflow_id(account: str, symbol: str, strategy: str, bar_ts: int) -> str:
+    return "-".join(
+        _UNSAFE.sub("_", part) for part in ("decision", account, symbol, strategy, str(bar_ts))
+    )
+
+
+class StepVerdict(_Message):
+    step: str  # model | pattern | llm | portfolio
+    outcome: str  # approved | rejected | no model | not configured | skipped
+    score: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+    source: str | None = None  # which model version, validator or provider said it
+    elapsed_ms: float = 0.0
+
+    @property
+    def rejects(self) -> bool:
+        return self.outcome == "rejected"
+
+
+class DecisionExplanation(_Message):
+    request: DecisionRequest
+    steps: list[StepVerdict]
+    outcome: str  # pending | approved | rejected
+    reason: str = ""
+    client_order_id: str | None = None
