@@ -87,6 +87,7 @@ class DemoSettings(_Section):
     account: str = "demo"
     symbols: tuple[str, ...] = ("EURUSD", "USDJPY")
     strategies: tuple[str, ...] = ("ma_cross:fast=10,slow=30",)
+    route: str = Field(default="decision", pattern="^(direct|decision)$")
 
 
 class Settings(BaseSettings):

@@ -322,6 +322,8 @@ class HotpathComponent(Component):
             ",".join(demo.symbols),
             "--metrics-port",
             str(port),
+            "--route",
+            demo.route,
         ]
         for strategy in demo.strategies:
             argv += ["--strategy", strategy]

@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper (journaled under the data dir) or MT5 (AITP_MT5__* settings); "
         "default: mt5 when AITP_MT5__ENABLED=true, else paper",
     )
+    parser.add_argument(
+        "--route",
+        choices=["direct", "decision"],
+        default="direct",
+        help="direct: strategies' intents become orders here; decision: they go to "
+        "AIDecisionWorkflow (needs the bridge and the trading worker)",
+    )
     parser.add_argument("--from", dest="start", help="replay: first instant, ISO-8601 (UTC)")
     parser.add_argument("--to", dest="end", help="replay: end instant, excluded")
     parser.add_argument("--speed", type=float, default=0.0, help="replay: x real time; 0 = max")
@@ -231,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         balance=args.balance,
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
         quotes=quotes,
+        route=args.route,
     )
     recover(engine)
     log.info(

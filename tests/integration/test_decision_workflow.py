@@ -153,3 +153,22 @@ async def test_a_candidate_delivered_twice_is_decided_once(stack: Stack) -> None
     assert (stack.bridge.decisions, stack.bridge.duplicates) == (1, 1)
     assert await filled(stack, request.client_order_id) is OrderState.FILLED
     assert stack.engine.stats.orders == 1
+
+
+async def test_a_decision_history_replays_with_the_current_code(stack: Stack) -> None:
+    """AITP_RECORD_HISTORIES=1 checks the history in, for the Replayer in CI."""
+    import os
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from tests.conftest import REPO
+    from workflows.decision import AIDecisionWorkflow
+
+    request = candidate(stack, bar=120)
+    await decide(stack, request)
+    history = await stack.client.get_workflow_handle(request.workflow_id).fetch_history()
+    replayer = Replayer(workflows=[AIDecisionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+    if os.environ.get("AITP_RECORD_HISTORIES") == "1":
+        (REPO / "tests" / "replay" / "decision_approved.json").write_text(history.to_json())

@@ -15,18 +15,26 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.decision import AIDecisionWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "replay").glob("*.json"))
 
 
 def test_there_are_histories_to_replay() -> None:
-    assert {p.stem for p in HISTORIES} >= {"order_market_fill", "order_limit_cancel"}
+    assert {p.stem for p in HISTORIES} >= {
+        "order_market_fill",
+        "order_limit_cancel",
+        "decision_approved",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
-    replayer = Replayer(workflows=[OrderLifecycleWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow],
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
