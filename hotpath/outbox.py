@@ -8,6 +8,7 @@ even those would be lost the outbox refuses and raises the alarm, and the counte
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 DROPPABLE = frozenset({"quote"})
@@ -18,7 +19,7 @@ class OutboxFullError(RuntimeError):
 
 
 class Outbox:
-    __slots__ = ("_events", "alarm", "capacity", "dropped", "emitted")
+    __slots__ = ("_events", "alarm", "capacity", "dropped", "emitted", "wakeup")
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
@@ -26,6 +27,7 @@ class Outbox:
         self.emitted = 0
         self.dropped = 0
         self.alarm = False
+        self.wakeup: Callable[[], None] | None = None  # the publisher's doorbell
 
     def emit(self, kind: str, payload: dict[str, Any]) -> None:
         events = self._events
@@ -37,6 +39,8 @@ class Outbox:
             )
         events.append((kind, payload))
         self.emitted += 1
+        if self.wakeup is not None:
+            self.wakeup()
 
     def _drop_one_sample(self) -> bool:
         for i, (kind, _) in enumerate(self._events):

@@ -8,6 +8,7 @@ first, and `bus_down_since` tells metrics and logs how long the bus has been awa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -57,6 +58,8 @@ class Publisher:
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
+        ready = asyncio.Event()
+        self.outbox.wakeup = ready.set  # an event waits for no poll interval
         backoff = 0.05
         while not stop.is_set() or len(self.outbox):
             try:
@@ -69,7 +72,10 @@ class Publisher:
                 if not sent:
                     if stop.is_set():
                         return
-                    await asyncio.sleep(0.005)
+                    ready.clear()
+                    if not len(self.outbox):
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(ready.wait(), 0.05)
             except Exception as exc:  # the bus is down: keep the events, keep trading
                 self.failures += 1
                 if self.bus_down_since is None:

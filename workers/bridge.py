@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -61,12 +62,20 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         for account in self.accounts:
             await self.bus.ensure_group(f"events:{account}", GROUP)
+        next_reclaim = 0.0
         while not stop.is_set():
+            reclaim_now = time.monotonic() >= next_reclaim
+            if reclaim_now:
+                next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
             for account in self.accounts:
                 stream = f"events:{account}"
                 try:
-                    reclaimed = await self.bus.reclaim(
-                        stream, GROUP, self.consumer, self.reclaim_idle_ms
+                    reclaimed = (
+                        []
+                        if not reclaim_now
+                        else await self.bus.reclaim(
+                            stream, GROUP, self.consumer, self.reclaim_idle_ms
+                        )
                     )
                     fresh = await self.bus.consume(stream, GROUP, self.consumer, 200, 50)
                 except (ConnectionError, OSError) as exc:
