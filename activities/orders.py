@@ -95,5 +95,5 @@ class OrderActivities:
 
 
 def _fields(data: dict[str, object]) -> dict[str, object]:
-    keys = ("state", "reason", "filled", "broker_order_id", "amended", "cancelled")
+    keys = ("state", "reason", "filled", "broker_order_id", "amended", "cancelled", "fills")
     return {k: data[k] for k in keys if data.get(k) is not None}

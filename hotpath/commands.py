@@ -79,8 +79,21 @@ class CommandHandler:
         return {"amended": taken, **({"reason": why} if why else {}), **view}
 
     def _query_order(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        order = self.engine.orders.get(_required(data, "client_order_id"))
-        return _order_view(order) if order is not None else {"state": "unknown"}
+        cid = _required(data, "client_order_id")
+        order = self.engine.orders.get(cid)
+        if order is None:
+            return {"state": "unknown"}
+        fills = [
+            {
+                "fill_id": f.fill_id,
+                "volume": str(f.volume),
+                "price": str(f.price),
+                "ts": f.ts,
+                "commission": str(f.commission),
+            }
+            for f in self.engine.fills.get(cid, [])
+        ]
+        return {**_order_view(order), "fills": fills}
 
     def _positions(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         book = self.engine.book

@@ -131,6 +131,7 @@ class Engine:
         self.timeframe = timeframe
         self.stats = EngineStats()
         self.orders: dict[str, Order] = {}
+        self.fills: dict[str, list[Fill]] = {}  # by client order id: what a query reports
         self._builders = {s: BarBuilder(s, timeframe) for s in instruments}
         self._features = {s: FeatureSet() for s in instruments}
         self._by_symbol: dict[str, list[Strategy]] = {s: [] for s in instruments}
@@ -376,6 +377,7 @@ class Engine:
                 fill = fill_from(record["fill"])
                 known = self.orders.get(fill.client_order_id)
                 self.broker.restore_fill(fill, record["symbol"], known)
+                self.fills.setdefault(fill.client_order_id, []).append(fill)
                 if known is not None:
                     known.apply_fill(fill)
                 self.book.apply(fill, record["symbol"])
@@ -513,6 +515,7 @@ class Engine:
 
     def _filled(self, fill: Fill, symbol: str) -> None:
         self.stats.fills += 1
+        self.fills.setdefault(fill.client_order_id, []).append(fill)
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)

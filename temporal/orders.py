@@ -41,6 +41,7 @@ class OrderRequest(_Message):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     ack_timeout_s: float = 30.0
+    reconcile_s: float = 10.0  # a working order is checked at the hot path this often
     carried: CarriedState | None = None  # state handed over by continue-as-new
 
 
@@ -106,6 +107,14 @@ class HotpathCommand(_Message):
     timeout_s: float = 10.0
 
 
+class FillInfo(_Message):
+    fill_id: str
+    volume: Decimal
+    price: Decimal
+    ts: int = 0
+    commission: Decimal = Decimal(0)
+
+
 class HotpathReply(_Message):
     ok: bool
     error: str | None = None
@@ -115,6 +124,7 @@ class HotpathReply(_Message):
     broker_order_id: str | None = None
     amended: bool | None = None
     cancelled: bool | None = None
+    fills: list[FillInfo] = Field(default_factory=list)  # a query's answer: every deal so far
 
 
 class OrderRecord(_Message):

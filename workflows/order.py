@@ -103,15 +103,25 @@ class OrderLifecycleWorkflow:
     def _timeout(self, waiting_ack: bool) -> timedelta | None:
         if waiting_ack:
             return timedelta(seconds=self._request.ack_timeout_s)
+        limit = None
         if self._order.expire_at is not None:
             left_ns = self._order.expire_at - workflow.time_ns()
-            return timedelta(microseconds=max(left_ns, 0) / 1000)
-        return None
+            limit = timedelta(microseconds=max(left_ns, 0) / 1000)
+        # An event lost on its way (a hot path killed before it published a fill) must not
+        # leave the order waiting forever: a working order is looked up every reconcile_s.
+        if workflow.patched("reconcile-working-orders"):
+            every = timedelta(seconds=self._request.reconcile_s)
+            limit = every if limit is None else min(limit, every)
+        return limit
 
     async def _on_timeout(self, waiting_ack: bool) -> None:
         order = self._order
-        if not waiting_ack:  # GTD reached: ask the hot path to cancel it
+        expired = order.expire_at is not None and workflow.time_ns() >= order.expire_at
+        if not waiting_ack and expired:  # GTD reached: ask the hot path to cancel it
             await self._command("cancel", {"client_order_id": order.client_order_id})
+            return
+        if not waiting_ack:  # still working: catch up with anything that did not arrive
+            await self._reconcile()
             return
         if order.state is OrderState.SUBMITTED:
             order.mark_unresolved(f"no acknowledgement in {self._request.ack_timeout_s:g}s")
@@ -126,6 +136,26 @@ class OrderLifecycleWorkflow:
             await self._submit(f"submit-{order.client_order_id}-2")
             return
         self._apply_state(seen)
+
+    async def _reconcile(self) -> None:
+        order = self._order
+        before = order.state
+        seen = await self._command("query_order", {"client_order_id": order.client_order_id})
+        for fill in seen.fills:
+            if fill.fill_id not in order.fill_ids:  # a fill whose event never arrived
+                await self._fill(
+                    OrderEvent(
+                        kind="fill",
+                        fill_id=fill.fill_id,
+                        volume=fill.volume,
+                        price=fill.price,
+                        ts=fill.ts,
+                        commission=fill.commission,
+                    )
+                )
+        self._apply_state(seen)
+        if order.state is not before:
+            await self._record()
 
     async def _submit(self, command_id: str) -> None:
         order, r = self._order, self._request

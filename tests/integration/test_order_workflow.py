@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from domain.orders import OrderState, OrderType
+from hotpath.outbox import Outbox
 from temporal.order_client import OrderNotFoundError, cancel_order
 from temporal.orders import (
     AmendRequest,
@@ -106,3 +107,23 @@ async def test_recorded_histories_replay_with_the_current_code(stack: Stack) -> 
         await replayer.replay_workflow(history)
         if os.environ.get("AITP_RECORD_HISTORIES") == "1":
             (REPO / "tests" / "replay" / f"{name}.json").write_text(history.to_json())
+
+
+async def test_a_fill_whose_event_was_lost_is_found_by_reconciliation(stack: Stack) -> None:
+    class LosingFills:
+        """As if the hot path died each time before publishing a fill."""
+
+        def __init__(self, inner: Outbox) -> None:
+            self.inner = inner
+
+        def emit(self, kind: str, payload: dict[str, object]) -> None:
+            if kind != "fill":
+                self.inner.emit(kind, payload)
+
+    stack.engine.outbox = LosingFills(stack.engine.outbox)  # type: ignore[assignment]
+    handle = await stack.start("lost-1", reconcile_s=0.5)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert (view.state, view.filled, view.fills) == (OrderState.FILLED, Decimal("0.10"), 1)
+    row = await stack.book.order_row(stack.account, "lost-1")
+    assert row is not None
+    assert row["filled_volume"] == Decimal("0.10")
