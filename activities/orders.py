@@ -14,7 +14,7 @@ import orjson
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.orders import Fill, Order, TimeInForce
+from domain.orders import Fill
 from domain.ports import CommandReplies, EventBus, OrderBook
 from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
 
@@ -61,18 +61,7 @@ class OrderActivities:
     async def record_order(self, record: OrderRecord) -> None:
         r = record.request
         await self._book.ensure_account(r.account, r.tenant)
-        order = Order(
-            r.client_order_id,
-            r.symbol,
-            r.side,
-            r.volume,
-            r.order_type,
-            r.time_in_force,
-            price=r.price,
-            stop_price=r.stop_price,
-            expire_at=r.expire_at if r.time_in_force is TimeInForce.GTD else None,
-            strategy=r.strategy,
-        )
+        order = r.to_order()
         order.state = record.state  # the workflow owns the state machine; this is its view
         order.broker_order_id = record.broker_order_id
         await self._book.record_order(r.account, order)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.orders import OrderState, OrderType, Side, TimeInForce
+from domain.orders import Order, OrderState, OrderType, Side, TimeInForce
 
 ORDER_WORKFLOW = "OrderLifecycleWorkflow"
 
@@ -43,6 +43,23 @@ class OrderRequest(_Message):
     ack_timeout_s: float = 30.0
     reconcile_s: float = 10.0  # a working order is checked at the hot path this often
     carried: CarriedState | None = None  # state handed over by continue-as-new
+
+    def to_order(self) -> Order:
+        """The domain's order for this request, in state NEW."""
+        return Order(
+            self.client_order_id,
+            self.symbol,
+            self.side,
+            self.volume,
+            self.order_type,
+            self.time_in_force,
+            price=self.price,
+            stop_price=self.stop_price,
+            expire_at=self.expire_at,
+            strategy=self.strategy,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+        )
 
 
 class CarriedState(_Message):

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.orders import Fill, IllegalTransition, Order, OrderError, OrderState
+    from domain.orders import Fill, IllegalTransition, OrderError, OrderState
     from temporal import retries
     from temporal import search_attributes as sa
     from temporal.orders import (
@@ -43,28 +43,13 @@ class OrderLifecycleWorkflow:
     @workflow.init
     def __init__(self, request: OrderRequest) -> None:
         self._request = request
-        r = request
-        self._order = Order(
-            r.client_order_id,
-            r.symbol,
-            r.side,
-            r.volume,
-            r.order_type,
-            r.time_in_force,
-            price=r.price,
-            stop_price=r.stop_price,
-            expire_at=r.expire_at,
-            strategy=r.strategy,
-            stop_loss=r.stop_loss,
-            take_profit=r.take_profit,
-        )
-        self._fills: list[Fill] = []
+        self._order = request.to_order()
         self._events: list[OrderEvent] = []
         self._handled = 0
         self._commands = 0
         self._resent = False
-        if r.carried is not None:
-            self._resume(r.carried)
+        if request.carried is not None:
+            self._resume(request.carried)
 
     # --- the run ----------------------------------------------------------------------
     @workflow.run
@@ -245,7 +230,6 @@ class OrderLifecycleWorkflow:
         except (IllegalTransition, OrderError) as exc:
             workflow.logger.error("fill %s refused: %s", event.fill_id, exc)
             return
-        self._fills.append(fill)
         await workflow.execute_activity(
             "record_fill",
             FillRecord(
