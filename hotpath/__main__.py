@@ -50,17 +50,12 @@ from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.mt5_venue import Mt5Venue
 from hotpath.outbox import Outbox
-from hotpath.process import DataClock, HotPath
+from hotpath.process import DataClock, HotPath, WallClock
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
 from hotpath.venue import Venue
 
 DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
-
-
-class SystemClock:
-    def now_ns(self) -> int:
-        return time.time_ns()
 
 
 def parse_strategy(spec: str, symbol: str) -> Strategy:
@@ -298,7 +293,7 @@ async def _run(
     replies = RedisCommandLog.from_url(settings.redis.url)
     publisher = Publisher(engine.outbox, bus, events_stream(account))
     consumer = CommandConsumer(
-        account, bus, replies, CommandHandler(engine), f"hotpath-{os.getpid()}", SystemClock()
+        account, bus, replies, CommandHandler(engine), f"hotpath-{os.getpid()}", WallClock()
     )
     recorder = None
     if settings.clickhouse.url:

@@ -20,7 +20,9 @@ from hotpath.recorder import MarketDataRecorder
 log = logging.getLogger("aitp.hotpath")
 
 
-class _WallClock:
+class WallClock:
+    """The system's time, for live feeds."""
+
     def now_ns(self) -> int:
         return time.time_ns()
 
@@ -49,7 +51,7 @@ class HotPath:
     ) -> None:
         self.engine = engine
         # bars of a quiet market close on this clock: wall time live, the data's time in a replay
-        self.clock = clock or _WallClock()
+        self.clock = clock or WallClock()
         self.feed = feed
         self.publisher = publisher
         self.consumer = consumer
