@@ -94,6 +94,19 @@ class Reconciliation:
     fills: list[Fill] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class History:
+    """What the terminal holds: working orders, order history and deal history."""
+
+    working: tuple[Any, ...]
+    orders: tuple[Any, ...]
+    deals: tuple[Any, ...]
+
+    @property
+    def deal_ids(self) -> set[str]:
+        return {str(d.ticket) for d in self.deals}
+
+
 class Mt5Broker:
     def __init__(
         self,
@@ -215,32 +228,65 @@ class Mt5Broker:
 
     def reconcile(self, order: Order) -> Reconciliation:
         """Find the order at the broker by magic number and comment."""
-        magic = self._magic_for(order.strategy)
-        mine = _matcher(order.client_order_id, magic)
+        return self.match(order, self.history(order.symbol))
+
+    def history(self, symbol: str | None = None) -> History:
+        """Working orders, and order and deal history a day either side of now (server time)."""
         now = self._server_now()
         start, end = now - timedelta(days=1), now + timedelta(days=1)
-        working = [o for o in (self._mt5.orders_get(symbol=order.symbol) or ()) if mine(o)]
-        history = [
-            o for o in (self._mt5.history_orders_get(start, end, group="*") or ()) if mine(o)
-        ]
-        tickets = {o.ticket for o in (*working, *history)}
-        deals = [
-            d
-            for d in (self._mt5.history_deals_get(start, end, group="*") or ())
-            if d.order in tickets or mine(d)
-        ]
-        if not working and not history and not deals:
+        working = self._mt5.orders_get(symbol=symbol) if symbol else self._mt5.orders_get()
+        return History(
+            tuple(working or ()),
+            tuple(self._mt5.history_orders_get(start, end, group="*") or ()),
+            tuple(self._mt5.history_deals_get(start, end, group="*") or ()),
+        )
+
+    def match(self, order: Order, history: History) -> Reconciliation:
+        """What `history` holds of this order; pure, so one fetch serves many orders."""
+        mine = _matcher(order.client_order_id, self._magic_for(order.strategy))
+        working = [o for o in history.working if o.symbol == order.symbol and mine(o)]
+        orders = [o for o in history.orders if mine(o)]
+        tickets = {o.ticket for o in (*working, *orders)}
+        deals = [d for d in history.deals if d.order in tickets or mine(d)]
+        if not working and not orders and not deals:
             return Reconciliation(found=False)
         fills = [_fill(order, d) for d in sorted(deals, key=lambda d: d.time_msc)]
         if working:
             state = ORDER_STATES.get(working[-1].state, OrderState.ACCEPTED)
             ticket = working[-1].ticket
-        elif history:
-            state = ORDER_STATES.get(history[-1].state, OrderState.FILLED)
-            ticket = history[-1].ticket
+        elif orders:
+            state = ORDER_STATES.get(orders[-1].state, OrderState.FILLED)
+            ticket = orders[-1].ticket
         else:
             state, ticket = OrderState.FILLED, deals[-1].order
         return Reconciliation(True, state, str(ticket), fills)
+
+    def find(
+        self, client_order_id: str, history: History, strategy_of_magic: Mapping[int, str]
+    ) -> tuple[Order, Reconciliation] | None:
+        """An order of ours known by its client id alone (no symbol, no strategy): the order
+        as it was sent, rebuilt from the broker's record of it, and what became of it."""
+        kinds = {code: kind for kind, code in ORDER_TYPES.items()}
+        for magic, strategy in strategy_of_magic.items():
+            mine = _matcher(client_order_id, magic)
+            record = next((o for o in (*history.working, *history.orders) if mine(o)), None)
+            if record is None or record.type not in kinds:
+                continue
+            side, order_type = kinds[record.type]
+            price = Decimal(str(record.price_open)) if order_type is not OrderType.MARKET else None
+            stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+            order = Order(
+                client_order_id,
+                record.symbol,
+                side,
+                Decimal(str(record.volume_initial)),
+                order_type,
+                price=None if stop else price,
+                stop_price=price if stop else None,
+                strategy=strategy,
+            )
+            return order, self.match(order, history)
+        return None
 
     def snapshot(self, magics: set[int]) -> tuple[list[BrokerPosition], list[BrokerOrder]]:
         """Open positions and resting orders of these magic numbers: the truth after a restart."""

@@ -1,0 +1,90 @@
+"""The fake MT5 served from its own process, over the bridge protocol the platform speaks to a
+terminal on Linux (RPyC classic, as mt5linux): `python -m tests.fakes.mt5_bridge --port P`.
+
+Being its own process, the broker outlives the hot path: kill -9 the hot path mid-`order_send`
+and the order still executes here, exactly as at a real broker. `--reply-lost P` makes each
+market order execute with its reply lost with probability P (seeded), and `--lost P` makes it
+vanish unexecuted, reply lost too; either way the caller only sees an IPC time-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import sys
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from tests.fakes.mt5 import FakeMT5, OrderSendResult, TradeDeal, TradeOrder, TradePosition
+
+
+class BridgedMT5(FakeMT5):
+    """The fake with a live clock, seeded lost replies and one lock: the bridge serves each
+    connection on its own thread, and a killed client's call may still be running when its
+    successor connects."""
+
+    def __init__(self, seed: int, reply_lost: float, lost: float) -> None:
+        super().__init__()
+        self._rng = random.Random(seed)
+        self._reply_lost, self._lost = reply_lost, lost
+        self._lock = threading.Lock()
+
+    def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
+        with self._lock:
+            self.now_ms = int(time.time() * 1000)
+            if request["action"] == 1 and not self.outcomes:  # TRADE_ACTION_DEAL
+                roll = self._rng.random()
+                if roll < self._reply_lost:
+                    self.outcomes.append("reply_lost")
+                elif roll < self._reply_lost + self._lost:
+                    self.outcomes.append("lost")
+            return super().order_send(request)
+
+    def orders_get(self, symbol: str | None = None, **kwargs: Any) -> tuple[TradeOrder, ...]:
+        with self._lock:
+            return super().orders_get(symbol, **kwargs)
+
+    def positions_get(self, **kwargs: Any) -> tuple[TradePosition, ...]:
+        with self._lock:
+            return super().positions_get(**kwargs)
+
+    def history_orders_get(
+        self, date_from: datetime, date_to: datetime, **kw: Any
+    ) -> tuple[TradeOrder, ...]:
+        with self._lock:
+            return super().history_orders_get(date_from, date_to, **kw)
+
+    def history_deals_get(
+        self, date_from: datetime, date_to: datetime, **kw: Any
+    ) -> tuple[TradeDeal, ...]:
+        with self._lock:
+            return super().history_deals_get(date_from, date_to, **kw)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rpyc.core.service import SlaveService
+    from rpyc.utils.server import ThreadedServer
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.mt5_bridge")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reply-lost", type=float, default=0.0)
+    parser.add_argument("--lost", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    sys.modules["MetaTrader5"] = BridgedMT5(args.seed, args.reply_lost, args.lost)  # type: ignore[assignment]
+
+    class Server(ThreadedServer):  # type: ignore[misc]
+        def _accept_method(self, sock: socket.socket) -> None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super()._accept_method(sock)
+
+    server = Server(SlaveService, hostname="127.0.0.1", port=args.port, reuse_addr=True)
+    server.start()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
