@@ -40,6 +40,7 @@ class OrderActivities:
         started = time.monotonic()
         deadline = started + command.timeout_s
         delay = 0.0005
+        beats = not activity.info().is_local  # a local activity has no heartbeat to send
         while time.monotonic() < deadline:
             raw = await self._replies.recall(command.account, command.command_id)
             if raw is not None:
@@ -51,7 +52,8 @@ class OrderActivities:
             await asyncio.sleep(delay)
             if time.monotonic() - started > 0.05:  # a hot path answers in ~1 ms; beyond, back off
                 delay = min(delay * 2, 0.1)
-            activity.heartbeat()
+            if beats:
+                activity.heartbeat()
         raise HotpathTimeoutError(
             f"the hot path of {command.account} did not answer {command.command_id} "
             f"within {command.timeout_s}s"

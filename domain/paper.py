@@ -68,6 +68,9 @@ class Filled:
     fill: Fill
     symbol: str
     final: bool  # the order is complete
+    # Already counted in the positions a restarted hot path took over from the broker: the
+    # order and the event stream learn of it, the books must not count it twice.
+    in_book: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +240,10 @@ class PaperBroker:
     def restore_removed(self, client_order_id: str) -> None:
         """A recorded cancel, expiry or rejection."""
         self._working.pop(client_order_id, None)
+
+    def recall(self, client_order_id: str) -> tuple[Order, list[BrokerEvent]] | None:
+        """Nothing to find: the journal restored every order this venue ever took."""
+        return None
 
     def _skip_ids(self, seen: str | None) -> None:
         digits = "".join(ch for ch in seen or "" if ch.isdigit())

@@ -40,9 +40,10 @@ from config.logs import configure_logging
 from config.settings import Settings
 from domain.instruments import Instrument, fx_major
 from domain.market import QuoteTick
+from domain.orders import OrderState
 from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
-from hotpath.books_check import differences
+from hotpath.books_check import WORKING, differences
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
@@ -268,6 +269,9 @@ async def check_books(
             states, positions = {}, {}
     finally:
         await pool.close()
+    for cid, recorded in states.items():  # sent by the previous process: the venue may know
+        if OrderState(recorded) in WORKING:
+            engine.recall(cid)
     held = {s: engine.book.net_volume(s) for s in engine.instruments}
     found = differences(
         {cid: o.state for cid, o in engine.orders.items()},

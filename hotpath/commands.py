@@ -55,7 +55,7 @@ class CommandHandler:
 
     def _submit(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         cid = _required(data, "client_order_id")
-        known = self.engine.orders.get(cid)
+        known = self.engine.recall(cid)
         if known is not None:  # the order exists: report it, never submit it twice
             return _order_view(known)
         order = _order(data)
@@ -80,7 +80,7 @@ class CommandHandler:
 
     def _query_order(self, data: dict[str, Any], now: int) -> dict[str, Any]:
         cid = _required(data, "client_order_id")
-        order = self.engine.orders.get(cid)
+        order = self.engine.recall(cid)
         if order is None:
             return {"state": "unknown"}
         fills = [

@@ -423,6 +423,22 @@ class Engine:
             self.orders[order.client_order_id] = order
             self.gate.remember(order.client_order_id)
 
+    def recall(self, client_order_id: str) -> Order | None:
+        """The order under this id: known here, or sent by the process before a restart and
+        found at the venue (then taken back, never to be sent again)."""
+        known = self.orders.get(client_order_id)
+        if known is not None:
+            return known
+        found = self.broker.recall(client_order_id)
+        if found is None:
+            return None
+        order, events = found
+        order.submit()
+        self.orders[client_order_id] = order
+        self.gate.remember(client_order_id)
+        self._handle(events)
+        return order
+
     def intent_rejected(self, strategy_name: str) -> bool:
         """The decision said no: the strategy stops waiting for a fill."""
         intent = self._awaiting.pop(strategy_name, None)
@@ -455,7 +471,7 @@ class Engine:
     def _handle(self, events: list[BrokerEvent]) -> None:
         for event in events:
             if isinstance(event, Filled):
-                self._filled(event.fill, event.symbol)
+                self._filled(event.fill, event.symbol, event.in_book)
             elif isinstance(event, Accepted):
                 order = self.orders[event.client_order_id]
                 if order.state is OrderState.SUBMITTED:
@@ -513,22 +529,25 @@ class Engine:
                 )
                 self.book.charge_swap(event.position_id, event.amount * rate)
 
-    def _filled(self, fill: Fill, symbol: str) -> None:
+    def _filled(self, fill: Fill, symbol: str, in_book: bool = False) -> None:
         self.stats.fills += 1
         self.fills.setdefault(fill.client_order_id, []).append(fill)
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)
-        self.book.apply(fill, symbol)
         owner = self._owner.get(fill.client_order_id)
         if owner is None and order is not None and order.strategy:
             owner = self._strategy(order.strategy)  # sent by a decision on its behalf
             if owner is not None:
                 self._awaiting.pop(order.strategy, None)
-        if owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
+        if in_book:  # the adopted positions hold it, for the books and the strategies alike
+            pass
+        elif owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
+            self.book.apply(fill, symbol)
             for strategy in self._by_symbol[symbol]:
                 strategy.on_fill(fill)
         else:
+            self.book.apply(fill, symbol)
             owner.on_fill(fill)
         if order is not None and order.state.terminal:
             self._release(fill.client_order_id)

@@ -17,7 +17,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from adapters.mt5.broker import DuplicateSubmissionError, Mt5Broker, Reconciliation
+from adapters.mt5.broker import DuplicateSubmissionError, History, Mt5Broker, Reconciliation
 from adapters.mt5.retcodes import Outcome
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderState, OrderType, Side
@@ -53,7 +53,13 @@ class Mt5Venue:
         self._requests: queue.Queue[tuple[str, Order, Decimal | None] | None] = queue.Queue()
         self._working: dict[str, Order] = {}
         self._broker_ids: dict[str, str] = {}
-        self._deals: set[str] = set()
+        self._deals: set[str] = set()  # reported to the engine
+        # After a restart: what the broker held when the positions were taken over. An order
+        # found there was sent by the previous process and is never sent again; its deals are
+        # already in the adopted positions.
+        self._prior: History | None = None
+        self._magics: dict[int, str] = {}
+        self._booked: set[str] = set()
         self._threaded = threaded
         self._precheck = precheck
         self._thread: threading.Thread | None = None
@@ -120,6 +126,11 @@ class Mt5Venue:
         """After a restart: the broker's open positions and resting orders of our magic numbers,
         as the engine's own types. Resting orders are watched again from here on."""
         positions, resting = self._broker.snapshot(set(strategy_of_magic))
+        # A kill -9 mid-order_send leaves the call to finish in the terminal within
+        # milliseconds; a restart takes seconds, so this copy already shows its outcome.
+        self._prior = self._broker.history()
+        self._magics = dict(strategy_of_magic)
+        self._booked = self._prior.deal_ids
         adopted = [
             (
                 Position(
@@ -146,6 +157,19 @@ class Mt5Venue:
             self._broker_ids[order.client_order_id] = r.ticket
             orders.append(order)
         return adopted, orders
+
+    def recall(self, client_order_id: str) -> tuple[Order, list[BrokerEvent]] | None:
+        """An order this process never saw, found in what the broker held at the restart: the
+        previous process sent it and died before anyone heard the outcome."""
+        if self._prior is None:
+            return None
+        found = self._broker.find(client_order_id, self._prior, self._magics)
+        if found is None:
+            return None
+        order, reconciliation = found
+        self._working[client_order_id] = order
+        self._apply(order, reconciliation)
+        return order, self._take()
 
     def close(self) -> None:
         if self._thread is not None:
@@ -200,6 +224,11 @@ class Mt5Venue:
 
     def _send(self, order: Order) -> None:
         cid = order.client_order_id
+        if self._prior is not None:
+            earlier = self._broker.match(order, self._prior)
+            if earlier.found:  # sent before the restart: report what it became, never resend
+                self._apply(order, earlier)
+                return
         if self._precheck:
             checked = self._broker.check(order)
             if checked.outcome is Outcome.REJECT:  # refused by the terminal: nothing was sent
@@ -254,9 +283,11 @@ class Mt5Venue:
 
     def poll(self) -> None:
         """Reconcile resting orders: new deals become fills, final states end them."""
-        for order in list(self._working.values()):
-            if order.client_order_id in self._broker_ids:
-                self._apply(order, self._broker.reconcile(order))
+        placed = [o for o in self._working.values() if o.client_order_id in self._broker_ids]
+        if placed:
+            history = self._broker.history()  # one look at the terminal for all of them
+            for order in placed:
+                self._apply(order, self._broker.match(order, history))
 
     def _apply(self, order: Order, found: Reconciliation) -> None:
         cid = order.client_order_id
@@ -269,7 +300,8 @@ class Mt5Venue:
         for fill in found.fills:
             if fill.fill_id not in self._deals:
                 self._deals.add(fill.fill_id)
-                self._events.append(Filled(fill, order.symbol, filled >= order.volume))
+                booked = fill.fill_id in self._booked
+                self._events.append(Filled(fill, order.symbol, filled >= order.volume, booked))
         final: dict[OrderState, Any] = {
             OrderState.CANCELLED: Cancelled(cid, "cancelled at the broker"),
             OrderState.EXPIRED: Expired(cid),

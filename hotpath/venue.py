@@ -34,3 +34,7 @@ class Venue(Protocol):
     def restore_fill(self, fill: Fill, symbol: str, order: Order | None) -> None: ...
 
     def restore_removed(self, client_order_id: str) -> None: ...
+
+    def recall(self, client_order_id: str) -> tuple[Order, list[BrokerEvent]] | None:
+        """An order sent before a restart that the restored state does not show, if the venue
+        holds it, with the events that bring it up to date; None when it never got there."""

@@ -1,7 +1,9 @@
 """The seeded crash campaign: many order lifecycles while the worker, the bridge and the hot
-path are killed with -9 at random moments and restarted by `aitp up`. Afterwards the venue
-(the paper broker's journal) and the books in PostgreSQL must agree exactly: no order sent
-twice, no fill lost, every position equal."""
+path are killed with -9 at random moments and restarted by `aitp up`. Afterwards the venue and
+the books in PostgreSQL must agree exactly: no order executed twice, no fill lost, every
+position equal. Two venues: the paper broker (its journal is the venue's truth) and the fake
+MT5 terminal in its own process behind the bridge, which loses replies (executed or not) at a
+seeded rate and outlives the hot path as a real broker does."""
 
 from __future__ import annotations
 
@@ -11,14 +13,20 @@ import random
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
 import pytest
+import rpyc
 from temporalio.client import Client
 
+from adapters.mt5.loader import Mt5UnavailableError
+from adapters.mt5.loader import load as load_mt5
 from config.settings import TemporalSettings
 from domain.orders import OrderState, Side
 from embedded import state
@@ -32,6 +40,7 @@ pytestmark = [pytest.mark.slow]
 LIFECYCLES = 200
 SEED = 20261124
 VICTIMS = ("worker", "bridge", "hotpath")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def aitp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -58,7 +67,60 @@ async def settle(client: Client, n: int, seconds: float) -> OrderView:
     return await asyncio.wait_for(handle.result(), seconds)
 
 
-async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(tmp_path: Path) -> None:
+@pytest.fixture
+def mt5_bridge() -> Iterator[str]:
+    """The fake terminal in its own process: 15% of orders execute with the reply lost, 5%
+    vanish unexecuted with the reply lost."""
+    port = free_port()
+    argv = ["--port", str(port), "--seed", str(SEED), "--reply-lost", "0.15", "--lost", "0.05"]
+    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.mt5_bridge", *argv], cwd=ROOT)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                load_mt5(address)
+                break
+            except Mt5UnavailableError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield address
+    finally:
+        server.kill()
+        server.wait()
+
+
+Venue = tuple[list[str], dict[str, tuple[str, Decimal]]]  # executed orders; fills by id
+
+
+def paper_venue(data_dir: Path) -> Venue:
+    journal = data_dir / "hotpath" / "demo.jsonl"
+    records = [orjson.loads(line) for line in journal.read_bytes().splitlines()]
+    executed = [r["order"]["client_order_id"] for r in records if r["t"] == "submit"]
+    fills = {
+        r["fill"]["fill_id"]: (r["fill"]["side"], Decimal(r["fill"]["volume"]))
+        for r in records
+        if r["t"] == "fill"
+    }
+    return executed, fills
+
+
+def mt5_venue(bridge: str) -> Venue:
+    terminal: Any = load_mt5(bridge)
+    orders = rpyc.classic.obtain(terminal.orders)  # the executed orders, by value
+    deals = rpyc.classic.obtain(terminal.deals)
+    executed = [o.comment for o in orders]
+    fills = {
+        str(d.ticket): ("buy" if d.type == 0 else "sell", Decimal(str(d.volume))) for d in deals
+    }
+    return executed, fills
+
+
+@pytest.mark.parametrize("venue", ["paper", "mt5"])
+async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(
+    tmp_path: Path, venue: str, request: pytest.FixtureRequest
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AITP_")}
     env |= {
         "AITP_DATA_DIR": str(tmp_path / "data"),
@@ -66,7 +128,16 @@ async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(tmp_path: Path
         "AITP_TEMPORAL__UI_PORT": str(free_port()),
         "AITP_DEMO__STRATEGIES": "[]",  # only the campaign's orders trade
     }
-    assert aitp(env, "up", "--detach").returncode == 0
+    bridge = ""
+    if venue == "mt5":
+        bridge = request.getfixturevalue("mt5_bridge")
+        env |= {
+            "AITP_MT5__ENABLED": "true",
+            "AITP_MT5__BRIDGE": bridge,
+            "AITP_DEMO__SYMBOLS": '["EURUSD"]',
+        }
+    up = aitp(env, "up", "--detach")
+    assert up.returncode == 0, up.stderr
     rng = random.Random(SEED)
     kills: list[str] = []
     try:
@@ -87,17 +158,26 @@ async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(tmp_path: Path
             else:
                 await asyncio.sleep(rng.uniform(0.0, 0.05))
         views = [await settle(client, n, 240) for n in range(LIFECYCLES)]
-        assert {v.state for v in views} == {OrderState.FILLED}
+        # Every order ends filled, or, at the terminal that loses orders outright, rejected
+        # once it was proved absent after two sendings: refused, never lost or doubled.
+        ended = {v.client_order_id: (v.state, v.reason) for v in views}
+        refused = {
+            cid: why for cid, (state, why) in ended.items() if state is not OrderState.FILLED
+        }
+        for cid, why in refused.items():
+            assert venue == "mt5", (cid, why)
+            assert ended[cid][0] is OrderState.REJECTED
+            assert (why or "").startswith("lost twice, not sent a third time"), (cid, why)
         assert set(kills) == set(VICTIMS)
 
-        journal = tmp_path / "data" / "hotpath" / "demo.jsonl"
-        records_ = [orjson.loads(line) for line in journal.read_bytes().splitlines()]
-        submitted = [r["order"]["client_order_id"] for r in records_ if r["t"] == "submit"]
-        assert len(submitted) == len(set(submitted)) == LIFECYCLES  # no order sent twice
-        venue_fills = {r["fill"]["fill_id"]: r["fill"] for r in records_ if r["t"] == "fill"}
+        executed, venue_fills = (
+            paper_venue(tmp_path / "data") if venue == "paper" else mt5_venue(bridge)
+        )
+        assert len(executed) == len(set(executed))  # no order executed twice
+        assert set(executed) == set(ended) - set(refused)  # and none refused was executed
         net = Decimal(0)
-        for fill in venue_fills.values():
-            net += Decimal(fill["volume"]) * (1 if fill["side"] == "buy" else -1)
+        for side, volume in venue_fills.values():
+            net += volume * (1 if side == "buy" else -1)
 
         pg = await asyncpg.connect(state.load(tmp_path / "data").components["postgres"].url)
         try:
@@ -114,7 +194,9 @@ async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(tmp_path: Path
                 "ON a.id = o.account_id WHERE a.code = 'demo'"
             )
             assert len(orders) == LIFECYCLES
-            assert all(o["state"] == "filled" and o["filled_volume"] == o["volume"] for o in orders)
+            assert sum(o["state"] == "rejected" for o in orders) == len(refused)
+            for o in orders:
+                assert o["filled_volume"] == (o["volume"] if o["state"] == "filled" else 0)
             position = await pg.fetchval(
                 "SELECT volume FROM positions p JOIN accounts a ON a.id = p.account_id "
                 "WHERE a.code = 'demo' AND symbol = 'EURUSD'"

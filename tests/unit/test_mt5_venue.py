@@ -13,6 +13,7 @@ from domain.instruments import fx_major
 from domain.market import QuoteTick
 from domain.orders import Order, OrderState, OrderType, Side
 from domain.risk import RiskGate, RiskLimits
+from hotpath.commands import CommandHandler
 from hotpath.engine import Engine
 from hotpath.mt5_venue import Mt5Venue
 from hotpath.outbox import Outbox
@@ -174,6 +175,86 @@ def test_a_restart_takes_the_brokers_positions_and_resting_orders_back() -> None
     assert after.submit(order("m-2"), 0) is False  # never sent twice, across the restart
     assert after.cancel("m-2")
     assert after.orders["m-2"].state is OrderState.CANCELLED
+
+
+def test_an_order_sent_before_a_restart_is_reported_again_never_resent() -> None:
+    """The hot path died after order_send but before its reply went out: the workflow asks
+    again, and the new process reports the broker's deal instead of sending a second order."""
+    fake = FakeMT5()
+    fake.outcomes.append("reply_lost")
+
+    def build() -> tuple[Engine, Mt5Venue]:
+        broker = Mt5Broker(
+            fake,
+            magic_numbers({}, default=7),
+            lambda: datetime.utcfromtimestamp(fake.now_ms / 1000),
+        )
+        venue = Mt5Venue(broker, backoff_s=0.0, threaded=False)
+        engine = Engine(
+            "m",
+            {"EURUSD": fx_major("EURUSD")},
+            [],
+            venue,
+            RiskGate("m", RiskLimits()),
+            Outbox(),
+            balance=Decimal(10_000),
+        )
+        engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000, fake.bid, fake.ask))
+        return engine, venue
+
+    before, _ = build()
+    before.broker.submit(order("m-1"), 0)  # reached the broker; the process died right after
+    after, venue = build()
+    after.adopt(*venue.recover({7: "manual"}))
+    assert after.book.net_volume("EURUSD") == Decimal("0.1")
+    assert after.submit(order("m-1"), 0)  # a retried submission straight to the engine
+    assert [r["comment"] for r in fake.sent if r["action"] == 1] == ["m-1"]  # sent once only
+    assert after.orders["m-1"].state is OrderState.FILLED
+    assert [f.fill_id for f in after.fills["m-1"]] == [str(fake.deals[0].ticket)]
+    assert after.book.net_volume("EURUSD") == Decimal("0.1")  # not counted twice
+    assert after.book.balance == Decimal(10_000)  # its commission is the adopted position's
+    assert kinds(after) == ["order_accepted", "fill"]
+    assert after.submit(order("m-2"), 0)  # a new order after the restart is sent as usual
+    assert after.book.net_volume("EURUSD") == Decimal("0.2")
+
+
+def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> None:
+    """The order's workflow asks the new process about an order it never saw: the answer comes
+    from the broker's records, with the fill, and a submission after that sends nothing."""
+    fake = FakeMT5()
+    fake.outcomes.append("reply_lost")
+    broker = Mt5Broker(
+        fake,
+        magic_numbers({"ma": 11}, default=7),
+        lambda: datetime.utcfromtimestamp(fake.now_ms / 1000),
+    )
+    broker.submit(order("m-9", strategy="ma"))  # the process died with no reply
+    assert broker.reconcile(order("m-9", strategy="ma")).found
+    venue = Mt5Venue(broker, backoff_s=0.0, threaded=False)
+    engine = Engine(
+        "m",
+        {"EURUSD": fx_major("EURUSD")},
+        [],
+        venue,
+        RiskGate("m", RiskLimits()),
+        Outbox(),
+        balance=Decimal(10_000),
+    )
+    engine.adopt(*venue.recover({11: "ma", 7: "manual"}))
+    handler = CommandHandler(engine)
+    seen = handler.handle("query_order", {"client_order_id": "m-9"}, 0)
+    assert (seen["state"], seen["filled"]) == ("filled", "0.1")
+    assert [f["fill_id"] for f in seen["fills"]] == [str(fake.deals[0].ticket)]
+    assert engine.orders["m-9"].strategy == "ma"
+    again = handler.handle(
+        "submit",
+        {"client_order_id": "m-9", "symbol": "EURUSD", "side": "buy", "volume": "0.1"},
+        0,
+    )
+    assert again["state"] == "filled"
+    assert len([r for r in fake.sent if r["action"] == 1]) == 1
+    assert engine.book.net_volume("EURUSD") == Decimal("0.1")  # the adopted position, once
+    assert handler.handle("query_order", {"client_order_id": "m-404"}, 0) == {"state": "unknown"}
 
 
 def test_mt5_amends_a_resting_orders_price_but_not_its_volume() -> None:
