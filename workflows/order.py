@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
 CONTINUE_AFTER_EVENTS = 1000  # long-lived GTC orders with many partial fills start afresh
 
 
+MAX_SUBMISSIONS = 5  # an order the hot path keeps losing is rejected, never lost quietly
+
+
 @workflow.defn(name=ORDER_WORKFLOW)
 class OrderLifecycleWorkflow:
     @workflow.init
@@ -47,7 +50,7 @@ class OrderLifecycleWorkflow:
         self._events: list[OrderEvent] = []
         self._handled = 0
         self._commands = 0
-        self._resent = False
+        self._submissions = 1
         if request.carried is not None:
             self._resume(request.carried)
 
@@ -113,12 +116,20 @@ class OrderLifecycleWorkflow:
             await self._record()
         seen = await self._command("query_order", {"client_order_id": order.client_order_id})
         if seen.state in (None, "unknown"):
-            if self._resent:
+            # The hot path answers from its journal (paper) or the broker's records (MT5): an
+            # order it does not know never reached the venue, and sending it again cannot
+            # double it. A hot path killed twice in a row can lose it twice, hence a budget.
+            if workflow.patched("resend-while-unknown"):
+                if self._submissions >= MAX_SUBMISSIONS:
+                    order.reject(f"never reached the venue in {self._submissions} submissions")
+                    await self._record()
+                    return
+            elif self._submissions > 1:
                 return  # sent twice already: keep asking, never a third time
-            self._resent = True
-            order.submit()  # unresolved -> submitted: the hot path never saw it, send once more
+            self._submissions += 1
+            order.submit()  # unresolved -> submitted: the hot path never saw it, send again
             await self._record()
-            await self._submit(f"submit-{order.client_order_id}-2")
+            await self._submit(f"submit-{order.client_order_id}-{self._submissions}")
             return
         self._apply_state(seen)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from domain.orders import OrderState, OrderType
+from hotpath.commands import CommandHandler
 from hotpath.outbox import Outbox
 from temporal.order_client import OrderNotFoundError, cancel_order
 from temporal.orders import (
@@ -18,6 +20,7 @@ from temporal.orders import (
     UpdateResult,
 )
 from tests.integration.conftest import Stack
+from workflows.order import MAX_SUBMISSIONS
 
 
 async def test_a_market_order_fills_and_the_books_follow(stack: Stack) -> None:
@@ -127,3 +130,26 @@ async def test_a_fill_whose_event_was_lost_is_found_by_reconciliation(stack: Sta
     row = await stack.book.order_row(stack.account, "lost-1")
     assert row is not None
     assert row["filled_volume"] == Decimal("0.10")
+
+
+async def test_an_order_the_hot_path_keeps_losing_is_resent_then_rejected(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each submission is answered, then forgotten, as by a hot path killed before its venue
+    sent the order: the workflow sends it again while the hot path says it does not know it,
+    up to a budget, and then rejects it instead of waiting forever."""
+    seen: list[str] = []
+
+    def forgetful(self: CommandHandler, data: dict[str, Any], now: int) -> dict[str, Any]:
+        seen.append(data["client_order_id"])
+        return {"client_order_id": data["client_order_id"], "state": "submitted"}
+
+    monkeypatch.setattr(CommandHandler, "_submit", forgetful)
+    handle = await stack.start("lossy-1", ack_timeout_s=0.3)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.state is OrderState.REJECTED
+    assert view.reason == f"never reached the venue in {MAX_SUBMISSIONS} submissions"
+    assert seen == ["lossy-1"] * MAX_SUBMISSIONS
+    row = await stack.book.order_row(stack.account, "lossy-1")
+    assert row is not None
+    assert row["state"] == "rejected"
