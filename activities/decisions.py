@@ -8,14 +8,18 @@ the explanation shows exactly which opinions a decision had.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from temporalio import activity
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.ports import ModelScorer, Opinion, OrderBook, PatternValidator, TradeReviewer
 from temporal.decisions import DecisionRequest, StepVerdict
+from temporal.orders import ORDER_WORKFLOW, OrderStart, order_workflow_id
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,23 @@ class DecisionActivities:
                 f"{len(held)} symbols open already, the limit is {limits.max_open_symbols}"
             )
         return _verdict("portfolio", "rejected" if reasons else "approved", started, reasons)
+
+    @activity.defn(name="start_order")
+    async def start_order(self, start: OrderStart) -> None:
+        """The approved order's workflow, started by id on this worker's queue with eager
+        start: the server hands its first task back in the reply, to this very worker."""
+        info = activity.info()
+        # a retried step finds that order started already, and it stays the only one
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await activity.client().start_workflow(
+                ORDER_WORKFLOW,
+                start.request,
+                id=order_workflow_id(start.request.client_order_id),
+                task_queue=info.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=start.summary,
+                request_eager_start=True,
+            )
 
 
 def _verdict(

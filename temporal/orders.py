@@ -100,6 +100,13 @@ class UpdateResult(_Message):
     reason: str = ""
 
 
+class OrderStart(_Message):
+    """An approved decision's order, started by id; the summary is what the UI lists."""
+
+    request: OrderRequest
+    summary: str
+
+
 class OrderView(_Message):
     client_order_id: str
     account: str

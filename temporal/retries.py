@@ -25,3 +25,10 @@ BOOKS = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 BOOKS_TIMEOUT = timedelta(seconds=15)
+
+# Starting a workflow by its id: a repeat finds the one already started, so retrying is safe.
+START = RetryPolicy(
+    initial_interval=timedelta(milliseconds=50),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+)

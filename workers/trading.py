@@ -32,6 +32,7 @@ def build_worker(
         decisions.validate_pattern,
         decisions.review_llm,
         decisions.approve_portfolio,
+        decisions.start_order,
     ]
     return Worker(
         client,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         HotpathCommand,
         HotpathReply,
         OrderRequest,
+        OrderStart,
         order_workflow_id,
     )
 
@@ -110,12 +111,23 @@ class AIDecisionWorkflow:
             volume=r.volume,
             strategy=r.strategy,
         )
+        summary = f"{r.summary}: {r.volume} lots, from {workflow.info().workflow_id}"
+        if workflow.patched("order-started-by-id"):
+            # Started by id from a local activity, eagerly: the order's first task comes back
+            # in the start call's reply instead of a child start and a task dispatch later.
+            await workflow.execute_local_activity(
+                "start_order",
+                OrderStart(request=order, summary=summary),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=retries.START,
+            )
+            return
         await workflow.start_child_workflow(
             ORDER_WORKFLOW,
             order,
             id=order_workflow_id(r.client_order_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"{r.summary}: {r.volume} lots, from {workflow.info().workflow_id}",
+            static_summary=summary,
         )
 
     async def _tell_hotpath(self) -> None:
