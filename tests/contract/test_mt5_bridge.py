@@ -3,9 +3,6 @@ its own process over RPyC classic, as a Windows or Wine Python serves the real o
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -19,32 +16,15 @@ from adapters.mt5.loader import Mt5UnavailableError, load
 from adapters.mt5.retcodes import Outcome
 from domain.orders import Order, OrderState, Side
 from embedded.process import free_port
+from tests.fakes.mt5_bridge import served
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def bridge() -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.mt5_bridge", "--port", str(port), "--seed", "3"],
-        cwd=ROOT,
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                load(address)
-                break
-            except Mt5UnavailableError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with served("--seed", "3") as address:
         yield address
-    finally:
-        server.kill()
-        server.wait()
 
 
 def test_orders_go_through_the_bridge_and_are_reconciled_after_a_lost_reply(bridge: str) -> None:

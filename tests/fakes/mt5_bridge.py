@@ -10,12 +10,16 @@ vanish unexecuted, reply lost too; either way the caller only sees an IPC time-o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.mt5 import FakeMT5, OrderSendResult, TradeDeal, TradeOrder, TradePosition
@@ -62,6 +66,33 @@ class BridgedMT5(FakeMT5):
     ) -> tuple[TradeDeal, ...]:
         with self._lock:
             return super().history_deals_get(date_from, date_to, **kw)
+
+
+@contextlib.contextmanager
+def served(*options: str) -> Iterator[str]:
+    """The bridge in its own process for a test (options as on the command line); yields its
+    host:port once it answers, and kills it afterwards."""
+    from adapters.mt5.loader import Mt5UnavailableError, load
+    from embedded.process import free_port
+
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.fakes.mt5_bridge", "--port", str(port), *options]
+    server = subprocess.Popen(argv, cwd=Path(__file__).resolve().parents[2])
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                load(address)
+                break
+            except Mt5UnavailableError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield address
+    finally:
+        server.kill()
+        server.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +24,6 @@ import pytest
 import rpyc
 from temporalio.client import Client
 
-from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from config.settings import TemporalSettings
 from domain.orders import OrderState, Side
@@ -34,6 +32,7 @@ from embedded.process import free_port
 from temporal.client import connect
 from temporal.orders import ORDER_WORKFLOW, OrderRequest, OrderView, order_workflow_id
 from temporal.queues import TRADING
+from tests.fakes.mt5_bridge import served
 
 pytestmark = [pytest.mark.slow]
 
@@ -71,24 +70,9 @@ async def settle(client: Client, n: int, seconds: float) -> OrderView:
 def mt5_bridge() -> Iterator[str]:
     """The fake terminal in its own process: 15% of orders execute with the reply lost, 5%
     vanish unexecuted with the reply lost."""
-    port = free_port()
-    argv = ["--port", str(port), "--seed", str(SEED), "--reply-lost", "0.15", "--lost", "0.05"]
-    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.mt5_bridge", *argv], cwd=ROOT)
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                load_mt5(address)
-                break
-            except Mt5UnavailableError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    options = ("--seed", str(SEED), "--reply-lost", "0.15", "--lost", "0.05")
+    with served(*options) as address:
         yield address
-    finally:
-        server.kill()
-        server.wait()
 
 
 Venue = tuple[list[str], dict[str, tuple[str, Decimal]]]  # executed orders; fills by id

@@ -22,8 +22,17 @@ from tests.fakes.mt5 import FakeMT5
 
 def setup(threaded: bool = False) -> tuple[FakeMT5, Engine, Mt5Venue]:
     fake = FakeMT5()
+    return fake, *engine_at(fake, threaded=threaded)
+
+
+def engine_at(
+    fake: FakeMT5, magics: dict[str, int] | None = None, threaded: bool = False
+) -> tuple[Engine, Mt5Venue]:
+    """A hot path's engine trading at this terminal: a new process each call."""
     broker = Mt5Broker(
-        fake, magic_numbers({}, default=7), lambda: datetime.utcfromtimestamp(fake.now_ms / 1000)
+        fake,
+        magic_numbers(magics or {}, default=7),
+        lambda: datetime.utcfromtimestamp(fake.now_ms / 1000),
     )
     venue = Mt5Venue(broker, backoff_s=0.0, poll_s=0.05, threaded=threaded)
     instruments = {"EURUSD": fx_major("EURUSD")}
@@ -31,7 +40,7 @@ def setup(threaded: bool = False) -> tuple[FakeMT5, Engine, Mt5Venue]:
         "m", instruments, [], venue, RiskGate("m", RiskLimits()), Outbox(), balance=Decimal(10_000)
     )
     engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000, fake.bid, fake.ask))
-    return fake, engine, venue
+    return engine, venue
 
 
 def order(cid: str = "m-1", **kw: object) -> Order:
@@ -183,28 +192,9 @@ def test_an_order_sent_before_a_restart_is_reported_again_never_resent() -> None
     fake = FakeMT5()
     fake.outcomes.append("reply_lost")
 
-    def build() -> tuple[Engine, Mt5Venue]:
-        broker = Mt5Broker(
-            fake,
-            magic_numbers({}, default=7),
-            lambda: datetime.utcfromtimestamp(fake.now_ms / 1000),
-        )
-        venue = Mt5Venue(broker, backoff_s=0.0, threaded=False)
-        engine = Engine(
-            "m",
-            {"EURUSD": fx_major("EURUSD")},
-            [],
-            venue,
-            RiskGate("m", RiskLimits()),
-            Outbox(),
-            balance=Decimal(10_000),
-        )
-        engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000, fake.bid, fake.ask))
-        return engine, venue
-
-    before, _ = build()
+    before, _ = engine_at(fake)
     before.broker.submit(order("m-1"), 0)  # reached the broker; the process died right after
-    after, venue = build()
+    after, venue = engine_at(fake)
     after.adopt(*venue.recover({7: "manual"}))
     assert after.book.net_volume("EURUSD") == Decimal("0.1")
     assert after.submit(order("m-1"), 0)  # a retried submission straight to the engine
@@ -223,23 +213,9 @@ def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> 
     from the broker's records, with the fill, and a submission after that sends nothing."""
     fake = FakeMT5()
     fake.outcomes.append("reply_lost")
-    broker = Mt5Broker(
-        fake,
-        magic_numbers({"ma": 11}, default=7),
-        lambda: datetime.utcfromtimestamp(fake.now_ms / 1000),
-    )
-    broker.submit(order("m-9", strategy="ma"))  # the process died with no reply
-    assert broker.reconcile(order("m-9", strategy="ma")).found
-    venue = Mt5Venue(broker, backoff_s=0.0, threaded=False)
-    engine = Engine(
-        "m",
-        {"EURUSD": fx_major("EURUSD")},
-        [],
-        venue,
-        RiskGate("m", RiskLimits()),
-        Outbox(),
-        balance=Decimal(10_000),
-    )
+    before, _ = engine_at(fake, {"ma": 11})
+    before.broker.submit(order("m-9", strategy="ma"), 0)  # the process died with no reply
+    engine, venue = engine_at(fake, {"ma": 11})
     engine.adopt(*venue.recover({11: "ma", 7: "manual"}))
     handler = CommandHandler(engine)
     seen = handler.handle("query_order", {"client_order_id": "m-9"}, 0)
