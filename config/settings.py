@@ -80,6 +80,13 @@ class Mt5Settings(_Section):
     server_utc_offset_hours: float = 0.0  # broker server time, for history look-ups
 
 
+class ApiSettings(_Section):
+    """The trader API: `aitp up` serves it; `python -m api` serves it alone."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0 = a free port, printed")
+
+
 class DemoSettings(_Section):
     """The demo account `aitp up` trades on the synthetic feed with the paper broker."""
 
@@ -104,6 +111,7 @@ class Settings(BaseSettings):
     weaviate: WeaviateSettings = WeaviateSettings()
     arango: ArangoSettings = ArangoSettings()
     demo: DemoSettings = DemoSettings()
+    api: ApiSettings = ApiSettings()
     mt5: Mt5Settings = Mt5Settings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:

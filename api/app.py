@@ -1,0 +1,35 @@
+"""The trader API's application factory. Importing this module connects to nothing: the
+lifespan opens PostgreSQL, Redis and Temporal when the server starts and closes them when it
+stops, so tests and `aitp up` build as many apps as they like."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import health, problems
+from api.resources import Resources
+from config.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.resources = await Resources.open(settings)
+        try:
+            yield
+        finally:
+            await app.state.resources.close()
+
+    app = FastAPI(
+        title="AI Trading Platform",
+        version="1",
+        lifespan=lifespan,
+        description="Accounts, orders, fills, positions, decisions, market data and "
+        "backtests, for traders and their programs.",
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    return app

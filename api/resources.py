@@ -1,0 +1,66 @@
+"""What the API holds open while it runs: opened by the lifespan, never at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from temporalio.client import Client
+
+from adapters.postgres.pool import create_pool
+from config.settings import Settings
+from temporal.client import connect
+
+
+@dataclass
+class Resources:
+    pool: asyncpg.Pool
+    redis: Redis
+    temporal: Client
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Resources:
+        pg, rd, tp = settings.postgres.url, settings.redis.url, settings.temporal.address
+        if not (pg and rd and tp):
+            missing = [
+                name
+                for name, value in (
+                    ("AITP_POSTGRES__URL", pg),
+                    ("AITP_REDIS__URL", rd),
+                    ("AITP_TEMPORAL__ADDRESS", tp),
+                )
+                if not value
+            ]
+            raise RuntimeError(
+                f"the API needs {', '.join(missing)}; `aitp up` sets them for the API it serves"
+            )
+        pool = await create_pool(pg, settings.postgres, "api")
+        redis: Redis = Redis.from_url(rd)
+        try:
+            temporal = await connect(tp, settings.temporal)
+        except Exception:
+            await pool.close()
+            await redis.aclose()
+            raise
+        return cls(pool, redis, temporal)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+
+    async def readiness(self) -> dict[str, Any]:
+        """Each dependency's answer to the cheapest question it can answer."""
+        checks: dict[str, Any] = {}
+        for name, probe in (
+            ("postgres", lambda: self.pool.fetchval("SELECT 1")),
+            ("redis", self.redis.ping),
+            ("temporal", lambda: self.temporal.service_client.check_health()),
+        ):
+            try:
+                await probe()
+                checks[name] = "ok"
+            except Exception as exc:  # a readiness probe reports, it never raises
+                checks[name] = f"down: {type(exc).__name__}: {exc}"[:200]
+        return checks

@@ -1,0 +1,98 @@
+"""The API's skeleton on the real stores: lifespan, health, readiness, problem documents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from config.settings import PostgresSettings, RedisSettings, Settings, TemporalSettings
+from tests.conftest import RunningPlatform
+
+
+def settings_for(platform: RunningPlatform, **overrides: object) -> Settings:
+    return Settings(
+        data_dir=platform.settings.data_dir,
+        postgres=PostgresSettings(url=platform.postgres_url),
+        redis=RedisSettings(url=platform.redis_url),
+        temporal=TemporalSettings(address=platform.temporal_address),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(platform: RunningPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings_for(platform))
+
+    @app.get("/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    async for c in serve(app):
+        yield c
+
+
+async def test_liveness_and_readiness_answer(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok"},
+    }
+
+
+async def test_readiness_names_the_dependency_that_is_down(platform: RunningPlatform) -> None:
+    app = create_app(settings_for(platform))
+    async for client in serve(app):
+        await app.state.resources.redis.aclose()
+        app.state.resources.redis = type(app.state.resources.redis).from_url(
+            "redis://127.0.0.1:1"  # nothing listens there
+        )
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        checks = ready.json()["checks"]
+        assert checks["postgres"] == "ok"
+        assert checks["redis"].startswith("down: ")
+
+
+async def test_an_unexpected_error_is_a_problem_without_a_traceback(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["status"], body["detail"]) == (500, "an internal error occurred")
+    assert len(body["incident"]) == 32
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+
+
+async def test_an_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Not Found"
+
+
+def test_the_app_connects_to_nothing_until_it_starts() -> None:
+    app = create_app(Settings())  # no stores configured: building it must still work
+    assert {"/healthz", "/readyz"} <= set(app.openapi()["paths"])
+
+
+async def test_starting_without_the_stores_says_which_settings_are_missing() -> None:
+    app = create_app(Settings(postgres=PostgresSettings(url=None)))
+    with pytest.raises(RuntimeError, match="AITP_POSTGRES__URL"):
+        async with app.router.lifespan_context(app):
+            pass
