@@ -224,7 +224,7 @@ class Mt5Venue:
 
     def _send(self, order: Order) -> None:
         cid = order.client_order_id
-        if self._prior is not None:
+        if self._prior is not None and self._prior.mentions(cid):
             earlier = self._broker.match(order, self._prior)
             if earlier.found:  # sent before the restart: report what it became, never resend
                 self._apply(order, earlier)

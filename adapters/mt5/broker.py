@@ -9,6 +9,7 @@ an order proved absent may be sent again, once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,17 @@ class History:
     @property
     def deal_ids(self) -> set[str]:
         return {str(d.ticket) for d in self.deals}
+
+    @functools.cached_property
+    def _comments(self) -> frozenset[str]:
+        return frozenset(o.comment for o in (*self.working, *self.orders) if o.comment)
+
+    def mentions(self, client_order_id: str) -> bool:
+        """Whether any order here may carry this id (whole, or cut to a prefix by the broker):
+        a set look-up, so asking about every new order costs nothing against a day's history."""
+        cuts = range(_MIN_COMMENT_MATCH, len(client_order_id))
+        ids = self._comments
+        return client_order_id in ids or any(client_order_id[:k] in ids for k in cuts)
 
 
 class Mt5Broker:
@@ -266,6 +278,8 @@ class Mt5Broker:
     ) -> tuple[Order, Reconciliation] | None:
         """An order of ours known by its client id alone (no symbol, no strategy): the order
         as it was sent, rebuilt from the broker's record of it, and what became of it."""
+        if not history.mentions(client_order_id):  # a new order: no scan of the history
+            return None
         kinds = {code: kind for kind, code in ORDER_TYPES.items()}
         for magic, strategy in strategy_of_magic.items():
             mine = _matcher(client_order_id, magic)

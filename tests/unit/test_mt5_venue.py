@@ -244,3 +244,18 @@ def test_mt5_amends_a_resting_orders_price_but_not_its_volume() -> None:
     refused, why = engine.amend("m-lim", None, Decimal("0.2"))
     assert not refused
     assert "cannot change an order's volume" in why
+
+
+def test_after_a_restart_an_order_is_recalled_by_the_prefix_the_broker_kept() -> None:
+    fake = FakeMT5(comment_limit=12)  # the broker cuts comments to 12 characters
+    fake.outcomes.append("reply_lost")
+    long_id = "dec-eurusd-170000000"
+    before, _ = engine_at(fake)
+    before.broker.submit(order(long_id), 0)
+    assert fake.orders[0].comment == long_id[:12]
+    engine, venue = engine_at(fake)
+    engine.adopt(*venue.recover({7: "manual"}))
+    recalled = engine.recall(long_id)
+    assert recalled is not None
+    assert recalled.state is OrderState.FILLED
+    assert engine.recall("dec-usdjpy-170000000") is None  # a new order: unknown
