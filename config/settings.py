@@ -83,6 +83,7 @@ class Mt5Settings(_Section):
 class ApiSettings(_Section):
     """The trader API: `aitp up` serves it; `python -m api` serves it alone."""
 
+    enabled: bool = Field(default=True, description="`aitp up` serves the API")
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0 = a free port, printed")
 

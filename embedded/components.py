@@ -422,6 +422,30 @@ class BridgeComponent(Component):
             raise ComponentError(f"no bridge has read {stream} in the last 5 s")
 
 
+class ApiComponent(Component):
+    """The trader API (`python -m api`) on the configured or a free port."""
+
+    name = "api"
+    wave = 1
+
+    @property
+    def external_url(self) -> str | None:
+        return None
+
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        cfg = self.settings.api
+        port = cfg.port or free_port(cfg.host)
+        argv = [sys.executable, "-m", "api", "--host", cfg.host, "--port", str(port)]
+        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
+        return spec, f"http://{cfg.host}:{port}", f"api --host {cfg.host} --port {port}"
+
+    async def check(self, url: str) -> None:
+        await _http_answers(f"{url}/readyz", "the API")
+
+    def display_address(self, url: str) -> str:
+        return f"{url} (docs {url}/docs)"
+
+
 def all_components(settings: Settings) -> list[Component]:
     """In start order; `down` stops them together."""
     components: list[Component] = [
@@ -430,6 +454,8 @@ def all_components(settings: Settings) -> list[Component]:
         ClickHouseComponent(settings),
         TemporalComponent(settings),
     ]
+    if settings.api.enabled:
+        components.append(ApiComponent(settings))
     if settings.demo.enabled:
         components += [
             HotpathComponent(settings),

@@ -57,3 +57,19 @@ def clickhouse_target(settings: Settings) -> ClickHouseTarget:
     except NotRunningError:
         # nobody serves the chDB directory: this process may open it itself
         return ClickHouseTarget(None, chdb_path)
+
+
+def resolved(settings: Settings) -> Settings:
+    """The same settings with every store's address filled in, for a process (the API) whose
+    lifespan takes addresses, not a data dir to look them up in."""
+    target = clickhouse_target(settings)
+    return settings.model_copy(
+        update={
+            "postgres": settings.postgres.model_copy(update={"url": postgres_url(settings)}),
+            "redis": settings.redis.model_copy(update={"url": redis_url(settings)}),
+            "temporal": settings.temporal.model_copy(
+                update={"address": temporal_address(settings)}
+            ),
+            "clickhouse": settings.clickhouse.model_copy(update={"url": target.url}),
+        }
+    )

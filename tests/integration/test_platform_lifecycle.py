@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import psutil
 import pytest
@@ -54,12 +55,26 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
     assert first.returncode == 0, first.stderr
     code, up = status(env)
     assert code == 0, up
-    assert set(up) == {"postgres", "redis", "clickhouse", "temporal", "hotpath", "worker", "bridge"}
+    assert set(up) == {
+        "postgres",
+        "redis",
+        "clickhouse",
+        "temporal",
+        "api",
+        "hotpath",
+        "worker",
+        "bridge",
+    }
     assert all(r["status"] == "up" and isinstance(r["pid"], int) for r in up.values())
     temporal_port = int(env["AITP_TEMPORAL__PORT"])
     ui_port = int(env["AITP_TEMPORAL__UI_PORT"])
     assert port_open("127.0.0.1", temporal_port)
     assert port_open("127.0.0.1", ui_port)
+
+    # traders get a working API, its documentation included
+    api_url = str(up["api"]["address"]).split(" ")[0]
+    assert httpx.get(f"{api_url}/readyz", timeout=5).json()["status"] == "ready"
+    assert httpx.get(f"{api_url}/docs", timeout=5).status_code == 200
 
     # the demo account trades live: its hot path publishes quotes on the bus
     redis_url = up["redis"]["address"]
@@ -177,7 +192,7 @@ def test_stores_given_by_url_are_checked_not_started(
     assert rows["redis"]["address"] == platform.redis_url
     assert isinstance(rows["temporal"]["pid"], int)
     assert aitp(env, "down").stdout.startswith(
-        "stopped bridge, worker, hotpath, temporal, clickhouse;"
+        "stopped bridge, worker, hotpath, api, temporal, clickhouse;"
     )
     _, after = status(env)
     assert after["redis"]["status"] == "up"  # not ours to stop
