@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api import health, problems
 from api.resources import Resources
+from api.routes import auth
 from config.settings import Settings
 
 
@@ -32,4 +33,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     return app

@@ -9,16 +9,23 @@ import asyncpg
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
+from api.ratelimit import RateLimiter
+from api.security.tokens import AccessTokens, Keyring
 from config.settings import Settings
 from temporal.client import connect
 
 
 @dataclass
 class Resources:
+    settings: Settings
     pool: asyncpg.Pool
     redis: Redis
     temporal: Client
+    identity: IdentityStore
+    tokens: AccessTokens
+    limiter: RateLimiter
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -44,7 +51,10 @@ class Resources:
             await pool.close()
             await redis.aclose()
             raise
-        return cls(pool, redis, temporal)
+        api = settings.api
+        keyring = Keyring.open(api.jwt_keys_dir or settings.data_dir / "api" / "jwt")
+        tokens = AccessTokens(keyring, api.jwt_issuer, api.jwt_audience, api.access_ttl_s)
+        return cls(settings, pool, redis, temporal, IdentityStore(pool), tokens, RateLimiter(redis))
 
     async def close(self) -> None:
         await self.pool.close()

@@ -80,12 +80,44 @@ class Mt5Settings(_Section):
     server_utc_offset_hours: float = 0.0  # broker server time, for history look-ups
 
 
+class TierLimits(_Section):
+    """A tier's request rates: `burst` at once, refilled at `per_second`; trading routes
+    (orders, strategies, backtests) count in a stricter bucket of their own."""
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+    trading_per_second: float = Field(gt=0)
+    trading_burst: int = Field(ge=1)
+
+
+def _default_tiers() -> dict[str, TierLimits]:
+    return {
+        "free": TierLimits(per_second=5, burst=20, trading_per_second=1, trading_burst=5),
+        "pro": TierLimits(per_second=50, burst=100, trading_per_second=10, trading_burst=20),
+        "institutional": TierLimits(
+            per_second=1_000, burst=2_000, trading_per_second=100, trading_burst=200
+        ),
+    }
+
+
 class ApiSettings(_Section):
     """The trader API: `aitp up` serves it; `python -m api` serves it alone."""
 
     enabled: bool = Field(default=True, description="`aitp up` serves the API")
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0 = a free port, printed")
+    jwt_keys_dir: Path | None = Field(
+        default=None, description="Ed25519 signing keys (PEM, one per kid); unset = data dir"
+    )
+    jwt_issuer: str = "aitp"
+    jwt_audience: str = "aitp-api"
+    access_ttl_s: int = Field(default=900, ge=30, description="access token lifetime")
+    refresh_ttl_s: int = Field(default=30 * 86_400, ge=60, description="refresh token lifetime")
+    tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
+    login_per_minute: int = Field(default=10, ge=1, description="login attempts per client IP")
+    accept_wait_s: float = Field(
+        default=0.5, ge=0, le=10, description="how long placing an order waits for the broker"
+    )
 
 
 class DemoSettings(_Section):

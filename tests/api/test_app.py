@@ -6,28 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from api.app import create_app
-from config.settings import PostgresSettings, RedisSettings, Settings, TemporalSettings
+from config.settings import PostgresSettings, Settings
+from tests.api.conftest import serve, settings_for
 from tests.conftest import RunningPlatform
-
-
-def settings_for(platform: RunningPlatform, **overrides: object) -> Settings:
-    return Settings(
-        data_dir=platform.settings.data_dir,
-        postgres=PostgresSettings(url=platform.postgres_url),
-        redis=RedisSettings(url=platform.redis_url),
-        temporal=TemporalSettings(address=platform.temporal_address),
-        **overrides,  # type: ignore[arg-type]
-    )
-
-
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
 
 
 @pytest.fixture

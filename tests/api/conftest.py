@@ -1,0 +1,131 @@
+"""An in-process API on the session's real PostgreSQL, Redis and Temporal, and the people who
+call it: two tenants, each with a viewer, a trader and an admin, and a platform operator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from adapters.postgres.identity import IdentityStore
+from adapters.postgres.pool import create_pool
+from api.app import create_app
+from api.security.passwords import hash_password
+from config.settings import (
+    ApiSettings,
+    PostgresSettings,
+    RedisSettings,
+    Settings,
+    TemporalSettings,
+    TierLimits,
+)
+from tests.conftest import RunningPlatform
+
+PASSWORD = "correct horse battery"
+ROLES = ("viewer", "trader", "admin")
+GENEROUS = TierLimits(
+    per_second=10_000, burst=10_000, trading_per_second=10_000, trading_burst=10_000
+)
+
+
+def settings_for(platform: RunningPlatform, **api: object) -> Settings:
+    """Settings for an API on the session's stores; limits generous unless a test sets them."""
+    options: dict[str, object] = {
+        "jwt_keys_dir": platform.settings.data_dir / "api-test-keys",
+        "login_per_minute": 10_000,
+        "tiers": {"free": GENEROUS, "pro": GENEROUS, "institutional": GENEROUS},
+    }
+    options.update(api)
+    return Settings(
+        data_dir=platform.settings.data_dir,
+        postgres=PostgresSettings(url=platform.postgres_url),
+        redis=RedisSettings(url=platform.redis_url),
+        temporal=TemporalSettings(address=platform.temporal_address),
+        api=ApiSettings(**options),  # type: ignore[arg-type]
+    )
+
+
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    role: str
+    tenant: str
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class People:
+    """`people["a", "trader"]`: tenant a's trader; tenants are unique per test session."""
+
+    members: dict[tuple[str, str], Person]
+    operator: Person
+
+    def __getitem__(self, key: tuple[str, str]) -> Person:
+        return self.members[key]
+
+
+@pytest.fixture(scope="session")
+def keys_dir(platform: RunningPlatform) -> Path:
+    return platform.settings.data_dir / "api-test-keys"
+
+
+@pytest.fixture(scope="session")
+async def people(platform: RunningPlatform) -> People:
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+    identity = IdentityStore(pool)
+    run = uuid.uuid4().hex[:6]
+    password_hash = hash_password(PASSWORD)
+    members: dict[tuple[str, str], Person] = {}
+    try:
+        for tenant in ("a", "b"):
+            slug = f"{tenant}-{run}"
+            await identity.ensure_tenant(slug, tier="pro")
+            for role in ROLES:
+                email = f"{role}@{slug}.test"
+                user = await identity.create_user(slug, email, password_hash, role)
+                members[tenant, role] = Person(email, role, slug, user.id)
+        ops = f"ops-{run}"
+        await identity.ensure_tenant(ops)
+        user = await identity.create_user(ops, f"operator@{ops}.test", password_hash, "operator")
+        operator = Person(user.email, "operator", ops, user.id)
+    finally:
+        await pool.close()
+    return People(members, operator)
+
+
+@pytest.fixture(scope="session")
+async def app_client(platform: RunningPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    """One app for the tests that need no settings of their own."""
+    async for client in serve(create_app(settings_for(platform))):
+        yield client
+
+
+async def login(client: httpx.AsyncClient, person: Person) -> dict[str, str]:
+    response = await client.post("/auth/login", json={"email": person.email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+async def tokens(app_client: httpx.AsyncClient, people: People) -> dict[tuple[str, str], str]:
+    """An access token for every person, signed in once for the session."""
+    found = {key: (await login(app_client, p))["access_token"] for key, p in people.members.items()}
+    found["ops", "operator"] = (await login(app_client, people.operator))["access_token"]
+    return found
