@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api import health, problems
 from api.resources import Resources
-from api.routes import auth
+from api.routes import accounts, auth, orders
 from config.settings import Settings
 
 
@@ -34,4 +34,6 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(accounts.router)
+    app.include_router(orders.router)
     return app

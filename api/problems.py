@@ -34,6 +34,13 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def invalid(field: str, message: str, location: str = "body") -> RequestValidationError:
+    """A 422 naming `field`, for checks that span fields and so cannot live in one schema."""
+    return RequestValidationError(
+        [{"loc": (location, field), "msg": message, "type": "value_error"}]
+    )
+
+
 def _field(location: tuple[Any, ...]) -> str:
     parts = [str(p) for p in location]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):

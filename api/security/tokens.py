@@ -64,7 +64,7 @@ class Keyring:
     def rotate(self) -> str:
         """Add a key that signs from now on; returns its kid."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        kid = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        kid = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(3)}"  # sorts by age
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

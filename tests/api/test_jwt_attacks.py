@@ -101,7 +101,7 @@ ATTACKS: dict[str, tuple[Callable[[Forge], str], str]] = {
     ),
     "payload tampered after signing": (_tampered, "token signature does not verify"),
     "unknown kid": (
-        lambda f: f.sign(kid="20990101T000000-abcdef"),
+        lambda f: f.sign(kid="20990101T000000000000-abcdef"),
         "token signed by an unknown key",
     ),
     "no kid": (lambda f: f.sign(kid=None), "token signed by an unknown key"),

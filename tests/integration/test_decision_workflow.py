@@ -16,7 +16,7 @@ from domain.strategies import MaCross
 from temporal.decisions import DECISION_WORKFLOW, DecisionExplanation, DecisionRequest
 from temporal.order_client import OrderNotFoundError, order_state
 from tests.conftest import RunningPlatform
-from tests.integration.conftest import T0, Stack, trading_stack
+from tests.trading_stack import T0, Stack, trading_stack
 
 
 def candidate(stack: Stack, bar: int = 0, volume: str = "0.10") -> DecisionRequest:

@@ -19,7 +19,7 @@ from temporal.orders import (
     OrderView,
     UpdateResult,
 )
-from tests.integration.conftest import Stack
+from tests.trading_stack import Stack
 from workflows.order import MAX_SUBMISSIONS
 
 

@@ -1,0 +1,82 @@
+"""Accounts, positions and fills: reads of the tenant's books."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from adapters.postgres.tenant_books import TenantBooks
+from api.guards import Reader, Res
+from api.pagination import Cursor, Limit, decode, next_cursor
+from api.schemas.base import Page
+from api.schemas.trading import Account, Fill, Position
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+@router.get("/accounts", summary="Your tenant's trading accounts")
+async def list_accounts(principal: Reader, res: Res) -> list[Account]:
+    rows = await TenantBooks(res.pool, principal.tenant_id).accounts()
+    return [Account(id=r["code"], **{k: r[k] for k in _ACCOUNT}) for r in rows]
+
+
+@router.get("/accounts/{account}", summary="One account")
+async def get_account(account: str, principal: Reader, res: Res) -> Account:
+    row = await TenantBooks(res.pool, principal.tenant_id).account(account)
+    if row is None:
+        raise HTTPException(404, f"no account {account!r}")
+    return Account(id=row["code"], **{k: row[k] for k in _ACCOUNT})
+
+
+_ACCOUNT = ("name", "broker", "currency", "leverage", "hedging", "created_at")
+
+
+@router.get("/positions", summary="Open positions, netted per symbol (per ticket on hedging)")
+async def list_positions(principal: Reader, res: Res, account: str | None = None) -> list[Position]:
+    rows = await TenantBooks(res.pool, principal.tenant_id).positions(account)
+    return [
+        Position(
+            account=r["account"],
+            symbol=r["symbol"],
+            position_id=r["position_id"],
+            side="buy" if r["volume"] > 0 else "sell",
+            volume=abs(r["volume"]),
+            avg_price=r["avg_price"],
+            commission=r["commission"],
+            swap=r["swap"],
+            updated_at=r["updated_at"],
+        )
+        for r in rows
+    ]
+
+
+@router.get("/fills", summary="Fills (broker deals), newest first")
+async def list_fills(
+    principal: Reader,
+    res: Res,
+    account: str | None = None,
+    order_id: str | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[Fill]:
+    rows = await TenantBooks(res.pool, principal.tenant_id).fills(
+        limit + 1, decode(cursor), account, order_id
+    )
+    items = [
+        Fill(
+            id=r["id"],
+            account=r["account"],
+            order_id=r["client_order_id"],
+            broker_fill_id=r["broker_fill_id"],
+            symbol=r["symbol"],
+            side=r["side"],
+            volume=r["volume"],
+            price=r["price"],
+            commission=r["commission"],
+            swap=r["swap"],
+            time=r["ts_event"],
+        )
+        for r in rows[:limit]
+    ]
+    return Page[Fill](
+        items=items, next_cursor=next_cursor(rows, limit, lambda r: (r["ts_event"], r["id"]))
+    )

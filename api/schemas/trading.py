@@ -1,0 +1,101 @@
+"""Accounts, positions, orders and fills as clients see them. Money and sizes are decimal
+strings in JSON ("1.10250"), never floats, so no client rounds a price."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.base import Input, Output
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop", "stop_limit"]
+TimeInForce = Literal["gtc", "day", "gtd", "ioc", "fok"]
+
+
+class Account(Output):
+    id: str = Field(description="the account's code, used in every other route")
+    name: str
+    broker: str
+    currency: str
+    leverage: int
+    hedging: bool
+    created_at: datetime
+
+
+class Position(Output):
+    account: str
+    symbol: str
+    position_id: str
+    side: Side
+    volume: Decimal = Field(description="lots, always positive; see side")
+    avg_price: Decimal
+    commission: Decimal
+    swap: Decimal
+    updated_at: datetime
+
+
+class PlaceOrder(Input):
+    account: str = Field(min_length=1, max_length=64, examples=["demo"])
+    symbol: str = Field(min_length=1, max_length=32, examples=["EURUSD"])
+    side: Side
+    volume: Decimal = Field(gt=0, le=1_000_000, description="lots", examples=["0.10"])
+    type: OrderType = "market"
+    time_in_force: TimeInForce = "gtc"
+    price: Decimal | None = Field(default=None, gt=0, description="limit price")
+    stop_price: Decimal | None = Field(default=None, gt=0, description="trigger price")
+    expire_at: datetime | None = Field(default=None, description="for time_in_force gtd")
+    stop_loss: Decimal | None = Field(default=None, gt=0)
+    take_profit: Decimal | None = Field(default=None, gt=0)
+
+
+class Order(Output):
+    id: str = Field(description="the client order id, fixed before the first submission")
+    account: str
+    symbol: str
+    side: Side
+    type: str | None = None
+    volume: Decimal
+    filled_volume: Decimal
+    avg_fill_price: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    state: str
+    reason: str | None = None
+    strategy: str | None = None
+    broker_order_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class CancelOrder(Input):
+    reason: str = Field(default="cancelled by request", max_length=200)
+
+
+class AmendOrder(Input):
+    price: Decimal | None = Field(default=None, gt=0)
+    volume: Decimal | None = Field(default=None, gt=0, le=1_000_000)
+
+
+class UpdateOutcome(Output):
+    accepted: bool
+    reason: str = ""
+    order: Order | None = None
+
+
+class Fill(Output):
+    id: uuid.UUID
+    account: str
+    order_id: str
+    broker_fill_id: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    price: Decimal
+    commission: Decimal
+    swap: Decimal
+    time: datetime

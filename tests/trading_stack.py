@@ -1,0 +1,139 @@
+"""The trading stack on real servers, for workflow and API tests: Temporal, Redis and
+PostgreSQL from the session platform, an in-process hot path (paper broker) fed a tick every
+20 ms, its publisher and command consumer, the bridge, and a trading worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+
+from activities.decisions import DecisionActivities, PortfolioLimits
+from activities.orders import OrderActivities
+from adapters.postgres.orders import PostgresOrderBook
+from adapters.postgres.pool import create_pool
+from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.event_bus import RedisStreamBus
+from config.settings import PostgresSettings, TemporalSettings
+from domain.clock import ManualClock
+from domain.instruments import fx_major
+from domain.market import QuoteTick
+from domain.orders import Side
+from domain.paper import PaperBroker
+from domain.ports import ModelScorer
+from domain.risk import RiskGate, RiskLimits
+from domain.strategies import Strategy
+from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.engine import Engine
+from hotpath.outbox import Outbox
+from hotpath.publisher import Publisher
+from temporal.client import connect
+from temporal.orders import ORDER_WORKFLOW, OrderRequest, OrderView, order_workflow_id
+from tests.conftest import RunningPlatform
+from workers.bridge import Bridge
+from workers.trading import build_worker
+
+T0 = 1_700_000_000 * 10**9
+
+
+@dataclass
+class Stack:
+    client: Client
+    task_queue: str
+    account: str
+    engine: Engine
+    book: PostgresOrderBook
+    bridge: Bridge
+    replies: RedisCommandLog
+    prices: list[tuple[float, float]] = field(default_factory=list)  # quotes the feed plays next
+
+    async def start(self, cid: str, **fields: object) -> WorkflowHandle[object, OrderView]:
+        values = {"symbol": "EURUSD", "side": Side.BUY, "volume": Decimal("0.10"), **fields}
+        request = OrderRequest(account=self.account, client_order_id=cid, **values)  # type: ignore[arg-type]
+        return await self.client.start_workflow(
+            ORDER_WORKFLOW,
+            request,
+            id=order_workflow_id(cid),
+            task_queue=self.task_queue,
+            result_type=OrderView,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+
+@asynccontextmanager
+async def trading_stack(
+    platform: RunningPlatform,
+    strategies: Sequence[Strategy] = (),
+    route: str = "direct",
+    limits: PortfolioLimits | None = None,
+    scorer: ModelScorer | None = None,
+    tick_ns: int = 20_000_000,
+    task_queue: str | None = None,
+    tenant: str = "default",
+) -> AsyncIterator[Stack]:
+    """`task_queue` defaults to a fresh one, so stacks never take each other's tasks."""
+    account = f"w{uuid.uuid4().hex[:8]}"
+    bus = RedisStreamBus.from_url(platform.redis_url)
+    replies = RedisCommandLog.from_url(platform.redis_url)
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+    book = PostgresOrderBook(pool)
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        account,
+        instruments,
+        strategies,
+        PaperBroker(instruments),
+        RiskGate(account, RiskLimits(quote_max_age_ns=10**18, max_repeats=10**6)),
+        Outbox(),
+        balance=Decimal(100_000),
+        route=route,
+    )
+    clock = ManualClock(T0)
+    engine.on_tick(QuoteTick("EURUSD", T0, 1.1000, 1.1002))
+    client = await connect(platform.temporal_address, TemporalSettings())
+    task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
+    await book.ensure_account(account, tenant)
+    bridge = Bridge(bus, client, [account], "bridge-1", task_queue=task_queue)
+    stack = Stack(client, task_queue, account, engine, book, bridge, replies)
+    stop = asyncio.Event()
+
+    async def market() -> None:  # the hot path's feed: a tick every 20 ms of wall time
+        while not stop.is_set():
+            clock.advance(tick_ns)
+            bid, ask = stack.prices.pop(0) if stack.prices else (1.1000, 1.1002)
+            engine.on_tick(QuoteTick("EURUSD", clock.now_ns(), bid, ask))
+            await asyncio.sleep(0.02)
+
+    tasks = [
+        asyncio.create_task(market()),
+        asyncio.create_task(Publisher(engine.outbox, bus, events_stream(account)).run(stop)),
+        asyncio.create_task(
+            CommandConsumer(account, bus, replies, CommandHandler(engine), "hp", clock).run(stop)
+        ),
+        asyncio.create_task(bridge.run(stop)),
+    ]
+    worker = build_worker(
+        client,
+        OrderActivities(bus, replies, book),
+        DecisionActivities(book, limits or PortfolioLimits(), scorer=scorer),
+        task_queue,
+    )
+    try:
+        async with worker:
+            yield stack
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+    finally:
+        stop.set()
+        await bus.close()
+        await replies.close()
+        await pool.close()
