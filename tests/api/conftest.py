@@ -24,7 +24,9 @@ from config.settings import (
     TemporalSettings,
     TierLimits,
 )
+from temporal.queues import TRADING
 from tests.conftest import RunningPlatform
+from tests.trading_stack import Stack, trading_stack
 
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "trader", "admin")
@@ -129,3 +131,11 @@ async def tokens(app_client: httpx.AsyncClient, people: People) -> dict[tuple[st
     found = {key: (await login(app_client, p))["access_token"] for key, p in people.members.items()}
     found["ops", "operator"] = (await login(app_client, people.operator))["access_token"]
     return found
+
+
+@pytest.fixture(scope="session")
+async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack]:
+    """Tenant a's account, traded by a paper hot path and a worker on the API's queue."""
+    tenant = people["a", "trader"].tenant
+    async with trading_stack(platform, task_queue=TRADING, tenant=tenant) as stack:
+        yield stack

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from temporal.queues import TRADING
-from tests.api.conftest import People, bearer
-from tests.conftest import RunningPlatform
-from tests.trading_stack import Stack, trading_stack
-
-
-@pytest.fixture(scope="module")
-async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack]:
-    """Tenant a's account, traded by a hot path and a worker on the API's queue."""
-    async with trading_stack(
-        platform, task_queue=TRADING, tenant=people["a", "trader"].tenant
-    ) as s:
-        yield s
+from tests.api.conftest import bearer
+from tests.trading_stack import Stack
 
 
 def market(desk: Stack, **fields: object) -> dict[str, object]:
