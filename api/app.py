@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api import health, problems
 from api.resources import Resources
-from api.routes import accounts, auth, orders
+from api.routes import accounts, auth, orders, ws
 from config.settings import Settings
 
 
@@ -36,4 +36,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(accounts.router)
     app.include_router(orders.router)
+    app.include_router(ws.router)
     return app

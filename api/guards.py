@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.ratelimit import buckets_for
+from api.ratelimit import Verdict, buckets_for
 from api.resources import Resources
 from api.security.credentials import digest, is_api_key
 from api.security.principal import Permission, Principal
@@ -55,7 +55,11 @@ async def authenticate(
             "credentials required: Authorization: Bearer <token or API key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    credential = credentials.credentials
+    return await principal_of(res, credentials.credentials)
+
+
+async def principal_of(res: Resources, credential: str) -> Principal:
+    """The caller a bearer credential stands for; a 401 HTTPException when it stands for none."""
     if is_api_key(credential):
         found = await res.identity.key_by_digest(digest(credential))
         if found is None:
@@ -87,6 +91,35 @@ async def authenticate(
     )
 
 
+async def admit(
+    res: Resources, principal: Principal, permission: Permission, bucket: str = "api"
+) -> Verdict:
+    """Count the request in the caller's bucket, then check the permission; raises the
+    401 (revoked token), 429 or 403 HTTPException that refuses it."""
+    tiers = res.settings.api.tiers
+    tier = tiers.get(principal.tier) or tiers["free"]
+    verdict = await res.limiter.hit(
+        buckets_for(tier)[bucket], principal.subject, principal.token_id
+    )
+    if verdict.revoked:
+        raise unauthorized("token revoked")
+    if not verdict.allowed:
+        raise HTTPException(
+            429,
+            f"rate limit of the {principal.tier} tier's {bucket} bucket reached; "
+            f"retry in {verdict.headers()['Retry-After']} s",
+            headers=verdict.headers(),
+        )
+    if permission not in principal.permissions:
+        how = "this API key's scopes do not" if principal.key_id else "your role does not"
+        raise HTTPException(
+            403,
+            f"{how} allow {permission.value} ({principal.role.value})",
+            headers=verdict.headers(),
+        )
+    return verdict
+
+
 def require(permission: Permission, bucket: str = "api") -> Callable[..., Awaitable[Principal]]:
     """The dependency of a route that needs `permission`, counted in `bucket` (api|trading)."""
 
@@ -95,24 +128,8 @@ def require(permission: Permission, bucket: str = "api") -> Callable[..., Awaita
         response: Response,
         principal: Annotated[Principal, Depends(authenticate)],
     ) -> Principal:
-        tiers = res.settings.api.tiers
-        tier = tiers.get(principal.tier) or tiers["free"]
-        verdict = await res.limiter.hit(
-            buckets_for(tier)[bucket], principal.subject, principal.token_id
-        )
-        if verdict.revoked:
-            raise unauthorized("token revoked")
-        if not verdict.allowed:
-            raise HTTPException(
-                429,
-                f"rate limit of the {principal.tier} tier's {bucket} bucket reached; "
-                f"retry in {verdict.headers()['Retry-After']} s",
-                headers=verdict.headers(),
-            )
+        verdict = await admit(res, principal, permission, bucket)
         response.headers.update(verdict.headers())
-        if permission not in principal.permissions:
-            how = "this API key's scopes do not" if principal.key_id else "your role does not"
-            raise HTTPException(403, f"{how} allow {permission.value} ({principal.role.value})")
         return principal
 
     guard.__name__ = f"require_{permission.value}_{bucket}"

@@ -13,6 +13,7 @@ from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
 from api.ratelimit import RateLimiter
 from api.security.tokens import AccessTokens, Keyring
+from api.streams import Fanout
 from config.settings import Settings
 from temporal.client import connect
 
@@ -26,6 +27,7 @@ class Resources:
     identity: IdentityStore
     tokens: AccessTokens
     limiter: RateLimiter
+    fanout: Fanout
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -54,9 +56,21 @@ class Resources:
         api = settings.api
         keyring = Keyring.open(api.jwt_keys_dir or settings.data_dir / "api" / "jwt")
         tokens = AccessTokens(keyring, api.jwt_issuer, api.jwt_audience, api.access_ttl_s)
-        return cls(settings, pool, redis, temporal, IdentityStore(pool), tokens, RateLimiter(redis))
+        fanout = Fanout.for_pool(redis, pool, queue_size=api.ws_queue)
+        fanout.start()
+        return cls(
+            settings,
+            pool,
+            redis,
+            temporal,
+            IdentityStore(pool),
+            tokens,
+            RateLimiter(redis),
+            fanout,
+        )
 
     async def close(self) -> None:
+        await self.fanout.stop()
         await self.pool.close()
         await self.redis.aclose()
 

@@ -115,6 +115,10 @@ class ApiSettings(_Section):
     refresh_ttl_s: int = Field(default=30 * 86_400, ge=60, description="refresh token lifetime")
     tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
     login_per_minute: int = Field(default=10, ge=1, description="login attempts per client IP")
+    ws_heartbeat_s: float = Field(default=15, gt=0, description="WebSocket heartbeat interval")
+    ws_queue: int = Field(
+        default=1_000, ge=1, description="events a WebSocket client may fall behind by"
+    )
     accept_wait_s: float = Field(
         default=0.5, ge=0, le=10, description="how long placing an order waits for the broker"
     )

@@ -146,6 +146,10 @@ class Book:
             self.closed.append(self.positions.pop(key))
         return realised - fill.commission
 
+    def net(self, symbol: str) -> Decimal:
+        """The account's net volume in `symbol` (hedged tickets added up)."""
+        return sum((p.volume for p in self.positions.values() if p.symbol == symbol), ZERO)
+
     def adopt(self, position: Position) -> None:
         """Take over a position the broker reports (a restart against a real broker)."""
         key = position.position_id if self.hedging else position.symbol

@@ -562,6 +562,9 @@ class Engine:
                 "price": str(fill.price),
                 "ts": fill.ts,
                 "reason": fill.reason,
+                # what the fill left behind, for screens that show orders and positions live
+                "order_state": order.state.value if order is not None else None,
+                "net_volume": str(self.book.net(symbol)),
             },
         )
 

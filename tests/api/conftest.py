@@ -139,3 +139,32 @@ async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack
     tenant = people["a", "trader"].tenant
     async with trading_stack(platform, task_queue=TRADING, tenant=tenant) as stack:
         yield stack
+
+
+@dataclass(frozen=True)
+class LiveApi:
+    http: str
+    ws: str
+
+
+@pytest.fixture(scope="session")
+async def live_api(platform: RunningPlatform, desk: Stack) -> AsyncIterator[LiveApi]:
+    """The API served by uvicorn on a free port, for clients that need a real socket
+    (WebSockets, load). Started after the desk so its account is known from the start."""
+    import asyncio
+
+    import uvicorn
+
+    from embedded.process import free_port
+
+    port = free_port()
+    app = create_app(settings_for(platform, ws_heartbeat_s=0.5))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn stopped at start-up"
+        await asyncio.sleep(0.02)
+    yield LiveApi(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/ws")
+    server.should_exit = True
+    await task
