@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health, problems
+from api import health, metrics, problems
+from api.metrics import ApiMetrics, FanoutCollector, MetricsMiddleware
 from api.resources import Resources
 from api.routes import accounts, auth, orders, ws
 from config.settings import Settings
@@ -32,7 +33,11 @@ def create_app(settings: Settings) -> FastAPI:
         "backtests, for traders and their programs.",
     )
     problems.install(app)
+    app.state.metrics = ApiMetrics()
+    app.state.metrics.registry.register(FanoutCollector(app))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth.router)
     app.include_router(accounts.router)
     app.include_router(orders.router)

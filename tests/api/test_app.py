@@ -79,3 +79,14 @@ async def test_starting_without_the_stores_says_which_settings_are_missing() -> 
     with pytest.raises(RuntimeError, match="AITP_POSTGRES__URL"):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/v1/orders/some-order")  # 401: counted under its template, not its path
+    text = (await client.get("/metrics")).text
+    assert 'aitp_api_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    assert 'route="/v1/orders/{order_id}",status="401"' in text
+    assert "some-order" not in text
+    assert "aitp_api_request_seconds_bucket" in text
+    assert "aitp_api_ws_clients 0.0" in text

@@ -147,6 +147,7 @@ def rule(permission: str | None, call: Call, *ok: int, scoped: bool = False) -> 
 ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): rule(None, at("/healthz"), 200),
     ("GET", "/readyz"): rule(None, at("/readyz"), 200),
+    ("GET", "/metrics"): rule(None, at("/metrics"), 200),
     ("POST", "/auth/login"): rule(None, _login, 200),
     ("POST", "/auth/refresh"): rule(None, _refresh, 200),
     ("POST", "/auth/logout"): rule("read", at("/auth/logout", {}), 204),
