@@ -69,7 +69,68 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "an internal error occurred", incident=incident)
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "incident": {"type": "string", "description": "quote it to support (500s)"},
+        "errors": {
+            "type": "array",
+            "description": "each invalid field (422s)",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_STANDARD = {
+    "401": "not authenticated, or the credential is expired or revoked",
+    "403": "authenticated, but not allowed",
+    "422": "invalid input; `errors` names each field",
+    "429": "rate limited; see Retry-After",
+}
+
+
+def _document(app: FastAPI) -> None:
+    """The OpenAPI document tells the truth about errors: every one is a Problem, and the
+    422s are not FastAPI's default shape."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                secured = bool(operation.get("security"))
+                for code, described in _STANDARD.items():
+                    if code in responses or (secured and code != "422"):
+                        entry = responses.setdefault(code, {"description": described})
+                        entry["content"] = content
+                for code, entry in responses.items():
+                    if code.startswith(("4", "5")):
+                        entry["content"] = content
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    _document(app)

@@ -4,7 +4,7 @@ call it: two tenants, each with a viewer, a trader and an admin, and a platform 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +168,50 @@ async def live_api(platform: RunningPlatform, desk: Stack) -> AsyncIterator[Live
     yield LiveApi(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/ws")
     server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+def api_process(platform: RunningPlatform, keys_dir: Path) -> Iterator[str]:
+    """`python -m api` as its own process on the session's stores, for synchronous clients
+    (schemathesis) that would otherwise block the loop an in-process server runs on."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from embedded.process import free_port
+
+    port = free_port()
+    generous = GENEROUS.model_dump()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AITP_")},
+        "AITP_DATA_DIR": str(platform.settings.data_dir),
+        "AITP_POSTGRES__URL": platform.postgres_url,
+        "AITP_REDIS__URL": platform.redis_url,
+        "AITP_TEMPORAL__ADDRESS": platform.temporal_address,
+        "AITP_CLICKHOUSE__URL": platform.clickhouse_url,
+        "AITP_API__JWT_KEYS_DIR": str(keys_dir),
+        "AITP_API__LOGIN_PER_MINUTE": "100000",
+        "AITP_API__ACCEPT_WAIT_S": "0",
+        "AITP_API__TIERS": json.dumps({t: generous for t in ("free", "pro", "institutional")}),
+    }
+    log = open(platform.settings.data_dir / "api-process.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, "python -m api exited at start-up; see api-process.log"
+        assert time.monotonic() < deadline, "python -m api did not get ready in 30 s"
+        time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(15)
+    log.close()
