@@ -128,6 +128,7 @@ async def trading_stack(
     try:
         async with worker:
             yield stack
+            await _end_workflows_of(client, account)
             stop.set()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -137,3 +138,12 @@ async def trading_stack(
         await bus.close()
         await replies.close()
         await pool.close()
+
+
+async def _end_workflows_of(client: Client, account: str) -> None:
+    """Terminate what the stack's account still runs (working orders reconcile forever), so
+    no later stack on the same queue inherits workflows whose hot path is gone."""
+    query = f"Account = '{account}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        with contextlib.suppress(Exception):  # ended meanwhile
+            await client.get_workflow_handle(execution.id).terminate("test stack stopped")

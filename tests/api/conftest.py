@@ -133,9 +133,11 @@ async def tokens(app_client: httpx.AsyncClient, people: People) -> dict[tuple[st
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack]:
-    """Tenant a's account, traded by a paper hot path and a worker on the API's queue."""
+    """Tenant a's account, traded by a paper hot path and a worker on the API's queue; per
+    module, so no stack is left running (and starved) while a synchronous suite blocks the
+    loop."""
     tenant = people["a", "trader"].tenant
     async with trading_stack(platform, task_queue=TRADING, tenant=tenant) as stack:
         yield stack
@@ -147,7 +149,7 @@ class LiveApi:
     ws: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def live_api(platform: RunningPlatform, desk: Stack) -> AsyncIterator[LiveApi]:
     """The API served by uvicorn on a free port, for clients that need a real socket
     (WebSockets, load). Started after the desk so its account is known from the start."""
