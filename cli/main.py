@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import data, platform
+from cli import data, platform, users
 from cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command()(platform.up)
 app.command()(platform.status)
 app.command()(platform.down)
 app.add_typer(data.app, name="data")
+app.add_typer(users.app, name="user")
 
 _debug = False
 
