@@ -30,18 +30,13 @@ from adapters.postgres.identity import IdentityStore
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from api.security.passwords import hash_password
+from bench._platform import addresses, scratch_settings
 from bench._report import Target, report
 from config.settings import (
-    ApiSettings,
-    ClickHouseSettings,
-    DemoSettings,
     PostgresSettings,
-    RedisSettings,
-    Settings,
-    TemporalSettings,
 )
 from domain.orders import Fill, Order, Side
-from embedded import state, supervisor
+from embedded import supervisor
 from embedded.process import free_port
 
 PASSWORD = "bench password 1"  # noqa: S105  (a throwaway user of a scratch platform)
@@ -106,19 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aitp-bench-api-") as tmp:
         data_dir = Path(tmp)
-        settings = Settings(
-            data_dir=data_dir,
-            postgres=PostgresSettings(url=None),
-            redis=RedisSettings(url=None),
-            clickhouse=ClickHouseSettings(url=None),
-            temporal=TemporalSettings(address=None, port=free_port(), ui_port=free_port()),
-            demo=DemoSettings(enabled=False),
-            api=ApiSettings(enabled=False),
-        )
+        settings = scratch_settings(data_dir)
         asyncio.run(supervisor.start(settings))
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            urls = {name: rec.url for name, rec in state.load(data_dir).components.items()}
+            urls = addresses(data_dir)
             asyncio.run(_seed(urls["postgres"]))
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("AITP_")},

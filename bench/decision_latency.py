@@ -36,22 +36,17 @@ from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from bench._floor import FloorWorkflow, floor_step
+from bench._platform import addresses, scratch_settings
 from bench._report import Target, report
 from config.settings import (
-    ClickHouseSettings,
-    DemoSettings,
     PostgresSettings,
-    RedisSettings,
-    Settings,
-    TemporalSettings,
 )
 from domain.clock import ManualClock
 from domain.instruments import fx_major
 from domain.market import QuoteTick
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
-from embedded import state, supervisor
-from embedded.process import free_port
+from embedded import supervisor
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
@@ -77,16 +72,9 @@ async def settled(client: Client, task_queue: str, limit_s: float = 120) -> None
 
 
 async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
-    settings = Settings(
-        data_dir=data_dir,
-        postgres=PostgresSettings(url=None),
-        redis=RedisSettings(url=None),
-        clickhouse=ClickHouseSettings(url=None),
-        temporal=TemporalSettings(address=None, port=free_port(), ui_port=free_port()),
-        demo=DemoSettings(enabled=False),
-    )
+    settings = scratch_settings(data_dir)
     await supervisor.start(settings)
-    urls = {name: rec.url for name, rec in state.load(data_dir).components.items()}
+    urls = addresses(data_dir)
     account = f"b{uuid.uuid4().hex[:6]}"
     bus = RedisStreamBus.from_url(urls["redis"])
     replies = RedisCommandLog.from_url(urls["redis"])
