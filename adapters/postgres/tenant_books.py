@@ -174,6 +174,15 @@ class TenantBooks:
             account_id,
             client_order_id,
         )
+        if row is None:
+            # a concurrent request inserted the key after this statement's snapshot was taken:
+            # its row is committed now, and a new statement sees it
+            row = await self._pool.fetchrow(
+                """SELECT client_order_id, request_digest, false AS inserted
+                   FROM idempotency_keys WHERE user_id = $1 AND key = $2""",
+                user_id,
+                key,
+            )
         assert row is not None
         if row["inserted"]:
             return Claim(row["client_order_id"], replayed=False)

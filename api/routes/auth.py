@@ -88,7 +88,8 @@ async def login(body: Login, res: Res) -> TokenPair:
     if user is None or not ok or user.disabled:
         raise unauthorized("email or password is wrong")
     if needs_rehash(user.password_hash):
-        await res.identity.set_password_hash(user.id, hash_password(body.password))
+        rehashed = await asyncio.to_thread(hash_password, body.password)
+        await res.identity.set_password_hash(user.id, rehashed)
     return await _pair(res, user)
 
 
