@@ -111,11 +111,6 @@ class IdentityStore:
     async def tenants(self) -> list[asyncpg.Record]:
         return list(await self._pool.fetch("SELECT id, slug, tier FROM tenants ORDER BY slug"))
 
-    async def set_tier(self, slug: str, tier: str) -> None:
-        done = await self._pool.execute("UPDATE tenants SET tier = $2 WHERE slug = $1", slug, tier)
-        if done == "UPDATE 0":
-            raise IdentityError(f"no tenant {slug!r}")
-
     async def create_user(
         self, tenant: str, email: str, password_hash: str, role: str
     ) -> UserRecord:

@@ -49,27 +49,24 @@ async def _login_rate(request: Request, res: Res) -> None:
         raise HTTPException(429, "too many sign-in attempts; wait and retry", verdict.headers())
 
 
-async def _pair(res: Res, user: UserRecord) -> TokenPair:
-    api = res.settings.api
-    refresh = new_refresh_token()
-    await res.identity.start_family(
-        user.id, digest(refresh), datetime.now(UTC) + timedelta(seconds=api.refresh_ttl_s)
-    )
-    return TokenPair(
-        access_token=_access(res, user),
-        expires_in=res.tokens.ttl_s,
-        refresh_token=refresh,
-        refresh_expires_in=api.refresh_ttl_s,
-    )
+def _refresh_expiry(res: Res) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=res.settings.api.refresh_ttl_s)
 
 
-def _access(res: Res, user: UserRecord) -> str:
-    return res.tokens.issue(
+def _pair(res: Res, user: UserRecord, refresh: str) -> TokenPair:
+    """A fresh access token for `user`, beside the refresh token just stored for them."""
+    access = res.tokens.issue(
         user_id=user.id,
         tenant_id=user.tenant_id,
         tenant=user.tenant,
         role=user.role,
         tier=user.tier,
+    )
+    return TokenPair(
+        access_token=access,
+        expires_in=res.tokens.ttl_s,
+        refresh_token=refresh,
+        refresh_expires_in=res.settings.api.refresh_ttl_s,
     )
 
 
@@ -90,7 +87,9 @@ async def login(body: Login, res: Res) -> TokenPair:
     if needs_rehash(user.password_hash):
         rehashed = await asyncio.to_thread(hash_password, body.password)
         await res.identity.set_password_hash(user.id, rehashed)
-    return await _pair(res, user)
+    refresh_token = new_refresh_token()
+    await res.identity.start_family(user.id, digest(refresh_token), _refresh_expiry(res))
+    return _pair(res, user, refresh_token)
 
 
 @router.post(
@@ -100,23 +99,15 @@ async def login(body: Login, res: Res) -> TokenPair:
     responses={401: {"description": "unknown, expired, revoked or reused refresh token"}},
 )
 async def refresh(body: RefreshInput, res: Res) -> TokenPair:
-    api = res.settings.api
     successor = new_refresh_token()
     outcome = await res.identity.rotate(
-        digest(body.refresh_token),
-        digest(successor),
-        datetime.now(UTC) + timedelta(seconds=api.refresh_ttl_s),
+        digest(body.refresh_token), digest(successor), _refresh_expiry(res)
     )
     if outcome.result is not Refresh.ROTATED or outcome.user is None:
         raise unauthorized(_REFRESH_REFUSED[outcome.result])
     if outcome.user.disabled:
         raise unauthorized("user disabled")
-    return TokenPair(
-        access_token=_access(res, outcome.user),
-        expires_in=res.tokens.ttl_s,
-        refresh_token=successor,
-        refresh_expires_in=api.refresh_ttl_s,
-    )
+    return _pair(res, outcome.user, successor)
 
 
 @router.post(

@@ -114,10 +114,6 @@ class Keyring:
         self._fresh()
         return self._public.get(kid)
 
-    @property
-    def kids(self) -> list[str]:
-        return sorted(self._private)
-
 
 class AccessTokens:
     def __init__(
