@@ -7,15 +7,11 @@ without acting twice; the reply is read back by that id.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
-import orjson
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.orders import Fill
-from domain.ports import CommandReplies, EventBus, OrderBook
+from domain.ports import HotpathLink, OrderBook
 from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
 
 
@@ -24,39 +20,29 @@ class HotpathTimeoutError(Exception):
 
 
 class OrderActivities:
-    def __init__(self, bus: EventBus, replies: CommandReplies, book: OrderBook) -> None:
-        self._bus = bus
-        self._replies = replies
+    def __init__(self, hotpath: HotpathLink, book: OrderBook) -> None:
+        self._hotpath = hotpath
         self._book = book
 
     @activity.defn(name="hotpath_command")
     async def hotpath_command(self, command: HotpathCommand) -> HotpathReply:
-        fields: dict[str, bytes | str] = {
-            "id": command.command_id,
-            "kind": command.kind,
-            "data": orjson.dumps(command.data),
-        }
-        await self._bus.publish(f"commands:{command.account}", fields)
-        started = time.monotonic()
-        deadline = started + command.timeout_s
-        delay = 0.0005
-        beats = not activity.info().is_local  # a local activity has no heartbeat to send
-        while time.monotonic() < deadline:
-            raw = await self._replies.recall(command.account, command.command_id)
-            if raw is not None:
-                reply = orjson.loads(raw)
-                data = reply.get("data") or {}
-                return HotpathReply.model_validate(
-                    {"ok": reply["ok"], "error": reply.get("error"), **_fields(data)}
-                )
-            await asyncio.sleep(delay)
-            if time.monotonic() - started > 0.05:  # a hot path answers in ~1 ms; beyond, back off
-                delay = min(delay * 2, 0.1)
-            if beats:
-                activity.heartbeat()
-        raise HotpathTimeoutError(
-            f"the hot path of {command.account} did not answer {command.command_id} "
-            f"within {command.timeout_s}s"
+        local = activity.info().is_local  # a local activity has no heartbeat to send
+        reply = await self._hotpath.ask(
+            command.account,
+            command.command_id,
+            command.kind,
+            command.data,
+            command.timeout_s,
+            None if local else activity.heartbeat,
+        )
+        if reply is None:
+            raise HotpathTimeoutError(
+                f"the hot path of {command.account} did not answer {command.command_id} "
+                f"within {command.timeout_s}s"
+            )
+        data = reply.get("data") or {}
+        return HotpathReply.model_validate(
+            {"ok": reply["ok"], "error": reply.get("error"), **_fields(data)}
         )
 
     @activity.defn(name="record_order")

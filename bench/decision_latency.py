@@ -35,6 +35,7 @@ from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
+from adapters.redis.hotpath_link import BusHotpathLink
 from bench._floor import FloorWorkflow, floor_step
 from bench._platform import addresses, scratch_settings
 from bench._report import Target, report
@@ -128,7 +129,7 @@ async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
     ]
     worker = build_worker(
         client,
-        OrderActivities(bus, replies, book),
+        OrderActivities(BusHotpathLink(bus, replies), book),
         DecisionActivities(
             book, PortfolioLimits(max_volume_per_symbol=Decimal(10**9), max_open_symbols=10**6)
         ),

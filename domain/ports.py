@@ -8,7 +8,7 @@ importing the domain stays free of data libraries.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -109,6 +109,26 @@ class CommandReplies(Protocol):
     """The hot path's stored reply to a command, by command id (None until it answers)."""
 
     async def recall(self, scope: str, command_id: str) -> bytes | None: ...
+
+
+class HotpathLink(Protocol):
+    """A command to an account's hot path and its reply, matched by the command's id.
+
+    Sending the same id again is harmless: the hot path answers it with the reply it stored
+    the first time. `waiting` is called while no reply has come (an activity heartbeats).
+    """
+
+    async def ask(
+        self,
+        account: str,
+        command_id: str,
+        kind: str,
+        data: Mapping[str, Any],
+        timeout_s: float,
+        waiting: Callable[[], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """The reply (`ok`, and `data` or `error`), or None if none came within the time."""
+        ...
 
 
 class OrderBook(Protocol):

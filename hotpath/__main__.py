@@ -54,6 +54,7 @@ from hotpath.outbox import Outbox
 from hotpath.process import DataClock, HotPath, WallClock
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
+from hotpath.switches import StrategySwitches
 from hotpath.venue import Venue
 
 DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         route=args.route,
     )
     recover(engine)
+    switches = StrategySwitches(workdir / f"{args.account}.strategies.json")
+    switches.apply(engine.enabled)
     log.info(
         "books rebuilt",
         broker=args.broker,
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = HotpathMetrics(args.account)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    return asyncio.run(_run(args.account, settings, engine, feed, metrics, log))
+    return asyncio.run(_run(args.account, settings, engine, switches, feed, metrics, log))
 
 
 async def check_books(
@@ -288,6 +291,7 @@ async def _run(
     account: str,
     settings: Settings,
     engine: Engine,
+    switches: StrategySwitches,
     feed: Feed,
     metrics: HotpathMetrics,
     log: structlog.stdlib.BoundLogger,
@@ -297,7 +301,12 @@ async def _run(
     replies = RedisCommandLog.from_url(settings.redis.url)
     publisher = Publisher(engine.outbox, bus, events_stream(account))
     consumer = CommandConsumer(
-        account, bus, replies, CommandHandler(engine), f"hotpath-{os.getpid()}", WallClock()
+        account,
+        bus,
+        replies,
+        CommandHandler(engine, switches),
+        f"hotpath-{os.getpid()}",
+        WallClock(),
     )
     recorder = None
     if settings.clickhouse.url:
@@ -318,6 +327,7 @@ async def _run(
         account=account,
         symbols=list(engine.instruments),
         strategies=[s.name for s in engine.strategies],
+        stopped=[name for name, on in engine.enabled.items() if not on],
     )
     await hot.run(stop)
     log.info(

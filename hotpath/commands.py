@@ -19,6 +19,7 @@ from adapters.redis.command_log import RedisCommandLog
 from domain.orders import Order, OrderError, OrderType, Side, TimeInForce
 from domain.ports import BusMessage, EventBus
 from hotpath.engine import Engine
+from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")
 GROUP = "hotpath"
@@ -43,8 +44,9 @@ def events_stream(account: str) -> str:
 class CommandHandler:
     """What each command does to the engine; pure of I/O, so it is tested without a bus."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, switches: StrategySwitches | None = None) -> None:
         self.engine = engine
+        self.switches = switches
 
     def handle(self, kind: str, data: dict[str, Any], now: int) -> dict[str, Any]:
         method = getattr(self, f"_{kind}", None)
@@ -119,7 +121,25 @@ class CommandHandler:
         if name not in self.engine.enabled:
             raise CommandError(f"no strategy {name!r}; running: {', '.join(self.engine.enabled)}")
         self.engine.enabled[name] = bool(data.get("enabled", True))
+        if self.switches is not None:
+            self.switches.save(self.engine.enabled)
         return {"name": name, "enabled": self.engine.enabled[name]}
+
+    def _strategies(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        return {
+            "strategies": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "symbol": s.symbol,
+                    "params": {
+                        k: str(v) if isinstance(v, Decimal) else v for k, v in s.params().items()
+                    },
+                    "enabled": self.engine.enabled[s.name],
+                }
+                for s in self.engine.strategies
+            ]
+        }
 
 
 def _required(data: dict[str, Any], field: str) -> str:

@@ -21,6 +21,7 @@ from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
+from adapters.redis.hotpath_link import BusHotpathLink
 from config.settings import PostgresSettings, TemporalSettings
 from domain.clock import ManualClock
 from domain.instruments import fx_major
@@ -121,7 +122,7 @@ async def trading_stack(
     ]
     worker = build_worker(
         client,
-        OrderActivities(bus, replies, book),
+        OrderActivities(BusHotpathLink(bus, replies), book),
         DecisionActivities(book, limits or PortfolioLimits(), scorer=scorer),
         task_queue,
     )

@@ -50,6 +50,7 @@ async def _serve() -> None:
     from adapters.postgres.pool import create_pool
     from adapters.redis.command_log import RedisCommandLog
     from adapters.redis.event_bus import RedisStreamBus
+    from adapters.redis.hotpath_link import BusHotpathLink
     from config.logs import configure_logging
     from config.settings import Settings
     from embedded.endpoints import postgres_url, redis_url, temporal_address
@@ -61,7 +62,8 @@ async def _serve() -> None:
     redis = redis_url(settings)
     pool = await create_pool(postgres_url(settings), settings.postgres, "trading-worker")
     book = PostgresOrderBook(pool)
-    orders = OrderActivities(RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis), book)
+    link = BusHotpathLink(RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis))
+    orders = OrderActivities(link, book)
     decisions = DecisionActivities(book, PortfolioLimits())
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(

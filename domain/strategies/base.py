@@ -39,8 +39,13 @@ class OrderIntent:
 
 
 class Strategy(Protocol):
+    kind: ClassVar[str]
     name: str
     symbol: str
+
+    def params(self) -> dict[str, Any]:
+        """The parameters it was built with, as `create(kind, symbol, params)` takes them."""
+        ...
 
     def on_bar(self, bar: Bar) -> Sequence[OrderIntent]: ...
 
@@ -55,6 +60,7 @@ class OnePositionStrategy:
     """Flat, long or short, one position at a time; subclasses decide on bars."""
 
     kind: ClassVar[str]
+    PARAMS: ClassVar[tuple[str, ...]]
 
     def __init__(self, symbol: str, volume: Decimal, name: str) -> None:
         if volume <= 0:
@@ -68,6 +74,9 @@ class OnePositionStrategy:
     @property
     def pending(self) -> bool:
         return self.net != self.target
+
+    def params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.PARAMS}
 
     def on_tick(self, tick: QuoteTick) -> Sequence[OrderIntent]:
         return NO_INTENTS
