@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +10,18 @@ import asyncpg
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from adapters.clickhouse.executors import ClickHouseHttpExecutor, SqlExecutor
+from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
+from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.event_bus import RedisStreamBus
+from adapters.redis.hotpath_link import BusHotpathLink
 from api.ratelimit import RateLimiter
 from api.security.tokens import AccessTokens, Keyring
 from api.streams import Fanout
 from config.settings import Settings
+from domain.ports import HotpathLink
 from temporal.client import connect
 
 
@@ -28,17 +35,22 @@ class Resources:
     tokens: AccessTokens
     limiter: RateLimiter
     fanout: Fanout
+    hotpath: HotpathLink
+    market: ClickHouseMarketDataStore
+    clickhouse: SqlExecutor
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
         pg, rd, tp = settings.postgres.url, settings.redis.url, settings.temporal.address
-        if not (pg and rd and tp):
+        ch = settings.clickhouse.url
+        if not (pg and rd and tp and ch):
             missing = [
                 name
                 for name, value in (
                     ("AITP_POSTGRES__URL", pg),
                     ("AITP_REDIS__URL", rd),
                     ("AITP_TEMPORAL__ADDRESS", tp),
+                    ("AITP_CLICKHOUSE__URL", ch),
                 )
                 if not value
             ]
@@ -49,6 +61,7 @@ class Resources:
         redis: Redis = Redis.from_url(rd)
         try:
             temporal = await connect(tp, settings.temporal)
+            executor = await asyncio.to_thread(ClickHouseHttpExecutor, ch)
         except Exception:
             await pool.close()
             await redis.aclose()
@@ -67,12 +80,16 @@ class Resources:
             tokens,
             RateLimiter(redis),
             fanout,
+            BusHotpathLink(RedisStreamBus(redis), RedisCommandLog(redis)),
+            ClickHouseMarketDataStore(executor, settings.clickhouse.database),
+            executor,
         )
 
     async def close(self) -> None:
         await self.fanout.stop()
         await self.pool.close()
         await self.redis.aclose()
+        await asyncio.to_thread(self.market.close)
 
     async def readiness(self) -> dict[str, Any]:
         """Each dependency's answer to the cheapest question it can answer."""
@@ -81,6 +98,7 @@ class Resources:
             ("postgres", lambda: self.pool.fetchval("SELECT 1")),
             ("redis", self.redis.ping),
             ("temporal", lambda: self.temporal.service_client.check_health()),
+            ("clickhouse", lambda: asyncio.to_thread(self.clickhouse.command, "SELECT 1")),
         ):
             try:
                 await probe()

@@ -82,6 +82,7 @@ class Fanout:
         self._cursors: dict[str, str] = {}  # stream -> last id read
         self._subscribers: dict[tuple[uuid.UUID, str], set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._quotes: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}  # latest per symbol
         self.delivered = 0
         self.dropped_clients = 0
 
@@ -111,6 +112,10 @@ class Fanout:
                 group.discard(sub)
                 if not group:
                     del self._subscribers[sub.tenant_id, channel]
+
+    def last_quote(self, tenant_id: uuid.UUID, symbol: str) -> dict[str, Any] | None:
+        """The latest quote event of the symbol from any of the tenant's hot paths."""
+        return self._quotes.get((tenant_id, symbol))
 
     @property
     def clients(self) -> int:
@@ -166,9 +171,10 @@ class Fanout:
             return
         kind = fields.get(b"kind", b"").decode()
         raw = fields.get(b"data", b"{}")
-        channels = [
-            c for c in channels_of(kind, orjson.loads(raw)) if (tenant, c) in self._subscribers
-        ]
+        data = orjson.loads(raw)
+        if kind == "quote":
+            self._quotes[tenant, str(data.get("symbol"))] = data
+        channels = [c for c in channels_of(kind, data) if (tenant, c) in self._subscribers]
         for channel in channels:
             # spliced rather than re-encoded: the data is JSON already, and stays as it came
             head = orjson.dumps(

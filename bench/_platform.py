@@ -4,6 +4,8 @@ only what the benchmark starts competes for the cores."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from config.settings import (
@@ -34,3 +36,22 @@ def scratch_settings(data_dir: Path) -> Settings:
 def addresses(data_dir: Path) -> dict[str, str]:
     """Where each store `supervisor.start` started listens."""
     return {name: rec.url for name, rec in state.load(data_dir).components.items()}
+
+
+HIGH_LIMITS = {"per_second": 1e7, "burst": 10**7, "trading_per_second": 1e7, "trading_burst": 10**7}
+
+
+def api_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a `python -m api` on the scratch platform: its stores, and every
+    tier's limits set so high that the benchmark measures the work, never a refusal."""
+    urls = addresses(data_dir)
+    tiers = {tier: HIGH_LIMITS for tier in ("free", "pro", "institutional")}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AITP_")},
+        "AITP_DATA_DIR": str(data_dir),
+        "AITP_POSTGRES__URL": urls["postgres"],
+        "AITP_REDIS__URL": urls["redis"],
+        "AITP_TEMPORAL__ADDRESS": urls["temporal"],
+        "AITP_CLICKHOUSE__URL": urls["clickhouse"],
+        "AITP_API__TIERS": json.dumps(tiers),
+    }

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,7 @@ from adapters.postgres.identity import IdentityStore
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from api.security.passwords import hash_password
-from bench._platform import addresses, scratch_settings
+from bench._platform import addresses, api_env, scratch_settings
 from bench._report import Target, report
 from config.settings import (
     PostgresSettings,
@@ -40,7 +38,6 @@ from embedded import supervisor
 from embedded.process import free_port
 
 PASSWORD = "bench password 1"  # noqa: S105  (a throwaway user of a scratch platform)
-HIGH = {"per_second": 1e7, "burst": 10**7, "trading_per_second": 1e7, "trading_burst": 10**7}
 
 
 def _serve(argv: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen[bytes]:
@@ -107,15 +104,7 @@ def main() -> None:
         try:
             urls = addresses(data_dir)
             asyncio.run(_seed(urls["postgres"]))
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("AITP_")},
-                "AITP_DATA_DIR": str(data_dir),
-                "AITP_POSTGRES__URL": urls["postgres"],
-                "AITP_REDIS__URL": urls["redis"],
-                "AITP_TEMPORAL__ADDRESS": urls["temporal"],
-                "AITP_CLICKHOUSE__URL": urls["clickhouse"],
-                "AITP_API__TIERS": json.dumps({"institutional": HIGH, "free": HIGH, "pro": HIGH}),
-            }
+            env = api_env(data_dir)
             ours_port, bare_port = free_port(), free_port()
             ours = f"http://127.0.0.1:{ours_port}"
             procs.append(

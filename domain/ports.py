@@ -30,12 +30,24 @@ class MarketDataStore(Protocol):
     ) -> int: ...
 
     def read_bars(
-        self, symbol: str, timeframe: Timeframe, side: PriceSide, start_ns: int, end_ns: int
-    ) -> pl.DataFrame: ...
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        side: PriceSide,
+        start_ns: int,
+        end_ns: int,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Bars in [start, end), oldest first; the first `limit` of them when given."""
+        ...
 
     def write_ticks(self, symbol: str, ticks: pl.DataFrame) -> int: ...
 
     def read_ticks(self, symbol: str, start_ns: int, end_ns: int) -> pl.DataFrame: ...
+
+    def last_tick(self, symbol: str) -> tuple[int, float, float] | None:
+        """(ts, bid, ask) of the newest stored tick of the symbol, or None."""
+        ...
 
     def series(self) -> list[SeriesInfo]: ...
 

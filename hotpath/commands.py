@@ -18,6 +18,7 @@ import orjson
 from adapters.redis.command_log import RedisCommandLog
 from domain.orders import Order, OrderError, OrderType, Side, TimeInForce
 from domain.ports import BusMessage, EventBus
+from domain.positions import RateError
 from hotpath.engine import Engine
 from hotpath.switches import StrategySwitches
 
@@ -103,6 +104,23 @@ class CommandHandler:
             "positions": {p.position_id: str(p.volume) for p in book},
             "balance": str(book.balance),
             "working": sorted(o.client_order_id for o in self.engine.broker.working()),
+        }
+
+    def _balance(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+        book = self.engine.book
+        marks = {
+            s: (Decimal(str(q.bid)), Decimal(str(q.ask))) for s, q in self.engine.quotes.items()
+        }
+        try:
+            equity: Decimal | None = book.equity(marks)
+        except (KeyError, RateError):  # a position with no quote or rate cannot be valued
+            equity = None
+        return {
+            "currency": book.currency,
+            "balance": str(book.balance),
+            "equity": None if equity is None else str(equity),
+            "positions": len(book.positions),
+            "working_orders": len(list(self.engine.broker.working())),
         }
 
     def _intent_rejected(self, data: dict[str, Any], now: int) -> dict[str, Any]:

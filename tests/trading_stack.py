@@ -36,6 +36,7 @@ from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
 from temporal.client import connect
+from temporal.decisions import DECISION_WORKFLOW, DecisionRequest
 from temporal.orders import ORDER_WORKFLOW, OrderRequest, OrderView, order_workflow_id
 from tests.conftest import RunningPlatform
 from workers.bridge import Bridge
@@ -139,6 +140,25 @@ async def trading_stack(
         await bus.close()
         await replies.close()
         await pool.close()
+
+
+async def decide(stack: Stack, tenant: str, volume: str = "0.01") -> str:
+    """A finished decision of the stack's account (a long EURUSD candidate); its id."""
+    request = DecisionRequest(
+        account=stack.account,
+        tenant=tenant,
+        symbol="EURUSD",
+        strategy="ma_cross 50/200",
+        bar_ts=T0 + uuid.uuid4().int % 10**12,
+        side=Side.BUY,
+        volume=Decimal(volume),
+        reason="entry_long",
+        features={"close": 1.1001, "sma_fast": 1.1002, "sma_slow": 1.1},
+    )
+    await stack.client.execute_workflow(
+        DECISION_WORKFLOW, request, id=request.workflow_id, task_queue=stack.task_queue
+    )
+    return request.workflow_id
 
 
 async def _end_workflows_of(client: Client, account: str) -> None:

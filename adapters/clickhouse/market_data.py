@@ -108,13 +108,20 @@ class ClickHouseMarketDataStore:
         return frame.height
 
     def read_bars(
-        self, symbol: str, timeframe: Timeframe, side: PriceSide, start_ns: int, end_ns: int
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        side: PriceSide,
+        start_ns: int,
+        end_ns: int,
+        limit: int | None = None,
     ) -> pl.DataFrame:
         params = {"s": symbol, "side": side.value, "a": start_ns, "b": end_ns}
-        stored = self._bars_sql(timeframe)
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        stored = self._bars_sql(timeframe) + tail
         table = self._sql.query_arrow(stored, {**params, "tf": timeframe.value})
         if table.num_rows == 0 and timeframe is not Timeframe.M1:
-            table = self._sql.query_arrow(self._aggregated_sql(timeframe), params)
+            table = self._sql.query_arrow(self._aggregated_sql(timeframe) + tail, params)
         return _bars_frame(table)
 
     def _bars_sql(self, timeframe: Timeframe) -> str:
@@ -168,6 +175,17 @@ class ClickHouseMarketDataStore:
         if frame.height == 0:
             return pl.DataFrame(schema={"ts": _TS, **{c: pl.Float64 for c in TICK_COLUMNS[1:]}})
         return frame.with_columns(pl.col("ts").cast(_TS))
+
+    def last_tick(self, symbol: str) -> tuple[int, float, float] | None:
+        table = self._sql.query_arrow(
+            f"""SELECT toUnixTimestamp64Nano(ts) AS t, bid, ask FROM {self._db}.ticks FINAL
+                WHERE symbol = {{s:String}} ORDER BY ts DESC, seq DESC LIMIT 1""",
+            {"s": symbol},
+        )
+        if table.num_rows == 0:
+            return None
+        row = table.to_pylist()[0]
+        return int(row["t"]), float(row["bid"]), float(row["ask"])
 
     def series(self) -> list[SeriesInfo]:
         table = self._sql.query_arrow(

@@ -6,9 +6,10 @@ from fastapi import APIRouter, HTTPException
 
 from adapters.postgres.tenant_books import TenantBooks
 from api.guards import Reader, Res
+from api.hotpath import ask
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.schemas.base import Page
-from api.schemas.trading import Account, Fill, Position
+from api.schemas.trading import Account, Balance, Fill, Position
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -28,6 +29,20 @@ async def get_account(account: str, principal: Reader, res: Res) -> Account:
 
 
 _ACCOUNT = ("name", "broker", "currency", "leverage", "hedging", "created_at")
+
+
+@router.get(
+    "/accounts/{account}/balance",
+    summary="Balance and equity now, from the account's hot path",
+    responses={
+        404: {"description": "no such account in your tenant"},
+        503: {"description": "the account's hot path is not answering"},
+    },
+)
+async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
+    if await TenantBooks(res.pool, principal.tenant_id).account(account) is None:
+        raise HTTPException(404, f"no account {account!r}")
+    return Balance(account=account, **await ask(res, account, "balance"))
 
 
 @router.get("/positions", summary="Open positions, netted per symbol (per ticket on hedging)")

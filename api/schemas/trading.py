@@ -99,3 +99,29 @@ class Fill(Output):
     commission: Decimal
     swap: Decimal
     time: datetime
+
+
+class Balance(Output):
+    account: str
+    currency: str
+    balance: Decimal = Field(description="cash after realised profit, commission and swap")
+    equity: Decimal | None = Field(
+        description="balance plus open profit at the prices positions would close at; "
+        "null while a position has no quote or conversion rate"
+    )
+    positions: int
+    working_orders: int
+
+
+ParamValue = bool | int | float | str
+
+
+class Strategy(Output):
+    id: str = Field(description="URL-safe form of the name, used in the strategy's routes")
+    name: str
+    kind: str = Field(examples=["ma_cross"])
+    symbol: str
+    params: dict[str, ParamValue] = Field(
+        description="as the strategy was built; a new set of parameters is a new strategy"
+    )
+    enabled: bool = Field(description="false: its signals are ignored; positions stay as they are")

@@ -6,24 +6,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from fastapi import FastAPI
 
+from adapters.clickhouse.executors import ClickHouseHttpExecutor
+from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
 from api.app import create_app
 from api.security.passwords import hash_password
 from config.settings import (
     ApiSettings,
+    ClickHouseSettings,
     PostgresSettings,
     RedisSettings,
     Settings,
     TemporalSettings,
     TierLimits,
 )
+from domain.market_data import PriceSide, Timeframe
+from domain.strategies import MaCross
 from temporal.queues import TRADING
 from tests.conftest import RunningPlatform
 from tests.trading_stack import Stack, trading_stack
@@ -48,6 +55,7 @@ def settings_for(platform: RunningPlatform, **api: object) -> Settings:
         postgres=PostgresSettings(url=platform.postgres_url),
         redis=RedisSettings(url=platform.redis_url),
         temporal=TemporalSettings(address=platform.temporal_address),
+        clickhouse=ClickHouseSettings(url=platform.clickhouse_url),
         api=ApiSettings(**options),  # type: ignore[arg-type]
     )
 
@@ -139,8 +147,51 @@ async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack
     module, so no stack is left running (and starved) while a synchronous suite blocks the
     loop."""
     tenant = people["a", "trader"].tenant
-    async with trading_stack(platform, task_queue=TRADING, tenant=tenant) as stack:
+    slow = MaCross("EURUSD", fast=50, slow=200)  # listed and switched; never fires in a test
+    async with trading_stack(platform, [slow], task_queue=TRADING, tenant=tenant) as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def stored_symbol(platform: RunningPlatform) -> str:
+    """A symbol of its own in the platform's market-data store: ten M1 bid bars from
+    2024-01-02 00:00 UTC (open 1.1000 + 0.0001 a minute) and two ticks, the last at 00:09:30."""
+    symbol = f"T{uuid.uuid4().hex[:6].upper()}"
+    store = ClickHouseMarketDataStore(ClickHouseHttpExecutor(platform.clickhouse_url))
+    t0 = datetime(2024, 1, 2, tzinfo=UTC)
+    opens = [1.1 + i * 1e-4 for i in range(10)]
+    try:
+        store.ensure_schema()
+        store.write_bars(
+            symbol,
+            Timeframe.M1,
+            PriceSide.BID,
+            pl.DataFrame(
+                {
+                    "ts": [t0 + timedelta(minutes=i) for i in range(10)],
+                    "open": opens,
+                    "high": [o + 5e-4 for o in opens],
+                    "low": [o - 5e-4 for o in opens],
+                    "close": [o + 1e-4 for o in opens],
+                    "volume": [1.0] * 10,
+                }
+            ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC"))),
+        )
+        store.write_ticks(
+            symbol,
+            pl.DataFrame(
+                {
+                    "ts": [t0 + timedelta(minutes=9), t0 + timedelta(minutes=9, seconds=30)],
+                    "bid": [1.1009, 1.1010],
+                    "ask": [1.1011, 1.1012],
+                    "bid_volume": [0.0, 0.0],
+                    "ask_volume": [0.0, 0.0],
+                }
+            ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC"))),
+        )
+    finally:
+        store.close()
+    return symbol
 
 
 @dataclass(frozen=True)

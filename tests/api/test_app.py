@@ -31,7 +31,7 @@ async def test_liveness_and_readiness_answer(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok"},
+        "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok", "clickhouse": "ok"},
     }
 
 

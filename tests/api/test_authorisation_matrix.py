@@ -21,7 +21,7 @@ import pytest
 from api.app import create_app
 from config.settings import Settings
 from tests.api.conftest import PASSWORD, People, bearer, login
-from tests.trading_stack import Stack
+from tests.trading_stack import Stack, decide
 
 CALLERS = ("anonymous", "other tenant", "viewer", "trader", "admin", "operator")
 GRANTS = {
@@ -40,6 +40,7 @@ class Ctx:
     desk: Stack
     caller: str
     headers: dict[str, str]
+    symbol: str  # one with stored bars and ticks
 
     @property
     def tenant_a(self) -> bool:
@@ -119,6 +120,38 @@ async def _amend(ctx: Ctx) -> tuple[str, dict[str, Any]]:
     return f"/v1/orders/{await ctx.working_order()}", {"price": "1.0910"}
 
 
+async def _balance(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/accounts/{ctx.desk.account}/balance", None
+
+
+async def _strategies(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/accounts/{ctx.desk.account}/strategies", None
+
+
+def _switch(action: str) -> Call:
+    async def call(ctx: Ctx) -> tuple[str, None]:
+        return f"/v1/accounts/{ctx.desk.account}/strategies/ma_cross-50-200/{action}", None
+
+    return call
+
+
+_DECISIONS: dict[str, str] = {}  # desk account -> a finished decision of it
+
+
+async def _decision(ctx: Ctx) -> tuple[str, None]:
+    if ctx.desk.account not in _DECISIONS:
+        _DECISIONS[ctx.desk.account] = await decide(ctx.desk, ctx.people["a", "trader"].tenant)
+    return f"/v1/decisions/{_DECISIONS[ctx.desk.account]}", None
+
+
+async def _quote(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/quotes/{ctx.symbol}", None
+
+
+async def _bars(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/bars/{ctx.symbol}?start=2024-01-02T00:00:00Z&end=2024-01-03T00:00:00Z", None
+
+
 async def _revoke(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/api-keys/{await ctx.key_of_caller()}", None
 
@@ -170,6 +203,19 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/orders/{order_id}"): rule("read", _order, 200, scoped=True),
     ("POST", "/v1/orders/{order_id}/cancel"): rule("trade", _cancel, 202, scoped=True),
     ("PATCH", "/v1/orders/{order_id}"): rule("trade", _amend, 202, scoped=True),
+    ("GET", "/v1/accounts/{account}/balance"): rule("read", _balance, 200, scoped=True),
+    ("GET", "/v1/accounts/{account}/strategies"): rule("read", _strategies, 200, scoped=True),
+    ("POST", "/v1/accounts/{account}/strategies/{strategy}/start"): rule(
+        "trade", _switch("start"), 200, scoped=True
+    ),
+    ("POST", "/v1/accounts/{account}/strategies/{strategy}/stop"): rule(
+        "trade", _switch("stop"), 200, scoped=True
+    ),
+    ("GET", "/v1/decisions"): rule("read", at("/v1/decisions"), 200),
+    ("GET", "/v1/decisions/{decision_id}"): rule("read", _decision, 200, scoped=True),
+    ("GET", "/v1/symbols"): rule("read", at("/v1/symbols"), 200),
+    ("GET", "/v1/quotes/{symbol}"): rule("read", _quote, 200),
+    ("GET", "/v1/bars/{symbol}"): rule("read", _bars, 200),
 }
 
 
@@ -204,6 +250,7 @@ async def test_the_route_answers_the_caller_as_its_rule_says(
     people: People,
     desk: Stack,
     tokens: dict[tuple[str, str], str],
+    stored_symbol: str,
     route: tuple[str, str],
     caller: str,
 ) -> None:
@@ -224,7 +271,7 @@ async def test_the_route_answers_the_caller_as_its_rule_says(
     if person is not None and route == ("POST", "/auth/logout"):
         token = (await login(app_client, person))["access_token"]  # not spoil the shared one
     headers = bearer(token) if token else {}
-    ctx = Ctx(app_client, people, desk, caller, headers)
+    ctx = Ctx(app_client, people, desk, caller, headers, stored_symbol)
     method, _ = route
     rule_ = ROUTES[route]
     path, body = await rule_.call(ctx)

@@ -132,6 +132,34 @@ def test_ticks_sharing_a_timestamp_are_all_kept_in_order(store: ClickHouseMarket
     assert store.read_ticks("EURUSD", 0, 2**62).equals(ticks)
 
 
+def test_a_limit_gives_the_first_bars_of_the_range_stored_or_aggregated(
+    store: ClickHouseMarketDataStore,
+) -> None:
+    store.write_bars("EURUSD", Timeframe.M1, PriceSide.BID, bars(600))
+    first = store.read_bars("EURUSD", Timeframe.M1, PriceSide.BID, T0 + MINUTE, 2**62, limit=3)
+    assert first["ts"].dt.epoch("ns").to_list() == [T0 + k * MINUTE for k in (1, 2, 3)]
+    five = store.read_bars("EURUSD", Timeframe.M5, PriceSide.BID, 0, 2**62, limit=2)
+    everything = store.read_bars("EURUSD", Timeframe.M5, PriceSide.BID, 0, 2**62)
+    assert everything.height > 2
+    assert five.equals(everything.head(2))
+
+
+def test_the_last_tick_is_the_newest_one_written_last(store: ClickHouseMarketDataStore) -> None:
+    assert store.last_tick("EURUSD") is None
+    ticks = pl.DataFrame(
+        {
+            "ts": pl.Series([T0, T0 + 5, T0 + 5]).cast(pl.Datetime("ns", "UTC")),
+            "bid": [1.0, 1.1, 1.2],
+            "ask": [1.5, 1.6, 1.7],
+            "bid_volume": [0.0] * 3,
+            "ask_volume": [0.0] * 3,
+        }
+    )
+    store.write_ticks("EURUSD", ticks)
+    store.write_ticks("GBPUSD", ticks.with_columns(pl.col("ts") + pl.duration(seconds=1)))
+    assert store.last_tick("EURUSD") == (T0 + 5, 1.2, 1.7)
+
+
 def test_series_lists_what_is_stored(store: ClickHouseMarketDataStore) -> None:
     store.write_bars("EURUSD", Timeframe.M1, PriceSide.BID, bars(10))
     store.write_ticks(

@@ -1,5 +1,5 @@
-"""Traders stop and start strategies through the hot path's commands; a stopped strategy
-takes no trades, and stays stopped after the hot path restarts."""
+"""What the trader API asks a hot path: its strategies (stopped and started, and staying
+stopped after a restart) and the account's balance and equity."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from domain.instruments import fx_major
-from domain.market import Bar
+from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
+from domain.orders import Order, OrderType, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross, RsiReversion, create
@@ -105,3 +106,24 @@ def test_no_file_means_every_strategy_keeps_running(tmp_path: Path) -> None:
     enabled = {"ma_cross 2/3": True}
     StrategySwitches(tmp_path / "none.json").apply(enabled)
     assert enabled == {"ma_cross 2/3": True}
+
+
+def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at() -> None:
+    hot = engine()
+    handler = CommandHandler(hot)
+    hot.on_tick(QuoteTick("EURUSD", MINUTE, 1.1000, 1.1002))
+    assert handler.handle("balance", {}, 0) == {
+        "currency": "USD",
+        "balance": "100000",
+        "equity": "100000",
+        "positions": 0,
+        "working_orders": 0,
+    }
+    buy = Order("c1", "EURUSD", Side.BUY, Decimal("1"), OrderType.MARKET, strategy="manual")
+    hot.submit(buy, MINUTE)
+    hot.on_tick(QuoteTick("EURUSD", 2 * MINUTE, 1.1010, 1.1012))  # the market order fills
+    hot.on_tick(QuoteTick("EURUSD", 3 * MINUTE, 1.1020, 1.1022))
+    answer = handler.handle("balance", {}, 0)
+    # bought 1 lot (100,000 EUR) at the ask 1.1012, marked at the bid 1.1020: +80 USD
+    assert answer["positions"] == 1
+    assert Decimal(answer["equity"]) - Decimal(answer["balance"]) == Decimal("80")

@@ -1,0 +1,36 @@
+"""Asking an account's hot path from a route: a fresh command id, a short wait, and the
+answers a client understands when the hot path is away (503) or refuses (the caller decides)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import HTTPException
+
+from api.resources import Resources
+
+ANSWER_WITHIN_S = 2.0
+
+
+class HotpathRefusalError(Exception):
+    """The hot path answered, and said no; the message says why."""
+
+
+async def ask(
+    res: Resources, account: str, kind: str, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    reply = await res.hotpath.ask(
+        account, f"api-{uuid.uuid4().hex}", kind, data or {}, ANSWER_WITHIN_S
+    )
+    if reply is None:
+        raise HTTPException(
+            503,
+            f"the hot path of account {account!r} did not answer within {ANSWER_WITHIN_S:g} s; "
+            "is it running? (`aitp status`)",
+            headers={"Retry-After": "5"},
+        )
+    if not reply.get("ok"):
+        raise HotpathRefusalError(str(reply.get("error") or "refused"))
+    answer: dict[str, Any] = reply.get("data") or {}
+    return answer
