@@ -141,9 +141,15 @@ async def live(websocket: WebSocket) -> None:
     async def writer() -> None:
         heartbeat = res.settings.api.ws_heartbeat_s
         expires = principal.token_expires_at
+        queue = sub.queue
         while True:
             try:
-                frame = await asyncio.wait_for(sub.queue.get(), heartbeat)
+                # a busy stream is drained without arming a timer per frame
+                frame = (
+                    queue.get_nowait()
+                    if queue.qsize()
+                    else await asyncio.wait_for(queue.get(), heartbeat)
+                )
             except TimeoutError:
                 if expires is not None and time.time() >= expires:
                     close_soon(4401, "token expired; connect again with a fresh one")
