@@ -26,7 +26,7 @@ _bearer = HTTPBearer(
 )
 
 
-def resources(request: Request) -> Resources:
+async def resources(request: Request) -> Resources:  # async: a plain def would hop threads
     res: Resources = request.app.state.resources
     return res
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from temporalio.client import Client
 
 from adapters.clickhouse.executors import ClickHouseHttpExecutor, SqlExecutor
@@ -58,7 +58,12 @@ class Resources:
                 f"the API needs {', '.join(missing)}; `aitp up` sets them for the API it serves"
             )
         pool = await create_pool(pg, settings.postgres, "api")
-        redis: Redis = Redis.from_url(rd)
+        # a blocking pool: a burst beyond its size waits for a connection instead of failing
+        redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                rd, max_connections=settings.redis.pool_max_size, timeout=10
+            )
+        )
         try:
             temporal = await connect(tp, settings.temporal)
             executor = await asyncio.to_thread(ClickHouseHttpExecutor, ch)

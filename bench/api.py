@@ -59,7 +59,9 @@ def _load(url: str, connections: int, seconds: float, headers: list[str]) -> dic
     argv += ["--connections", str(connections), "--seconds", str(seconds)]
     for header in headers:
         argv += ["--header", header]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the load generator failed at {connections} connections:\n{done.stderr}")
     result: dict[str, float] = orjson.loads(done.stdout.strip().splitlines()[-1])
     return result
 

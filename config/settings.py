@@ -35,6 +35,9 @@ class PostgresSettings(_Section):
 
 class RedisSettings(_Section):
     url: str | None = Field(default=None, description="redis://... or unix://...; unset = embedded")
+    pool_max_size: int = Field(
+        default=64, ge=1, description="connections per API process; more requests wait for one"
+    )
 
 
 class ClickHouseSettings(_Section):

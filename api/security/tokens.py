@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 ALGORITHM = "EdDSA"
 _REQUIRED = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]
 _CHECK_EVERY_S = 1.0  # how often the directory's mtime is looked at
+MAX_REMEMBERED = 100_000  # verified tokens kept (a few hundred bytes each)
 
 
 class TokenError(Exception):
@@ -51,6 +52,7 @@ class Keyring:
         self._public: dict[str, Ed25519PublicKey] = {}
         self._checked_at = float("-inf")
         self._loaded_mtime = 0.0
+        self._generation = 0  # bumped on every reload: what was verified before is re-checked
 
     @classmethod
     def open(cls, directory: Path) -> Keyring:
@@ -87,6 +89,7 @@ class Keyring:
         self._public = {kid: key.public_key() for kid, key in private.items()}
         self._checked_at = self._clock()
         self._loaded_mtime = self._mtime()
+        self._generation += 1
 
     def _mtime(self) -> float:
         try:
@@ -102,6 +105,12 @@ class Keyring:
         self._checked_at = now
         if self._mtime() != self._loaded_mtime:
             self.reload()
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the keys do (noticed within a second, as for signing)."""
+        self._fresh()
+        return self._generation
 
     def signing(self) -> tuple[str, Ed25519PrivateKey]:
         self._fresh()
@@ -129,6 +138,7 @@ class AccessTokens:
         self._audience = audience
         self._ttl_s = ttl_s
         self._clock = clock
+        self._verified: dict[str, tuple[Claims, int]] = {}  # token -> claims, key-ring generation
 
     @property
     def ttl_s(self) -> int:
@@ -155,6 +165,30 @@ class AccessTokens:
         return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def verify(self, token: str) -> Claims:
+        """The token's claims, or TokenError saying why not.
+
+        A token verified before is answered from memory until it expires, unless the key
+        ring changed since (a retired key's tokens fail at once): a client sends the same
+        token with every request for its 15 minutes, and checking its signature each time
+        cost most of a request's CPU. Revocation is checked per request elsewhere.
+        """
+        generation = self._keyring.generation
+        known = self._verified.get(token)
+        if known is not None:
+            claims, verified_in = known
+            if self._clock() >= claims.expires_at:
+                del self._verified[token]
+                raise TokenError("token expired")
+            if verified_in == generation:
+                return claims
+            del self._verified[token]
+        claims = self._verify(token)
+        if len(self._verified) >= MAX_REMEMBERED:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (claims, generation)
+        return claims
+
+    def _verify(self, token: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:

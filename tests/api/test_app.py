@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from api.app import create_app
 from config.settings import PostgresSettings, Settings
-from tests.api.conftest import serve, settings_for
+from tests.api.conftest import bearer, serve, settings_for
 from tests.conftest import RunningPlatform
 
 
@@ -90,3 +91,13 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "some-order" not in text
     assert "aitp_api_request_seconds_bucket" in text
     assert "aitp_api_ws_clients 0.0" in text
+
+
+async def test_a_burst_beyond_every_pool_is_served_without_a_server_error(
+    client: httpx.AsyncClient, tokens: dict[tuple[str, str], str]
+) -> None:
+    """300 requests at once: more than the Redis and PostgreSQL pools hold; they queue."""
+    headers = bearer(tokens["a", "viewer"])
+    burst = asyncio.gather(*(client.get("/v1/positions", headers=headers) for _ in range(300)))
+    answers = await asyncio.wait_for(burst, 60)
+    assert {a.status_code for a in answers} == {200}
