@@ -560,6 +560,7 @@ class Engine:
                 "side": fill.side.value,
                 "volume": str(fill.volume),
                 "price": str(fill.price),
+                "commission": str(fill.commission),
                 "ts": fill.ts,
                 "reason": fill.reason,
                 # what the fill left behind, for screens that show orders and positions live

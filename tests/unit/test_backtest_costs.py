@@ -1,0 +1,77 @@
+"""Costs charged by a backtest, against a computation by hand on nine bars: the real spread
+from the ask bars, slippage on both fills, commission per lot on both sides."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from domain.instruments import fx_major
+from domain.market_data import Timeframe
+from research.replay import replay
+from research.series import BarSeries, Costs
+from research.simulate import Prices, equity_curve, held_positions, metrics_of, trades_of
+from research.strategies import targets
+
+CLOSES = [1.1000, 1.0990, 1.0980, 1.0990, 1.1010, 1.1020, 1.1000, 1.0980, 1.0970]
+PARAMS = {"fast": 2, "slow": 3, "volume": "0.5"}
+COSTS = Costs(commission_per_lot=3.5, slippage_points=2)
+# ma_cross 2/3 crosses above at bar 4's close and below at bar 7's close, so it
+# buys at bar 5's open: ask 1.10115 + 2 points = 1.10117,
+# sells at bar 8's open: bid 1.09800 - 2 points = 1.09798;
+# 0.5 lot = 50,000 EUR: (1.09798 - 1.10117) x 50,000 = -159.50 USD,
+# commission 3.50 per lot per side: 2 x 0.5 x 3.50 = 3.50 USD; in all -163.00 USD.
+HAND_PNL = -163.0
+
+
+@pytest.fixture
+def series() -> BarSeries:
+    opens = [1.1000, *CLOSES[:-1]]
+    bid = pl.DataFrame(
+        {
+            "ts": [i * 60 * 10**9 for i in range(len(CLOSES))],
+            "open": opens,
+            "high": [max(o, c) + 0.0005 for o, c in zip(opens, CLOSES, strict=True)],
+            "low": [min(o, c) - 0.0005 for o, c in zip(opens, CLOSES, strict=True)],
+            "close": CLOSES,
+        }
+    )
+    ask = bid.with_columns(
+        [(pl.col(c) + 0.00015).round(5) for c in ("open", "high", "low", "close")]
+    )
+    return BarSeries.from_frames("EURUSD", Timeframe.M1, fx_major("EURUSD"), bid, ask)
+
+
+def test_the_replay_charges_spread_slippage_and_commission_as_by_hand(series: BarSeries) -> None:
+    result = replay(series, "ma_cross", PARAMS, COSTS, balance=100_000)
+    [trade] = result.trades
+    assert (trade.side, trade.entry_index, trade.exit_index) == ("buy", 5, 8)
+    assert (trade.entry_price, trade.exit_price) == (1.10117, 1.09798)
+    assert trade.pnl == pytest.approx(HAND_PNL, abs=1e-9)
+    assert result.balance == pytest.approx(100_000 + HAND_PNL, abs=1e-9)
+
+
+def test_the_sweep_charges_the_same(series: BarSeries) -> None:
+    held = held_positions(targets("ma_cross", series, PARAMS))
+    prices = Prices.of(series, COSTS)
+    [trade] = trades_of(held, prices, 0.5, 100_000.0, COSTS.commission_per_lot)
+    assert trade.pnl == pytest.approx(HAND_PNL, abs=1e-9)
+    equity = equity_curve(
+        held,
+        prices.buy,
+        prices.sell,
+        prices.mark_long,
+        prices.mark_short,
+        0.5 * 100_000 / prices.scale,
+        COSTS.commission_per_lot * 0.5,
+        100_000.0,
+    )
+    assert equity[-1] == pytest.approx(100_000 + HAND_PNL, abs=1e-6)
+    # marked at bar 5's bid close 1.10200 while long from 1.10117: +41.50, less 1.75 commission
+    assert equity[5] == pytest.approx(100_000 + (1.10200 - 1.10117) * 50_000 - 1.75, abs=1e-6)
+    metrics = metrics_of(equity, series.ts, held, [trade], 100_000.0)
+    assert metrics.trades == 1
+    assert metrics.win_rate == 0.0
+    assert metrics.total_return == pytest.approx(HAND_PNL / 100_000, abs=1e-12)
+    assert metrics.exposure == pytest.approx(3 / 9)
+    assert metrics.max_drawdown > 0
