@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from domain.instruments import Instrument
+from domain.market import QuoteTick
+from domain.market_data import Timeframe
 from domain.paper import PaperBroker, PaperConfig
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import create
@@ -43,17 +46,17 @@ class ReplayResult:
     refusals: list[str]  # orders the risk gate or the broker refused, with the reason
 
 
-def replay(
-    series: BarSeries,
+def _engine(
+    instrument: Instrument,
     kind: str,
     params: Mapping[str, Any],
-    costs: Costs | None = None,
-    balance: float = 100_000.0,
-    currency: str = "USD",
-) -> ReplayResult:
-    costs = costs or Costs()
-    strategy = create(kind, series.symbol, params)
-    instruments = {series.symbol: series.instrument}
+    costs: Costs,
+    balance: float,
+    currency: str,
+    timeframe: Timeframe = Timeframe.M1,
+) -> Engine:
+    strategy = create(kind, instrument.symbol, params)
+    instruments = {instrument.symbol: instrument}
     broker = PaperBroker(
         instruments,
         PaperConfig(
@@ -62,41 +65,95 @@ def replay(
             commission_per_lot=Decimal(str(costs.commission_per_lot)),
         ),
     )
-    outbox = Outbox(capacity=2**31)
-    engine = Engine(
+    return Engine(
         ACCOUNT,
         instruments,
         [strategy],
         broker,
         RiskGate(ACCOUNT, LIMITS),
-        outbox,
+        Outbox(capacity=2**31),
         currency=currency,
         balance=Decimal(str(balance)),
+        timeframe=timeframe,
     )
-    fills: list[dict[str, Any]] = []
-    refusals: list[str] = []
 
-    def drain() -> None:
-        for kind_, payload in outbox.take(2**31):
-            if kind_ == "fill":
-                fills.append(payload)
-            elif kind_ == "order_rejected":
-                refusals.append(str(payload.get("reason")))
 
+class _Drain:
+    """The engine's events, taken as they come: fills kept, refusals noted, the rest let go."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.outbox = engine.outbox
+        self.fills: list[dict[str, Any]] = []
+        self.refusals: list[str] = []
+
+    def __call__(self) -> None:
+        for kind, payload in self.outbox.take(2**31):
+            if kind == "fill":
+                self.fills.append(payload)
+            elif kind == "order_rejected":
+                self.refusals.append(str(payload.get("reason")))
+
+
+def replay(
+    series: BarSeries,
+    kind: str,
+    params: Mapping[str, Any],
+    costs: Costs | None = None,
+    balance: float = 100_000.0,
+    currency: str = "USD",
+) -> ReplayResult:
+    """Bar by bar: each bid bar with its ask bar, the broker filling at the bar's prices."""
+    costs = costs or Costs()
+    engine = _engine(series.instrument, kind, params, costs, balance, currency, series.timeframe)
+    drain = _Drain(engine)
     for n, (bid, ask) in enumerate(series.bars()):
         engine.on_bar(bid, ask)
         if n % 1_000 == 999:
             drain()
     drain()
-    trades = _round_trips(series, fills, costs)
-    return ReplayResult(trades, len(fills), float(engine.book.balance), refusals)
+    trades = _round_trips(series.ts, series.instrument, drain.fills, series.last_marks(costs))
+    return ReplayResult(trades, len(drain.fills), float(engine.book.balance), drain.refusals)
 
 
-def _round_trips(series: BarSeries, fills: list[dict[str, Any]], costs: Costs) -> list[Trade]:
+def replay_ticks(
+    instrument: Instrument,
+    ts: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    kind: str,
+    params: Mapping[str, Any],
+    costs: Costs | None = None,
+    balance: float = 100_000.0,
+    currency: str = "USD",
+    timeframe: Timeframe = Timeframe.M1,
+) -> ReplayResult:
+    """Tick by tick: the engine builds the bars the strategy decides on, the broker fills at
+    the quotes that follow; trades are indexed by tick."""
+    costs = costs or Costs()
+    engine = _engine(instrument, kind, params, costs, balance, currency, timeframe)
+    drain = _Drain(engine)
+    symbol, on_tick = instrument.symbol, engine.on_tick
+    for n, (t, b, a) in enumerate(zip(ts.tolist(), bid.tolist(), ask.tolist(), strict=True)):
+        on_tick(QuoteTick(symbol, t, b, a))
+        if n % 10_000 == 9_999:
+            drain()
+    engine.close_bars(int(ts[-1]) + timeframe.nanos)
+    drain()
+    marks = (float(bid[-1]), float(ask[-1]))
+    trades = _round_trips(ts, instrument, drain.fills, marks)
+    return ReplayResult(trades, len(drain.fills), float(engine.book.balance), drain.refusals)
+
+
+def _round_trips(
+    ts: np.ndarray,
+    instrument: Instrument,
+    fills: list[dict[str, Any]],
+    marks: tuple[float, float],
+) -> list[Trade]:
     """Fills in order, paired into trades the way a one-position strategy makes them; a trade
     still open is marked at the last close (bid for a long, ask for a short)."""
-    contract = float(series.instrument.contract_size)
-    index = np.searchsorted(series.ts, [int(f["ts"]) for f in fills])
+    contract = float(instrument.contract_size)
+    index = np.searchsorted(ts, [int(f["ts"]) for f in fills])
     trades: list[Trade] = []
     net = 0.0
     entry: tuple[float, int, float, float, float] | None = None  # side, index, px, lots, fee
@@ -115,12 +172,7 @@ def _round_trips(series: BarSeries, fills: list[dict[str, Any]], costs: Costs) -
         net += signed
     if entry is not None:
         direction, opened, entry_px, volume, entry_fee = entry
-        if direction > 0:
-            mark = float(series.close[-1])
-        elif series.ask_close is not None:
-            mark = float(series.ask_close[-1])
-        else:
-            mark = float(series.close[-1]) + costs.spread_points * float(series.instrument.point)
+        mark = marks[0] if direction > 0 else marks[1]
         pnl = direction * (mark - entry_px) * volume * contract - entry_fee
         side = "buy" if direction > 0 else "sell"
         trades.append(Trade(side, volume, opened, entry_px, None, None, pnl))

@@ -66,6 +66,13 @@ class BarSeries:
         ao, ah, al, ac = side(ask)
         return cls(symbol, timeframe, instrument, ts, o, h, lo, c, ao, ah, al, ac)
 
+    def last_marks(self, costs: Costs) -> tuple[float, float]:
+        """The last close as a long (bid) and as a short (ask) would be closed at."""
+        bid = float(self.close[-1])
+        if self.ask_close is not None:
+            return bid, float(self.ask_close[-1])
+        return bid, bid + costs.spread_points * float(self.instrument.point)
+
     def bars(self) -> list[tuple[Bar, Bar | None]]:
         """As the engine takes them: each bid bar with its ask bar (None without ask data),
         in Python floats, as a live feed delivers them."""

@@ -3,15 +3,19 @@ from the ask bars, slippage on both fills, commission per lot on both sides."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
+from adapters.files.market_files import read_market_file
 from domain.instruments import fx_major
-from domain.market_data import Timeframe
-from research.replay import replay
+from domain.market_data import SeriesKind, Timeframe
+from research.replay import replay, replay_ticks
 from research.series import BarSeries, Costs
 from research.simulate import Prices, equity_curve, held_positions, metrics_of, trades_of
 from research.strategies import targets
+from research.sweep import evaluate, grid, trades
 
 CLOSES = [1.1000, 1.0990, 1.0980, 1.0990, 1.1010, 1.1020, 1.1000, 1.0980, 1.0970]
 PARAMS = {"fast": 2, "slow": 3, "volume": "0.5"}
@@ -75,3 +79,33 @@ def test_the_sweep_charges_the_same(series: BarSeries) -> None:
     assert metrics.total_return == pytest.approx(HAND_PNL / 100_000, abs=1e-12)
     assert metrics.exposure == pytest.approx(3 / 9)
     assert metrics.max_drawdown > 0
+
+
+def test_a_grid_is_every_combination_and_each_set_is_evaluated(series: BarSeries) -> None:
+    sets = grid({"fast": [2, 3], "slow": [4, 5, 6]}, {"volume": "0.5"})
+    assert len(sets) == 6
+    assert sets[0] == {"volume": "0.5", "fast": 2, "slow": 4}
+    done: list[int] = []
+    evaluations = evaluate(series, "ma_cross", sets, COSTS, 100_000.0, done.append)
+    assert done == [1, 2, 3, 4, 5, 6]
+    for e in evaluations:
+        made = trades(series, "ma_cross", e.params, COSTS)
+        assert e.metrics.trades == len(made)
+        assert e.metrics.final_equity == pytest.approx(100_000 + sum(t.pnl for t in made))
+
+
+def test_a_tick_replay_fills_each_trade_at_a_quote_it_saw(shared_data: Path) -> None:
+    ticks = read_market_file(shared_data / "fx/EURUSD-ticks-2020-01.csv", SeriesKind.TICKS).frame
+    ts = ticks["ts"].dt.epoch("ns").to_numpy()
+    bid, ask = ticks["bid"].to_numpy(), ticks["ask"].to_numpy()
+    params = {"fast": 3, "slow": 8, "allow_short": True}
+    result = replay_ticks(fx_major("EURUSD"), ts, bid, ask, "ma_cross", params)
+    assert result.refusals == []
+    assert len(result.trades) > 5
+    for t in result.trades:
+        long = t.side == "buy"
+        assert t.entry_price == pytest.approx(ask[t.entry_index] if long else bid[t.entry_index])
+        if t.exit_index is not None:
+            assert t.exit_index > t.entry_index
+            assert t.exit_price == pytest.approx(bid[t.exit_index] if long else ask[t.exit_index])
+    assert result.fills == sum(1 if t.exit_index is None else 2 for t in result.trades)

@@ -20,8 +20,8 @@ from domain.instruments import Instrument, fx_major
 from domain.market_data import SeriesKind, Timeframe
 from research.replay import replay
 from research.series import BarSeries, Costs
-from research.simulate import Prices, held_positions, trades_of
-from research.strategies import targets
+from research.simulate import held_positions
+from research.sweep import trades
 from tests.conftest import SHARED_DATA
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
@@ -72,10 +72,7 @@ def series(name: str, with_ask: bool) -> BarSeries:
 
 
 def swept(s: BarSeries, kind: str, params: dict[str, Any], costs: Costs) -> list[tuple[Any, ...]]:
-    held = held_positions(targets(kind, s, params))
-    volume = float(params.get("volume", "0.1"))
-    trades = trades_of(held, Prices.of(s, costs), volume, float(s.instrument.contract_size), 0.0)
-    return [key(t) for t in trades]
+    return [key(t) for t in trades(s, kind, params, costs)]
 
 
 def key(t: Any) -> tuple[Any, ...]:

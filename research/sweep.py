@@ -1,0 +1,78 @@
+"""A strategy over a whole parameter grid, vectorised: the kernel decides every bar of the
+series for one parameter set at a time, fills and equity follow in compiled loops, and only
+the metrics leave (trades are rebuilt for the sets someone asks to see)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from research.series import BarSeries, Costs
+from research.simulate import (
+    Metrics,
+    Prices,
+    Trade,
+    equity_curve,
+    held_positions,
+    metrics_of,
+    trades_of,
+)
+from research.strategies import targets, volume_of
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    params: dict[str, Any]
+    metrics: Metrics
+
+
+def grid(
+    axes: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every combination of the axes' values, each with the fixed parameters beside it."""
+    names = list(axes)
+    return [
+        {**(fixed or {}), **dict(zip(names, values, strict=True))}
+        for values in itertools.product(*(axes[n] for n in names))
+    ]
+
+
+def evaluate(
+    series: BarSeries,
+    kind: str,
+    param_sets: Iterable[Mapping[str, Any]],
+    costs: Costs,
+    balance: float,
+    progress: Callable[[int], None] | None = None,
+) -> list[Evaluation]:
+    prices = Prices.of(series, costs)
+    contract = float(series.instrument.contract_size)
+    out: list[Evaluation] = []
+    for n, params in enumerate(param_sets, 1):
+        held = held_positions(targets(kind, series, params))
+        volume = volume_of(kind, series, params)
+        equity = equity_curve(
+            held,
+            prices.buy,
+            prices.sell,
+            prices.mark_long,
+            prices.mark_short,
+            volume * contract / prices.scale,
+            costs.commission_per_lot * volume,
+            balance,
+        )
+        trades = trades_of(held, prices, volume, contract, costs.commission_per_lot)
+        out.append(Evaluation(dict(params), metrics_of(equity, series.ts, held, trades, balance)))
+        if progress is not None:
+            progress(n)
+    return out
+
+
+def trades(series: BarSeries, kind: str, params: Mapping[str, Any], costs: Costs) -> list[Trade]:
+    """The trades of one parameter set, as the sweep evaluated it."""
+    held = held_positions(targets(kind, series, params))
+    volume = volume_of(kind, series, params)
+    contract = float(series.instrument.contract_size)
+    return trades_of(held, Prices.of(series, costs), volume, contract, costs.commission_per_lot)
