@@ -75,6 +75,7 @@ def _engine(
         currency=currency,
         balance=Decimal(str(balance)),
         timeframe=timeframe,
+        quote_sample_ns=2**62,  # the quote samples feed live screens; a backtest has none
     )
 
 
