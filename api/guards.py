@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from adapters.postgres.tenant_books import TenantBooks
 from api.ratelimit import Verdict, buckets_for
 from api.resources import Resources
 from api.security.credentials import digest, is_api_key
@@ -140,3 +142,11 @@ Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Trader = Annotated[Principal, Depends(require(Permission.TRADE, "trading"))]
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE))]
 Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
+
+
+async def tenant_account(res: Resources, principal: Principal, code: str) -> asyncpg.Record:
+    """The caller's tenant's account by its code; another tenant's is as absent as none (404)."""
+    row = await TenantBooks(res.pool, principal.tenant_id).account(code)
+    if row is None:
+        raise HTTPException(404, f"no account {code!r}")
+    return row

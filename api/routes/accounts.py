@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from adapters.postgres.tenant_books import TenantBooks
-from api.guards import Reader, Res
+from api.guards import Reader, Res, tenant_account
 from api.hotpath import ask
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.schemas.base import Page
@@ -22,9 +22,7 @@ async def list_accounts(principal: Reader, res: Res) -> list[Account]:
 
 @router.get("/accounts/{account}", summary="One account")
 async def get_account(account: str, principal: Reader, res: Res) -> Account:
-    row = await TenantBooks(res.pool, principal.tenant_id).account(account)
-    if row is None:
-        raise HTTPException(404, f"no account {account!r}")
+    row = await tenant_account(res, principal, account)
     return Account(id=row["code"], **{k: row[k] for k in _ACCOUNT})
 
 
@@ -40,8 +38,7 @@ _ACCOUNT = ("name", "broker", "currency", "leverage", "hedging", "created_at")
     },
 )
 async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
-    if await TenantBooks(res.pool, principal.tenant_id).account(account) is None:
-        raise HTTPException(404, f"no account {account!r}")
+    await tenant_account(res, principal, account)
     return Balance(account=account, **await ask(res, account, "balance"))
 
 

@@ -26,7 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from adapters.postgres.tenant_books import IdempotencyConflictError, TenantBooks
-from api.guards import Reader, Res, Trader
+from api.guards import Reader, Res, Trader, tenant_account
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.problems import invalid
 from api.schemas.base import Page
@@ -179,9 +179,7 @@ async def place_order(
     response: Response,
 ) -> Order:
     books = TenantBooks(res.pool, principal.tenant_id)
-    account = await books.account(body.account)
-    if account is None:
-        raise HTTPException(404, f"no account {body.account!r}")
+    account = await tenant_account(res, principal, body.account)
     cid = client_order_id(principal, idempotency_key)
     request = _request(body, principal, cid)
     try:

@@ -9,8 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from adapters.postgres.tenant_books import TenantBooks
-from api.guards import Reader, Res, Trader
+from api.guards import Reader, Res, Trader, tenant_account
 from api.hotpath import HotpathRefusalError, ask
 from api.resources import Resources
 from api.schemas.trading import Strategy
@@ -32,8 +31,7 @@ def strategy_id(name: str) -> str:
 
 
 async def _strategies(res: Resources, principal: Principal, account: str) -> list[Strategy]:
-    if await TenantBooks(res.pool, principal.tenant_id).account(account) is None:
-        raise HTTPException(404, f"no account {account!r}")
+    await tenant_account(res, principal, account)
     answer = await ask(res, account, "strategies")
     return [Strategy(id=strategy_id(s["name"]), **s) for s in answer.get("strategies", [])]
 
