@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from api.ratelimit import RateLimiter
 from api.security.tokens import AccessTokens, Keyring
 from api.streams import Fanout
 from config.settings import Settings
+from domain.market_data import SeriesInfo
 from domain.ports import HotpathLink
 from temporal.client import connect
 
@@ -38,6 +40,15 @@ class Resources:
     hotpath: HotpathLink
     market: ClickHouseMarketDataStore
     clickhouse: SqlExecutor
+    _series: tuple[float, list[SeriesInfo]] | None = None
+
+    async def stored_series(self, max_age_s: float = 30.0) -> list[SeriesInfo]:
+        """What the market-data store holds: a scan of every series, so asked at most every
+        `max_age_s` (new imports show within that time)."""
+        now = time.monotonic()
+        if self._series is None or now - self._series[0] > max_age_s:
+            self._series = (now, await asyncio.to_thread(self.market.series))
+        return self._series[1]
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:

@@ -39,9 +39,12 @@ def _ns(moment: datetime, field: str) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1) * 1_000
 
 
-@router.get("/symbols", summary="Symbols with stored market data, and what is stored of each")
+@router.get(
+    "/symbols",
+    summary="Symbols with stored market data, and what is stored of each (up to 30 s old)",
+)
 async def list_symbols(principal: Reader, res: Res) -> list[SymbolData]:
-    stored = await asyncio.to_thread(res.market.series)
+    stored = await res.stored_series()
     symbols: dict[str, list[Series]] = {}
     for s in stored:
         symbols.setdefault(s.symbol, []).append(
