@@ -216,3 +216,28 @@ class GraphStore(Protocol):
     async def shortest_path(self, src: str, dst: str, max_depth: int = 6) -> list[str] | None: ...
 
     async def clear(self) -> None: ...
+
+
+class BacktestRuns(Protocol):
+    """Backtest runs and their parameter sets' metrics, ranked best first."""
+
+    async def open_run(self, request: Mapping[str, Any]) -> None: ...
+
+    async def close_run(
+        self,
+        run_id: str,
+        status: str,
+        results: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    ) -> None: ...
+
+
+class BacktestArchive(Protocol):
+    """Trades and equity curves of the parameter sets a run keeps (columnar, many rows)."""
+
+    def keep(
+        self, run_id: str, set_key: str, trades: pl.DataFrame, equity: pl.DataFrame
+    ) -> None: ...
+
+    def trades(self, run_id: str, set_key: str | None = None) -> pl.DataFrame: ...
+
+    def equity(self, run_id: str, set_key: str) -> pl.DataFrame: ...

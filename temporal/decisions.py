@@ -6,19 +6,16 @@ import hashlib
 import re
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from domain.orders import Side
+from temporal.messages import Message
 
 DECISION_WORKFLOW = "AIDecisionWorkflow"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class DecisionRequest(_Message):
+class DecisionRequest(Message):
     """A decision candidate as the hot path emitted it, feature snapshot included."""
 
     account: str
@@ -53,7 +50,7 @@ def decision_workflow_id(account: str, symbol: str, strategy: str, bar_ts: int) 
     )
 
 
-class StepVerdict(_Message):
+class StepVerdict(Message):
     step: str  # model | pattern | llm | portfolio
     outcome: str  # approved | rejected | no model | not configured | skipped
     score: float | None = None
@@ -66,7 +63,7 @@ class StepVerdict(_Message):
         return self.outcome == "rejected"
 
 
-class DecisionExplanation(_Message):
+class DecisionExplanation(Message):
     request: DecisionRequest
     steps: list[StepVerdict]
     outcome: str  # pending | approved | rejected

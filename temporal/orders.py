@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from domain.orders import Order, OrderState, OrderType, Side, TimeInForce
+from temporal.messages import Message
 
 ORDER_WORKFLOW = "OrderLifecycleWorkflow"
 
@@ -19,11 +20,7 @@ def order_workflow_id(client_order_id: str) -> str:
     return f"order-{client_order_id}"
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class OrderRequest(_Message):
+class OrderRequest(Message):
     """What to trade; the client order id is fixed here, before the first submission."""
 
     account: str
@@ -62,7 +59,7 @@ class OrderRequest(_Message):
         )
 
 
-class CarriedState(_Message):
+class CarriedState(Message):
     state: OrderState
     filled: Decimal
     avg_fill_price: Decimal | None = None
@@ -73,7 +70,7 @@ class CarriedState(_Message):
     price: Decimal | None = None
 
 
-class OrderEvent(_Message):
+class OrderEvent(Message):
     """An event of the hot path about this order, signalled by the bridge."""
 
     kind: str  # accepted | rejected | cancelled | expired | fill | amended
@@ -86,28 +83,28 @@ class OrderEvent(_Message):
     ts: int = 0
 
 
-class CancelRequest(_Message):
+class CancelRequest(Message):
     reason: str = "cancelled by request"
 
 
-class AmendRequest(_Message):
+class AmendRequest(Message):
     price: Decimal | None = None
     volume: Decimal | None = None
 
 
-class UpdateResult(_Message):
+class UpdateResult(Message):
     accepted: bool
     reason: str = ""
 
 
-class OrderStart(_Message):
+class OrderStart(Message):
     """An approved decision's order, started by id; the summary is what the UI lists."""
 
     request: OrderRequest
     summary: str
 
 
-class OrderView(_Message):
+class OrderView(Message):
     client_order_id: str
     account: str
     symbol: str
@@ -121,7 +118,7 @@ class OrderView(_Message):
     fills: int = 0
 
 
-class HotpathCommand(_Message):
+class HotpathCommand(Message):
     """A command for the account's hot path; the id makes a retried activity harmless."""
 
     account: str
@@ -131,7 +128,7 @@ class HotpathCommand(_Message):
     timeout_s: float = 10.0
 
 
-class FillInfo(_Message):
+class FillInfo(Message):
     fill_id: str
     volume: Decimal
     price: Decimal
@@ -139,7 +136,7 @@ class FillInfo(_Message):
     commission: Decimal = Decimal(0)
 
 
-class HotpathReply(_Message):
+class HotpathReply(Message):
     ok: bool
     error: str | None = None
     state: str | None = None
@@ -151,7 +148,7 @@ class HotpathReply(_Message):
     fills: list[FillInfo] = Field(default_factory=list)  # a query's answer: every deal so far
 
 
-class OrderRecord(_Message):
+class OrderRecord(Message):
     """The workflow's view of the order, written to the books."""
 
     request: OrderRequest
@@ -159,7 +156,7 @@ class OrderRecord(_Message):
     broker_order_id: str | None = None
 
 
-class FillRecord(_Message):
+class FillRecord(Message):
     account: str
     symbol: str
     client_order_id: str

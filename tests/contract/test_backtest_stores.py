@@ -1,0 +1,135 @@
+"""Backtest runs in PostgreSQL and their trades and equity curves in ClickHouse, on every
+backend available (embedded, and servers named by AITP_POSTGRES__URL / AITP_CLICKHOUSE__URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import polars as pl
+import pytest
+
+from adapters.clickhouse.backtests import ClickHouseBacktestArchive
+from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
+from adapters.postgres import migrations
+from adapters.postgres.backtests import PostgresBacktestRuns
+from adapters.postgres.pool import create_pool
+from config.settings import PostgresSettings
+from tests.conftest import RunningPlatform, backends
+
+T0 = 1_700_000_000 * 10**9
+
+
+def request(run_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "tenant": "desk",
+        "strategy": "ma_cross",
+        "symbol": "EURUSD",
+        "timeframe": "M1",
+        "start_ns": T0,
+        "end_ns": T0 + 86_400 * 10**9,
+        "grid": {"fast": [5, 10]},
+        "params": {"slow": 30},
+        "mode": "sweep",
+        "metric": "sharpe",
+        **fields,
+    }
+
+
+@pytest.fixture(params=backends("embedded", server="AITP_POSTGRES__URL"))
+async def runs(
+    request: pytest.FixtureRequest, platform: RunningPlatform
+) -> AsyncIterator[PostgresBacktestRuns]:
+    base = (
+        platform.postgres_url if request.param == "embedded" else os.environ["AITP_POSTGRES__URL"]
+    )
+    name = f"bt_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(base)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    head, sep, tail = base.partition("?")
+    pool = await create_pool(
+        head.rsplit("/", 1)[0] + f"/{name}" + sep + tail, PostgresSettings(), "tests"
+    )
+    async with pool.acquire() as conn:
+        await migrations.apply(conn)
+    yield PostgresBacktestRuns(pool)
+    await pool.close()
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def test_a_run_opens_once_and_closes_with_its_results_ranked(
+    runs: PostgresBacktestRuns,
+) -> None:
+    await runs.open_run(request("r1"))
+    await runs.open_run(request("r1"))  # a retried activity finds it
+    [opened] = await runs.runs()
+    assert (opened["run_id"], opened["status"], opened["tenant"]) == ("r1", "running", "desk")
+    assert opened["symbol"] == "EURUSD"
+    ranked = [({"fast": 10}, {"sharpe": 1.5}), ({"fast": 5}, {"sharpe": None})]
+    await runs.close_run("r1", "completed", ranked)
+    await runs.close_run("r1", "completed", ranked)  # and a retried close changes nothing
+    [closed] = await runs.runs(tenant="desk")
+    assert closed["status"] == "completed"
+    assert closed["metrics"] == {"sharpe": 1.5}
+    assert closed["finished_at"] is not None
+    results = await runs.results("r1")
+    assert [(r["rank"], r["params"], r["metrics"]) for r in results] == [
+        (1, {"fast": 10}, {"sharpe": 1.5}),
+        (2, {"fast": 5}, {"sharpe": None}),
+    ]
+    assert await runs.runs(tenant="elsewhere") == []
+
+
+@pytest.fixture(params=backends("chdb", "chdb_http", server="AITP_CLICKHOUSE__URL"))
+def archive(
+    request: pytest.FixtureRequest, tmp_path: Path, platform: RunningPlatform
+) -> Iterator[ClickHouseBacktestArchive]:
+    executor: SqlExecutor
+    if request.param == "chdb":
+        executor = ChdbExecutor(tmp_path / "chdb")
+    elif request.param == "chdb_http":
+        executor = ClickHouseHttpExecutor(platform.clickhouse_url)
+    else:
+        executor = ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    store = ClickHouseBacktestArchive(executor, database)
+    store.ensure_schema()
+    try:
+        yield store
+    finally:
+        executor.command(f"DROP DATABASE IF EXISTS {database}")
+        executor.close()
+
+
+def test_trades_and_equity_are_kept_once_per_set(archive: ClickHouseBacktestArchive) -> None:
+    ns = pl.Datetime("ns", "UTC")
+    trades = pl.DataFrame(
+        {
+            "side": ["buy", "sell"],
+            "volume": [0.1, 0.1],
+            "entry_ts": pl.Series([T0, T0 + 120 * 10**9]).cast(ns),
+            "entry_price": [1.1, 1.2],
+            "exit_ts": pl.Series([T0 + 60 * 10**9, None]).cast(ns),
+            "exit_price": [1.15, None],
+            "pnl": [500.0, -20.0],
+        }
+    )
+    equity = pl.DataFrame(
+        {"ts": pl.Series([T0, T0 + 60 * 10**9]).cast(ns), "equity": [100_000.0, 100_500.0]}
+    )
+    archive.keep("r1", "fast=5", trades, equity)
+    archive.keep("r1", "fast=5", trades, equity)  # a retry
+    archive.keep("r1", "fast=10", trades.head(1), equity)
+    got = archive.trades("r1", "fast=5")
+    assert got["n"].to_list() == [0, 1]
+    assert got["exit_price"].to_list() == [1.15, None]
+    assert got["pnl"].to_list() == [500.0, -20.0]
+    assert archive.trades("r1")["set_key"].to_list() == ["fast=10", "fast=5", "fast=5"]
+    assert archive.equity("r1", "fast=5")["equity"].to_list() == [100_000.0, 100_500.0]
+    assert archive.trades("other").height == 0
