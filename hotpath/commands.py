@@ -43,7 +43,8 @@ def events_stream(account: str) -> str:
 
 
 class CommandHandler:
-    """What each command does to the engine; pure of I/O, so it is tested without a bus."""
+    """What each command does to the engine; tested without a bus. Its one write is the
+    strategy switches, when given a place to keep them."""
 
     def __init__(self, engine: Engine, switches: StrategySwitches | None = None) -> None:
         self.engine = engine
