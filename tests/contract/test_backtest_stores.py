@@ -3,23 +3,18 @@ backend available (embedded, and servers named by AITP_POSTGRES__URL / AITP_CLIC
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import polars as pl
 import pytest
 
 from adapters.clickhouse.backtests import ClickHouseBacktestArchive
-from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
-from adapters.postgres import migrations
 from adapters.postgres.backtests import PostgresBacktestRuns
-from adapters.postgres.pool import create_pool
-from config.settings import PostgresSettings
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import clickhouse_executor, postgres_url, scratch_database
 
 T0 = 1_700_000_000 * 10**9
 
@@ -45,22 +40,8 @@ def request(run_id: str, **fields: Any) -> dict[str, Any]:
 async def runs(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[PostgresBacktestRuns]:
-    base = (
-        platform.postgres_url if request.param == "embedded" else os.environ["AITP_POSTGRES__URL"]
-    )
-    name = f"bt_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    head, sep, tail = base.partition("?")
-    pool = await create_pool(
-        head.rsplit("/", 1)[0] + f"/{name}" + sep + tail, PostgresSettings(), "tests"
-    )
-    async with pool.acquire() as conn:
-        await migrations.apply(conn)
-    yield PostgresBacktestRuns(pool)
-    await pool.close()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with scratch_database(postgres_url(request.param, platform), "bt") as pool:
+        yield PostgresBacktestRuns(pool)
 
 
 async def test_a_run_opens_once_and_closes_with_its_results_ranked(
@@ -90,13 +71,7 @@ async def test_a_run_opens_once_and_closes_with_its_results_ranked(
 def archive(
     request: pytest.FixtureRequest, tmp_path: Path, platform: RunningPlatform
 ) -> Iterator[ClickHouseBacktestArchive]:
-    executor: SqlExecutor
-    if request.param == "chdb":
-        executor = ChdbExecutor(tmp_path / "chdb")
-    elif request.param == "chdb_http":
-        executor = ClickHouseHttpExecutor(platform.clickhouse_url)
-    else:
-        executor = ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])
+    executor = clickhouse_executor(request.param, tmp_path, platform)
     database = f"t_{uuid.uuid4().hex[:12]}"
     store = ClickHouseBacktestArchive(executor, database)
     store.ensure_schema()

@@ -6,15 +6,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from adapters.graph.postgres import PostgresGraphStore
-from adapters.postgres import migrations
-from adapters.postgres.pool import create_pool
-from config.settings import PostgresSettings
 from domain.ports import GraphEdge, GraphNode, GraphStore
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import scratch_database
 
 
 @pytest.fixture(params=backends("postgres", arango="AITP_ARANGO__URL"))
@@ -22,17 +19,9 @@ async def graph(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[GraphStore]:
     if request.param == "postgres":
-        name = f"g_{uuid.uuid4().hex[:10]}"  # a database of its own: the graph tables are global
-        admin = await asyncpg.connect(platform.postgres_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = platform.postgres_url.replace("/aitp?", f"/{name}?")
-        pool = await create_pool(url, PostgresSettings(), "tests")
-        async with pool.acquire() as conn:
-            await migrations.apply(conn)
-        yield PostgresGraphStore(pool)
-        await pool.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+        # a database of its own: the graph tables are global
+        async with scratch_database(platform.postgres_url, "g") as pool:
+            yield PostgresGraphStore(pool)
     else:
         from adapters.graph.arango import ArangoGraphStore
 

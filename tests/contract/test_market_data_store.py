@@ -4,7 +4,6 @@ when AITP_CLICKHOUSE__URL names one."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import clickhouse_executor
 
 MINUTE = 60 * 1_000_000_000
 T0 = 1_700_000_000 // 60 * 60 * 1_000_000_000  # a minute boundary in 2023
@@ -25,13 +24,7 @@ T0 = 1_700_000_000 // 60 * 60 * 1_000_000_000  # a minute boundary in 2023
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, platform: RunningPlatform
 ) -> Iterator[ClickHouseMarketDataStore]:
-    executor: SqlExecutor
-    if request.param == "chdb":
-        executor = ChdbExecutor(tmp_path / "chdb")
-    elif request.param == "chdb_http":
-        executor = ClickHouseHttpExecutor(platform.clickhouse_url)
-    else:
-        executor = ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])
+    executor = clickhouse_executor(request.param, tmp_path, platform)
     database = f"t_{uuid.uuid4().hex[:12]}"  # each test its own database
     store = ClickHouseMarketDataStore(executor, database)
     store.ensure_schema()

@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import asyncpg
 import pytest
 
-from adapters.postgres import migrations
 from adapters.postgres.orders import PostgresOrderBook, UnknownAccountError
-from adapters.postgres.pool import create_pool
-from config.settings import PostgresSettings
 from domain.orders import Fill, Order, OrderState, Side
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import postgres_url, scratch_database
 
 
 @pytest.fixture(params=backends("embedded", server="AITP_POSTGRES__URL"))
 async def book(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[PostgresOrderBook]:
-    base = (
-        platform.postgres_url if request.param == "embedded" else os.environ["AITP_POSTGRES__URL"]
-    )
-    name = f"b_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    head, sep, tail = base.partition("?")
-    pool = await create_pool(
-        head.rsplit("/", 1)[0] + f"/{name}" + sep + tail, PostgresSettings(), "tests"
-    )
-    async with pool.acquire() as conn:
-        await migrations.apply(conn)
-    store = PostgresOrderBook(pool)
-    await store.ensure_account("acct-1")
-    yield store
-    await pool.close()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with scratch_database(postgres_url(request.param, platform), "b") as pool:
+        store = PostgresOrderBook(pool)
+        await store.ensure_account("acct-1")
+        yield store
 
 
 def fill(n: int, cid: str, side: Side, volume: str, price: str) -> Fill:

@@ -1,0 +1,50 @@
+"""Scratch stores for contract tests: a migrated PostgreSQL database of its own, and the
+ClickHouse executor a backend parameter names."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+
+from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
+from adapters.postgres import migrations
+from adapters.postgres.pool import create_pool
+from config.settings import PostgresSettings
+from tests.conftest import RunningPlatform
+
+
+@asynccontextmanager
+async def scratch_database(base_url: str, prefix: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new database beside `base_url`'s, migrated, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(base_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    head, sep, tail = base_url.partition("?")
+    pool = await create_pool(
+        head.rsplit("/", 1)[0] + f"/{name}" + sep + tail, PostgresSettings(), "tests"
+    )
+    try:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn)
+        yield pool
+    finally:
+        await pool.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def postgres_url(backend: str, platform: RunningPlatform) -> str:
+    return platform.postgres_url if backend == "embedded" else os.environ["AITP_POSTGRES__URL"]
+
+
+def clickhouse_executor(backend: str, tmp_path: Path, platform: RunningPlatform) -> SqlExecutor:
+    if backend == "chdb":
+        return ChdbExecutor(tmp_path / "chdb")
+    if backend == "chdb_http":
+        return ClickHouseHttpExecutor(platform.clickhouse_url)
+    return ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])
