@@ -13,45 +13,15 @@ Figures: throughput_ratio (ours / bare at 64 connections) and p99_ms (ours at 25
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import sys
-import tempfile
-import time
-from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import orjson
 
-from adapters.postgres.identity import IdentityStore
-from adapters.postgres.orders import PostgresOrderBook
-from adapters.postgres.pool import create_pool
-from api.security.passwords import hash_password
-from bench._platform import addresses, api_env, scratch_settings
+from bench._platform import scratch_api, serve
 from bench._report import Target, report
-from config.settings import (
-    PostgresSettings,
-)
-from domain.orders import Fill, Order, Side
-from embedded import supervisor
 from embedded.process import free_port
-
-PASSWORD = "bench password 1"  # noqa: S105  (a throwaway user of a scratch platform)
-
-
-def _serve(argv: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(ready, timeout=1).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{argv} did not start; see {log}")
 
 
 def _load(url: str, connections: int, seconds: float, headers: list[str]) -> dict[str, float]:
@@ -66,81 +36,34 @@ def _load(url: str, connections: int, seconds: float, headers: list[str]) -> dic
     return result
 
 
-async def _seed(postgres: str) -> None:
-    """A tenant with an account holding three positions, and a trader to sign in as."""
-    pool = await create_pool(postgres, PostgresSettings(), "bench")
-    try:
-        identity = IdentityStore(pool)
-        await identity.ensure_tenant("bench", tier="institutional")
-        await identity.create_user("bench", "trader@bench.test", hash_password(PASSWORD), "trader")
-        book = PostgresOrderBook(pool)
-        await book.ensure_account("bench-acct", "bench")
-        for n, (symbol, side, price) in enumerate(
-            [
-                ("EURUSD", Side.BUY, "1.1002"),
-                ("USDJPY", Side.SELL, "151.20"),
-                ("GBPUSD", Side.BUY, "1.2701"),
-            ]
-        ):
-            cid = f"bench-{n}"
-            order = Order(cid, symbol, side, Decimal("0.5"))
-            await book.record_order("bench-acct", order)
-            await book.record_fill(
-                "bench-acct",
-                symbol,
-                Fill(f"f{n}", cid, side, Decimal("0.5"), Decimal(price), time.time_ns()),
-            )
-    finally:
-        await pool.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="aitp-bench-api-") as tmp:
-        data_dir = Path(tmp)
-        settings = scratch_settings(data_dir)
-        asyncio.run(supervisor.start(settings))
-        procs: list[subprocess.Popen[bytes]] = []
+    with scratch_api("aitp-bench-api-") as platform:
+        data_dir, ours = platform.data_dir, platform.url
+        bare_port = free_port()
+        bearer = f"Bearer {platform.token}"
+        auth = [f"Authorization: {bearer}"]
+        body = httpx.get(f"{ours}/v1/positions", headers={"Authorization": bearer})
+        assert body.status_code == 200, body.text
+        assert len(body.json()) == 3, body.text
+        (data_dir / "positions.json").write_bytes(body.content)
+        bare = f"http://127.0.0.1:{bare_port}"
+        peer = serve(
+            [
+                "-m",
+                "bench._bare_api",
+                "--port",
+                str(bare_port),
+                "--body",
+                str(data_dir / "positions.json"),
+            ],
+            platform.env,
+            f"{bare}/v1/positions",
+            data_dir / "bare.log",
+        )
         try:
-            urls = addresses(data_dir)
-            asyncio.run(_seed(urls["postgres"]))
-            env = api_env(data_dir)
-            ours_port, bare_port = free_port(), free_port()
-            ours = f"http://127.0.0.1:{ours_port}"
-            procs.append(
-                _serve(
-                    ["-m", "api", "--port", str(ours_port)],
-                    env,
-                    f"{ours}/readyz",
-                    data_dir / "api.log",
-                )
-            )
-            token = httpx.post(
-                f"{ours}/auth/login", json={"email": "trader@bench.test", "password": PASSWORD}
-            ).json()["access_token"]
-            auth = [f"Authorization: Bearer {token}"]
-            body = httpx.get(f"{ours}/v1/positions", headers={"Authorization": f"Bearer {token}"})
-            assert body.status_code == 200, body.text
-            assert len(body.json()) == 3, body.text
-            (data_dir / "positions.json").write_bytes(body.content)
-            bare = f"http://127.0.0.1:{bare_port}"
-            procs.append(
-                _serve(
-                    [
-                        "-m",
-                        "bench._bare_api",
-                        "--port",
-                        str(bare_port),
-                        "--body",
-                        str(data_dir / "positions.json"),
-                    ],
-                    env,
-                    f"{bare}/v1/positions",
-                    data_dir / "bare.log",
-                )
-            )
             assert httpx.get(f"{bare}/v1/positions").json() == body.json()
 
             results: dict[str, dict[str, float]] = {}
@@ -156,10 +79,8 @@ def main() -> None:
                     f"{name}: {r['errors']} answers were not 200 ({r['first_error']})"
                 )
         finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(15)
-            supervisor.stop(settings)
+            peer.terminate()
+            peer.wait(15)
 
     figures: dict[str, float | int | str] = {
         "throughput_ratio": results["ours_64"]["rps"] / results["bare_64"]["rps"],

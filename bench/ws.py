@@ -19,22 +19,15 @@ import argparse
 import asyncio
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from redis.asyncio import Redis
 
-from bench._platform import addresses, api_env, scratch_settings
+from bench._platform import ACCOUNT, scratch_api
 from bench._report import Target, report
-from bench.api import PASSWORD, _seed, _serve
-from embedded import supervisor
-from embedded.process import free_port
 
-ACCOUNT = "bench-acct"  # seeded by bench.api's _seed, in the tenant of the signed-in trader
 RATES = (5, 15, 30, 60, 90, 120)  # quotes per second; x clients = messages per second offered
 
 
@@ -77,51 +70,33 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
-    steps: dict[float, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="aitp-bench-ws-") as tmp:
-        data_dir = Path(tmp)
-        settings = scratch_settings(data_dir)
-        asyncio.run(supervisor.start(settings))
-        procs: list[subprocess.Popen[Any]] = []
+    steps: dict[int, dict[str, Any]] = {}
+    with scratch_api("aitp-bench-ws-") as platform:
+        started = time.perf_counter()
+        clients = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench._ws_clients",
+                "--url",
+                f"ws://127.0.0.1:{platform.port}/v1/ws",
+                "--token",
+                platform.token,
+                "--clients",
+                str(args.clients),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
-            urls = addresses(data_dir)
-            asyncio.run(_seed(urls["postgres"]))
-            env = api_env(data_dir)
-            port = free_port()
-            api = f"http://127.0.0.1:{port}"
-            procs.append(
-                _serve(
-                    ["-m", "api", "--port", str(port)], env, f"{api}/readyz", data_dir / "api.log"
-                )
-            )
-            token = httpx.post(
-                f"{api}/auth/login", json={"email": "trader@bench.test", "password": PASSWORD}
-            ).json()["access_token"]
-            started = time.perf_counter()
-            clients = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench._ws_clients",
-                    "--url",
-                    f"ws://127.0.0.1:{port}/v1/ws",
-                    "--token",
-                    token,
-                    "--clients",
-                    str(args.clients),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            procs.append(clients)
             assert clients.stdout is not None
             ready = orjson.loads(clients.stdout.readline())
             assert ready == {"ready": args.clients}, ready
             connect_s = time.perf_counter() - started
             print(f"{args.clients} clients connected and subscribed in {connect_s:.1f} s")
             for rate in RATES:
-                result = asyncio.run(_step(urls["redis"], clients, rate, args.seconds))
+                result = asyncio.run(_step(platform.urls["redis"], clients, rate, args.seconds))
                 steps[rate] = result
                 offered = rate * args.clients
                 print(
@@ -132,10 +107,8 @@ def main() -> None:
                 if result["closed"] or result["per_s"] < 0.9 * offered:
                     break  # past what one process delivers: the next rate only drops more
         finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                proc.wait(15)
-            supervisor.stop(settings)
+            clients.terminate()
+            clients.wait(15)
 
     # sustained: every client kept, and delivery kept up with what was offered
     kept = {

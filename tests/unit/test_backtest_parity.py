@@ -81,16 +81,10 @@ def key(t: Any) -> tuple[Any, ...]:
 
 
 CASES = [(name, kind, params) for name in DATA for kind, params in PARAMS]
+IDS = [f"{name}-{kind}-{n % len(PARAMS)}" for n, (name, kind, _) in enumerate(CASES)]
 
 
-@pytest.mark.parametrize(
-    ("name", "kind", "params"),
-    CASES,
-    ids=[
-        f"{n}-{k}-{i}"
-        for n, k, i in [(n, k, CASES.index((n, k, p)) % len(PARAMS)) for n, k, p in CASES]
-    ],
-)
+@pytest.mark.parametrize(("name", "kind", "params"), CASES, ids=IDS)
 def test_sweep_and_replay_take_the_same_trades_with_real_spread_and_costs(
     shared_data: Path, name: str, kind: str, params: dict[str, Any]
 ) -> None:
@@ -144,7 +138,7 @@ def vectorbt_trades(s: BarSeries, target: np.ndarray) -> list[tuple[Any, ...]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "kind", "params"), CASES)
+@pytest.mark.parametrize(("name", "kind", "params"), CASES, ids=IDS)
 def test_the_sweep_takes_vectorbts_trades_on_one_sided_bars_without_costs(
     shared_data: Path, name: str, kind: str, params: dict[str, Any]
 ) -> None:
