@@ -28,9 +28,10 @@ from bench.hotpath import looped_ticks
 from bench.marketdata import bootstrap_year, fx_year_minutes
 from domain.instruments import fx_major
 from domain.market_data import SeriesKind, Timeframe
+from domain.param_grid import param_sets
 from research.replay import replay_ticks
 from research.series import BarSeries, Costs
-from research.sweep import evaluate, grid
+from research.sweep import evaluate
 
 FAST = list(range(5, 55, 5))
 SLOW = list(range(60, 160, 10))
@@ -73,7 +74,7 @@ def main() -> None:
     source = read_market_file(SHARED_DATA / "fx" / "GBPUSD-M1-bid-2012-02.csv", SeriesKind.BARS)
     year = bootstrap_year(source.frame, fx_year_minutes(), np.random.default_rng(7))
     series = BarSeries.from_frames("GBPUSD", Timeframe.M1, fx_major("GBPUSD"), year)
-    sets = grid({"fast": FAST, "slow": SLOW}, {"volume": "0.1"})
+    sets = list(param_sets({"fast": FAST, "slow": SLOW}, {"volume": "0.1"}))
     bars = len(series)
     print(f"{bars:,} M1 bars block-bootstrapped from shared GBPUSD M1; {len(sets)} parameter sets")
 

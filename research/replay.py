@@ -20,7 +20,7 @@ from domain.strategies import create
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from research.series import BarSeries, Costs
-from research.simulate import Trade
+from research.simulate import Detail, Prices, Trade, metrics_of, replayed_equity
 
 ACCOUNT = "backtest"
 BIG = Decimal(10**15)
@@ -178,3 +178,25 @@ def _round_trips(
         side = "buy" if direction > 0 else "sell"
         trades.append(Trade(side, volume, opened, entry_px, None, None, pnl))
     return trades
+
+
+def replay_detail(
+    series: BarSeries,
+    kind: str,
+    params: Mapping[str, Any],
+    costs: Costs,
+    balance: float,
+    currency: str = "USD",
+) -> tuple[Detail, ReplayResult]:
+    """The replay's trades judged by the same metrics as the sweep's, its equity curve marked
+    at each close from the broker's own fills."""
+    result = replay(series, kind, params, costs, balance, currency)
+    equity, held = replayed_equity(
+        result.trades,
+        Prices.of(series, costs),
+        float(series.instrument.contract_size),
+        costs.commission_per_lot,
+        balance,
+    )
+    metrics = metrics_of(equity, series.ts, held, result.trades, balance)
+    return Detail(result.trades, equity, held, metrics), result

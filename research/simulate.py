@@ -202,3 +202,39 @@ def metrics_of(
         trades=len(trades),
         final_equity=float(equity[-1]),
     )
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One parameter set in full: what the archive keeps and the report draws."""
+
+    trades: list[Trade]
+    equity: np.ndarray  # at each bar's close
+    held: np.ndarray  # position during each bar (+1, 0, -1)
+    metrics: Metrics
+
+
+def replayed_equity(
+    trades: list[Trade], prices: Prices, contract: float, commission: float, balance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equity at each close and the position held, rebuilt from trades whose prices came from
+    elsewhere (the replay's broker): closed trades count from the bar their exit filled at,
+    open ones are marked at each close net of the entry commission."""
+    n = prices.mark_long.shape[0]
+    realised = np.zeros(n + 1, np.float64)
+    unrealised = np.zeros(n, np.float64)
+    held = np.zeros(n, np.int64)
+    mark_long = prices.mark_long / prices.scale
+    mark_short = prices.mark_short / prices.scale
+    for t in trades:
+        direction = 1 if t.side == "buy" else -1
+        end = n if t.exit_index is None else t.exit_index
+        marks = mark_long[t.entry_index : end] if direction > 0 else mark_short[t.entry_index : end]
+        units = t.volume * contract
+        unrealised[t.entry_index : end] += (
+            direction * (marks - t.entry_price) * units - commission * t.volume
+        )
+        held[t.entry_index : end] = direction
+        if t.exit_index is not None:
+            realised[t.exit_index] += t.pnl
+    return balance + np.cumsum(realised[:n]) + unrealised, held

@@ -4,13 +4,13 @@ the metrics leave (trades are rebuilt for the sets someone asks to see)."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from research.series import BarSeries, Costs
 from research.simulate import (
+    Detail,
     Metrics,
     Prices,
     Trade,
@@ -26,17 +26,6 @@ from research.strategies import targets, volume_of
 class Evaluation:
     params: dict[str, Any]
     metrics: Metrics
-
-
-def grid(
-    axes: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Every combination of the axes' values, each with the fixed parameters beside it."""
-    names = list(axes)
-    return [
-        {**(fixed or {}), **dict(zip(names, values, strict=True))}
-        for values in itertools.product(*(axes[n] for n in names))
-    ]
 
 
 def evaluate(
@@ -76,3 +65,25 @@ def trades(series: BarSeries, kind: str, params: Mapping[str, Any], costs: Costs
     volume = volume_of(kind, series, params)
     contract = float(series.instrument.contract_size)
     return trades_of(held, Prices.of(series, costs), volume, contract, costs.commission_per_lot)
+
+
+def detail(
+    series: BarSeries, kind: str, params: Mapping[str, Any], costs: Costs, balance: float
+) -> Detail:
+    """One set's trades, equity curve and metrics, exactly as `evaluate` judged it."""
+    prices = Prices.of(series, costs)
+    contract = float(series.instrument.contract_size)
+    held = held_positions(targets(kind, series, params))
+    volume = volume_of(kind, series, params)
+    equity = equity_curve(
+        held,
+        prices.buy,
+        prices.sell,
+        prices.mark_long,
+        prices.mark_short,
+        volume * contract / prices.scale,
+        costs.commission_per_lot * volume,
+        balance,
+    )
+    made = trades_of(held, prices, volume, contract, costs.commission_per_lot)
+    return Detail(made, equity, held, metrics_of(equity, series.ts, held, made, balance))

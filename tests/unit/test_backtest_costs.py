@@ -11,11 +11,12 @@ import pytest
 from adapters.files.market_files import read_market_file
 from domain.instruments import fx_major
 from domain.market_data import SeriesKind, Timeframe
-from research.replay import replay, replay_ticks
+from domain.param_grid import param_sets
+from research.replay import replay, replay_detail, replay_ticks
 from research.series import BarSeries, Costs
 from research.simulate import Prices, equity_curve, held_positions, metrics_of, trades_of
 from research.strategies import targets
-from research.sweep import evaluate, grid, trades
+from research.sweep import detail, evaluate, trades
 
 CLOSES = [1.1000, 1.0990, 1.0980, 1.0990, 1.1010, 1.1020, 1.1000, 1.0980, 1.0970]
 PARAMS = {"fast": 2, "slow": 3, "volume": "0.5"}
@@ -82,7 +83,7 @@ def test_the_sweep_charges_the_same(series: BarSeries) -> None:
 
 
 def test_a_grid_is_every_combination_and_each_set_is_evaluated(series: BarSeries) -> None:
-    sets = grid({"fast": [2, 3], "slow": [4, 5, 6]}, {"volume": "0.5"})
+    sets = list(param_sets({"fast": [2, 3], "slow": [4, 5, 6]}, {"volume": "0.5"}))
     assert len(sets) == 6
     assert sets[0] == {"volume": "0.5", "fast": 2, "slow": 4}
     done: list[int] = []
@@ -109,3 +110,14 @@ def test_a_tick_replay_fills_each_trade_at_a_quote_it_saw(shared_data: Path) -> 
             assert t.exit_index > t.entry_index
             assert t.exit_price == pytest.approx(bid[t.exit_index] if long else ask[t.exit_index])
     assert result.fills == sum(1 if t.exit_index is None else 2 for t in result.trades)
+
+
+def test_a_replay_is_judged_like_the_sweep_it_agrees_with(series: BarSeries) -> None:
+    params = {"fast": 2, "slow": 4, "volume": "0.5", "allow_short": True}
+    swept = detail(series, "ma_cross", params, COSTS, 100_000.0)
+    replayed, _ = replay_detail(series, "ma_cross", params, COSTS, 100_000.0)
+    assert [t.entry_index for t in replayed.trades] == [t.entry_index for t in swept.trades]
+    assert replayed.held.tolist() == swept.held.tolist()
+    assert replayed.equity == pytest.approx(swept.equity, abs=1e-6)
+    assert replayed.metrics.final_equity == pytest.approx(swept.metrics.final_equity, abs=1e-6)
+    assert replayed.metrics.exposure == swept.metrics.exposure
