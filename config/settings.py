@@ -9,6 +9,7 @@ under `data_dir`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -127,6 +128,19 @@ class ApiSettings(_Section):
     )
 
 
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+class ResearchSettings(_Section):
+    """The research worker: backtests (and training) on the research task queue."""
+
+    enabled: bool = Field(default=True, description="`aitp up` runs a research worker")
+    concurrency: int = Field(
+        default_factory=_cores, ge=1, description="activities at once (default: CPU cores)"
+    )
+
+
 class DemoSettings(_Section):
     """The demo account `aitp up` trades on the synthetic feed with the paper broker."""
 
@@ -152,6 +166,7 @@ class Settings(BaseSettings):
     arango: ArangoSettings = ArangoSettings()
     demo: DemoSettings = DemoSettings()
     api: ApiSettings = ApiSettings()
+    research: ResearchSettings = ResearchSettings()
     mt5: Mt5Settings = Mt5Settings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:

@@ -112,3 +112,42 @@ def fx_major(symbol: str, digits: int = 5) -> Instrument:
         currency_profit=symbol[3:6],
         currency_margin=symbol[:3],
     )
+
+
+CURRENCIES = frozenset(
+    [
+        "AUD",
+        "CAD",
+        "CHF",
+        "CNH",
+        "CZK",
+        "DKK",
+        "EUR",
+        "GBP",
+        "HKD",
+        "HUF",
+        "JPY",
+        "MXN",
+        "NOK",
+        "NZD",
+        "PLN",
+        "SEK",
+        "SGD",
+        "TRY",
+        "USD",
+        "ZAR",
+    ]
+)
+
+
+def standard(symbol: str) -> Instrument:
+    """The instrument a symbol names when no broker is asked: an FX pair of two known
+    currencies (JPY pairs with 3 digits, others 5), as `fx_major` lists it. Anything else
+    needs the broker's `symbol_info`; the message says what is understood here."""
+    name = symbol.upper()
+    if len(name) == 6 and name[:3] in CURRENCIES and name[3:] in CURRENCIES:
+        return fx_major(name, 3 if name.endswith("JPY") else 5)
+    raise InstrumentError(
+        f"{symbol}: no contract specification known; FX pairs of two currencies "
+        f"({', '.join(sorted(CURRENCIES))}) are, e.g. EURUSD, USDJPY"
+    )

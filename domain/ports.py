@@ -223,12 +223,29 @@ class BacktestRuns(Protocol):
 
     async def open_run(self, request: Mapping[str, Any]) -> None: ...
 
+    async def record(
+        self,
+        run_id: str,
+        scope: str,
+        evaluations: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any]]],
+    ) -> None: ...
+
     async def close_run(
         self,
         run_id: str,
         status: str,
-        results: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+        metric: str,
+        descending: bool = True,
+        summary: Mapping[str, Any] | None = None,
     ) -> None: ...
+
+    async def run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None: ...
+
+    async def runs(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    async def results(
+        self, run_id: str, scope: str = "all", limit: int | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 class BacktestArchive(Protocol):

@@ -38,7 +38,7 @@ from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
 from config.settings import Settings
-from domain.instruments import Instrument, fx_major
+from domain.instruments import Instrument, standard
 from domain.market import QuoteTick
 from domain.orders import OrderState
 from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
@@ -151,10 +151,6 @@ def make_venue(
     return venue, recover
 
 
-def instrument(symbol: str) -> Instrument:
-    return fx_major(symbol, 3 if symbol.endswith("JPY") else 5)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hotpath", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -209,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     except StrategyError as exc:
         log.error("bad strategy", error=str(exc))
         return 2
-    instruments = {s: instrument(s) for s in symbols}
+    instruments = {s: standard(s) for s in symbols}
     workdir = settings.data_dir / "hotpath"
     workdir.mkdir(parents=True, exist_ok=True)
     lock = (workdir / f"{args.account}.lock").open("w")

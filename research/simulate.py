@@ -223,7 +223,6 @@ def replayed_equity(
     n = prices.mark_long.shape[0]
     realised = np.zeros(n + 1, np.float64)
     unrealised = np.zeros(n, np.float64)
-    held = np.zeros(n, np.int64)
     mark_long = prices.mark_long / prices.scale
     mark_short = prices.mark_short / prices.scale
     for t in trades:
@@ -234,7 +233,16 @@ def replayed_equity(
         unrealised[t.entry_index : end] += (
             direction * (marks - t.entry_price) * units - commission * t.volume
         )
-        held[t.entry_index : end] = direction
         if t.exit_index is not None:
             realised[t.exit_index] += t.pnl
-    return balance + np.cumsum(realised[:n]) + unrealised, held
+    return balance + np.cumsum(realised[:n]) + unrealised, held_of(trades, n)
+
+
+def held_of(trades: list[Trade], n: int) -> np.ndarray:
+    """The position during each of n bars, as round-trip trades took it."""
+    held = np.zeros(n, np.int64)
+    for t in trades:
+        held[t.entry_index : n if t.exit_index is None else t.exit_index] = (
+            1 if t.side == "buy" else -1
+        )
+    return held

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.strategies import StrategyError
 from research.series import BarSeries, Costs
 from research.simulate import (
     Detail,
@@ -24,6 +25,7 @@ from research.strategies import targets, volume_of
 
 @dataclass(frozen=True)
 class Evaluation:
+    index: int  # position in the sets given
     params: dict[str, Any]
     metrics: Metrics
 
@@ -35,13 +37,24 @@ def evaluate(
     costs: Costs,
     balance: float,
     progress: Callable[[int], None] | None = None,
+    refused: Callable[[int, StrategyError], None] | None = None,
 ) -> list[Evaluation]:
+    """Metrics of each set; a set the strategy refuses (fast >= slow) goes to `refused` with
+    its position in `param_sets` when given, else the error is raised."""
     prices = Prices.of(series, costs)
     contract = float(series.instrument.contract_size)
     out: list[Evaluation] = []
     for n, params in enumerate(param_sets, 1):
-        held = held_positions(targets(kind, series, params))
-        volume = volume_of(kind, series, params)
+        try:
+            held = held_positions(targets(kind, series, params))
+            volume = volume_of(kind, series, params)
+        except StrategyError as exc:
+            if refused is None:
+                raise
+            refused(n - 1, exc)
+            if progress is not None:
+                progress(n)
+            continue
         equity = equity_curve(
             held,
             prices.buy,
@@ -53,7 +66,9 @@ def evaluate(
             balance,
         )
         trades = trades_of(held, prices, volume, contract, costs.commission_per_lot)
-        out.append(Evaluation(dict(params), metrics_of(equity, series.ts, held, trades, balance)))
+        out.append(
+            Evaluation(n - 1, dict(params), metrics_of(equity, series.ts, held, trades, balance))
+        )
         if progress is not None:
             progress(n)
     return out

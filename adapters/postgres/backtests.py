@@ -1,7 +1,8 @@
 """Backtest runs and their ranked results in PostgreSQL.
 
-Opening a run again (a retried activity, a resumed workflow) finds it; closing it replaces
-its results in one transaction, so a run is never seen half-written. The pool's codec turns
+Opening a run again (a retried activity, a resumed workflow) finds it; each chunk's results
+are upserted as it finishes, and closing ranks them and marks the run finished in one
+transaction. The pool's codec turns
 jsonb into Python objects both ways.
 """
 
@@ -47,27 +48,51 @@ class PostgresBacktestRuns:
                 request["metric"],
             )
 
+    async def record(
+        self,
+        run_id: str,
+        scope: str,
+        evaluations: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any]]],
+    ) -> None:
+        """(set index, params, metrics) of sets evaluated; writing a set again replaces it."""
+        await self._pool.executemany(
+            """INSERT INTO backtest_results (run_id, scope, set_index, params, metrics)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (run_id, scope, set_index)
+               DO UPDATE SET params = EXCLUDED.params, metrics = EXCLUDED.metrics""",
+            [(run_id, scope, i, dict(p), dict(m)) for i, p, m in evaluations],
+        )
+
     async def close_run(
         self,
         run_id: str,
         status: str,
-        results: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+        metric: str,
+        descending: bool = True,
+        summary: Mapping[str, Any] | None = None,
     ) -> None:
-        """`results`: (params, metrics) best first."""
+        """Ranks every scope's sets by `metric` (missing values last, ties by index) and
+        marks the run finished, in one transaction; closing again gives the same ranks."""
+        order = "DESC" if descending else "ASC"
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM backtest_results WHERE run_id = $1", run_id)
-            await conn.executemany(
-                """INSERT INTO backtest_results (run_id, rank, params, metrics)
-                   VALUES ($1, $2, $3, $4)""",
-                [(run_id, rank, dict(p), dict(m)) for rank, (p, m) in enumerate(results, 1)],
+            await conn.execute(
+                f"""UPDATE backtest_results r SET rank = ranked.n
+                    FROM (SELECT scope, set_index, row_number() OVER (
+                              PARTITION BY scope
+                              ORDER BY (metrics ->> $2)::float8 {order} NULLS LAST, set_index
+                          ) AS n
+                          FROM backtest_results WHERE run_id = $1) ranked
+                    WHERE r.run_id = $1 AND r.scope = ranked.scope
+                      AND r.set_index = ranked.set_index""",
+                run_id,
+                metric,
             )
-            best = dict(results[0][1]) if results else None
             await conn.execute(
                 """UPDATE backtest_runs SET status = $2, metrics = $3, finished_at = now()
                    WHERE run_id = $1""",
                 run_id,
                 status,
-                best,
+                dict(summary) if summary is not None else None,
             )
 
     async def runs(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -83,11 +108,29 @@ class PostgresBacktestRuns:
         )
         return [dict(r) for r in rows]
 
-    async def results(self, run_id: str, limit: int | None = None) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            """SELECT rank, params, metrics FROM backtest_results WHERE run_id = $1
-               ORDER BY rank LIMIT $2""",
+    async def run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+        """One run with its request, or None (also when it belongs to another tenant)."""
+        row = await self._pool.fetchrow(
+            """SELECT r.run_id, t.slug AS tenant, r.strategy, r.symbols[1] AS symbol,
+                      r.timeframe, r.date_from, r.date_to, r.mode, r.metric, r.status,
+                      r.metrics, r.request, r.created_at, r.finished_at
+               FROM backtest_runs r LEFT JOIN tenants t ON t.id = r.tenant_id
+               WHERE r.run_id = $1 AND ($2::text IS NULL OR t.slug = $2)""",
             run_id,
+            tenant,
+        )
+        return dict(row) if row is not None else None
+
+    async def results(
+        self, run_id: str, scope: str = "all", limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A scope's sets, best first once the run is closed (by index while it runs)."""
+        rows = await self._pool.fetch(
+            """SELECT rank, set_index, params, metrics FROM backtest_results
+               WHERE run_id = $1 AND scope = $2
+               ORDER BY rank NULLS LAST, set_index LIMIT $3""",
+            run_id,
+            scope,
             limit,
         )
         return [dict(r) for r in rows]

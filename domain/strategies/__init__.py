@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from domain.strategies.base import OrderIntent, Strategy, StrategyError
 from domain.strategies.ma_cross import MaCross
@@ -16,13 +16,21 @@ REGISTRY: dict[str, type[MaCross] | type[RsiReversion]] = {
 
 def create(kind: str, symbol: str, params: Mapping[str, object] | None = None) -> Strategy:
     """A strategy by its registered name, with parameters checked by the strategy itself."""
-    try:
-        cls = REGISTRY[kind]
-    except KeyError:
+    check_names(kind, ())
+    return REGISTRY[kind].from_params(symbol, dict(params or {}))
+
+
+def check_names(kind: str, names: Iterable[str]) -> None:
+    """Refuse an unknown strategy or parameter name before any work starts, listing what is
+    known; values and their combinations are the strategy's own to judge."""
+    cls = REGISTRY.get(kind)
+    if cls is None:
+        raise StrategyError(f"unknown strategy {kind!r}; known: {', '.join(sorted(REGISTRY))}")
+    unknown = sorted(set(names) - set(cls.PARAMS))
+    if unknown:
         raise StrategyError(
-            f"unknown strategy {kind!r}; known: {', '.join(sorted(REGISTRY))}"
-        ) from None
-    return cls.from_params(symbol, dict(params or {}))
+            f"{kind} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(cls.PARAMS)}"
+        )
 
 
 __all__ = [
@@ -32,5 +40,6 @@ __all__ = [
     "RsiReversion",
     "Strategy",
     "StrategyError",
+    "check_names",
     "create",
 ]

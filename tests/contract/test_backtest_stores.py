@@ -52,19 +52,43 @@ async def test_a_run_opens_once_and_closes_with_its_results_ranked(
     [opened] = await runs.runs()
     assert (opened["run_id"], opened["status"], opened["tenant"]) == ("r1", "running", "desk")
     assert opened["symbol"] == "EURUSD"
-    ranked = [({"fast": 10}, {"sharpe": 1.5}), ({"fast": 5}, {"sharpe": None})]
-    await runs.close_run("r1", "completed", ranked)
-    await runs.close_run("r1", "completed", ranked)  # and a retried close changes nothing
+    await runs.record("r1", "all", [(0, {"fast": 5}, {"sharpe": None})])
+    chunk = [(1, {"fast": 10}, {"sharpe": 1.5}), (2, {"fast": 20}, {"sharpe": -0.5})]
+    await runs.record("r1", "all", chunk)
+    await runs.record("r1", "all", chunk)  # a retried chunk rewrites its rows
+    await runs.record("r1", "train-0", [(0, {"fast": 5}, {"sharpe": 9.0})])
+    unranked = await runs.results("r1")
+    assert [(r["rank"], r["set_index"]) for r in unranked] == [(None, 0), (None, 1), (None, 2)]
+    summary = {"best": {"sharpe": 1.5}}
+    await runs.close_run("r1", "completed", "sharpe", summary=summary)
+    await runs.close_run("r1", "completed", "sharpe", summary=summary)  # a retried close
     [closed] = await runs.runs(tenant="desk")
     assert closed["status"] == "completed"
-    assert closed["metrics"] == {"sharpe": 1.5}
+    assert closed["metrics"] == summary
     assert closed["finished_at"] is not None
     results = await runs.results("r1")
     assert [(r["rank"], r["params"], r["metrics"]) for r in results] == [
         (1, {"fast": 10}, {"sharpe": 1.5}),
-        (2, {"fast": 5}, {"sharpe": None}),
+        (2, {"fast": 20}, {"sharpe": -0.5}),
+        (3, {"fast": 5}, {"sharpe": None}),
     ]
+    assert [r["rank"] for r in await runs.results("r1", "train-0")] == [1]
     assert await runs.runs(tenant="elsewhere") == []
+    one = await runs.run("r1", tenant="desk")
+    assert one is not None
+    assert one["request"]["grid"] == {"fast": [5, 10]}
+    assert await runs.run("r1", tenant="elsewhere") is None
+
+
+async def test_a_metric_where_less_is_better_ranks_upwards(runs: PostgresBacktestRuns) -> None:
+    await runs.open_run(request("r2", metric="max_drawdown"))
+    await runs.record(
+        "r2",
+        "all",
+        [(0, {"fast": 5}, {"max_drawdown": 0.3}), (1, {"fast": 10}, {"max_drawdown": 0.1})],
+    )
+    await runs.close_run("r2", "completed", "max_drawdown", descending=False)
+    assert [r["set_index"] for r in await runs.results("r2")] == [1, 0]
 
 
 @pytest.fixture(params=backends("chdb", "chdb_http", server="AITP_CLICKHOUSE__URL"))

@@ -1,0 +1,382 @@
+"""The backtest workflow's work: find the data, evaluate chunks of the grid, replay or keep
+single sets in full, stitch walk-forward windows, and close the run.
+
+The computation is `research/` (numba kernels that release the GIL, and the hot path's own
+engine for replays); it runs on a thread of the worker's pool while the activity heartbeats
+how far it got. A cancelled activity stops its thread at the next set, so a cancelled run
+leaves no work behind. Every write is keyed (run, scope, set), so a retried activity, or one
+redone after its worker was killed, rewrites the same rows instead of adding to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+import polars as pl
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.instruments import InstrumentError, standard
+from domain.market_data import PriceSide, SeriesKind, Timeframe
+from domain.param_grid import param_sets
+from domain.ports import BacktestArchive, BacktestRuns, MarketDataStore
+from domain.strategies import StrategyError
+from research.replay import replay_detail
+from research.series import BarSeries, Costs
+from research.simulate import Detail, Metrics, Trade, held_of, metrics_of
+from research.sweep import detail, evaluate
+from temporal.backtests import (
+    LOWER_IS_BETTER,
+    TOP,
+    BacktestRequest,
+    ChunkResult,
+    CloseRun,
+    Evaluation,
+    Kept,
+    Plan,
+    SetRun,
+    Stitch,
+    SweepChunk,
+    better,
+    set_key,
+)
+
+T = TypeVar("T")
+HEARTBEAT_EVERY_S = 1.0
+MAX_REFUSALS = 5
+TRADE_COLUMNS = {
+    "side": pl.String,
+    "volume": pl.Float64,
+    "entry_ts": pl.Int64,
+    "entry_price": pl.Float64,
+    "exit_ts": pl.Int64,
+    "exit_price": pl.Float64,
+    "pnl": pl.Float64,
+}
+OOS_KEY = "oos:0"  # the stitched out-of-sample curve of a walk-forward run
+
+
+class _CancelledError(Exception):
+    """The activity was cancelled: the computation gives up at the next set."""
+
+
+def bad_input(message: str) -> ApplicationError:
+    return ApplicationError(message, type="BadInput", non_retryable=True)
+
+
+class BacktestActivities:
+    def __init__(
+        self,
+        market: MarketDataStore,
+        runs: BacktestRuns,
+        archive: BacktestArchive,
+        executor: Executor | None = None,
+        cached_series: int = 4,
+    ) -> None:
+        self._market = market
+        self._runs = runs
+        self._archive = archive
+        self._executor = executor or ThreadPoolExecutor(4, thread_name_prefix="backtest")
+        self._cache: OrderedDict[tuple[Any, ...], BarSeries] = OrderedDict()
+        self._cache_size = cached_series
+        self._lock = threading.Lock()
+
+    @activity.defn(name="plan_backtest")
+    async def plan_backtest(self, request: BacktestRequest) -> Plan:
+        """Finds the data (or says what there is) and opens the run in PostgreSQL."""
+        series = await self._thread(
+            lambda _: self._series(request, request.start_ns, request.end_ns)
+        )
+        await self._runs.open_run(request.model_dump(mode="json"))
+        return Plan(
+            bars=len(series),
+            has_ask=series.ask_open is not None,
+            first_ns=int(series.ts[0]),
+            last_ns=int(series.ts[-1]),
+        )
+
+    @activity.defn(name="sweep_chunk")
+    async def sweep_chunk(self, chunk: SweepChunk) -> ChunkResult:
+        request = chunk.request
+
+        def work(progress: Callable[[int], None]) -> tuple[list[Evaluation], list[str]]:
+            series = self._series(request, chunk.start_ns, chunk.end_ns)
+            costs = _costs(request)
+            refusals: list[str] = []
+            sets = list(param_sets(request.grid, request.params, chunk.first, chunk.count))
+            evaluated = evaluate(
+                series,
+                request.strategy,
+                sets,
+                costs,
+                request.balance,
+                progress,
+                lambda _, exc: refusals.append(str(exc)),
+            )
+            done = [
+                Evaluation(set_index=chunk.first + e.index, params=e.params, metrics=_m(e.metrics))
+                for e in evaluated
+            ]
+            return done, refusals
+
+        evaluations, refusals = await self._thread(work)
+        await self._runs.record(
+            request.run_id,
+            chunk.scope,
+            [(e.set_index, e.params, e.metrics) for e in evaluations],
+        )
+        best: Evaluation | None = None
+        for e in evaluations:
+            if better(e, best, request.metric):
+                best = e
+        return ChunkResult(
+            index=chunk.index,
+            evaluated=len(evaluations),
+            skipped=len(refusals),
+            refusals=list(dict.fromkeys(refusals))[:MAX_REFUSALS],
+            best=best,
+        )
+
+    @activity.defn(name="run_set")
+    async def run_set(self, job: SetRun) -> Kept:
+        """One set over a range, in full: replayed through the engine (or computed as the
+        sweep does), its trades and equity curve archived, its metrics recorded."""
+        request = job.request
+
+        def work(_: Callable[[int], None]) -> tuple[Detail, list[str], np.ndarray]:
+            series = self._series(request, job.start_ns, job.end_ns)
+            costs = _costs(request)
+            try:
+                if job.replay:
+                    full, replayed = replay_detail(
+                        series, request.strategy, job.params, costs, job.balance
+                    )
+                    refusals = replayed.refusals
+                else:
+                    full, refusals = (
+                        detail(series, request.strategy, job.params, costs, job.balance),
+                        [],
+                    )
+            except StrategyError as exc:
+                raise bad_input(f"set {job.set_index} {job.params}: {exc}") from None
+            self._archive.keep(
+                request.run_id,
+                set_key(job.scope, job.set_index),
+                trades_frame(full.trades, series.ts),
+                pl.DataFrame(
+                    {
+                        "ts": pl.Series(series.ts).cast(pl.Datetime("ns", "UTC")),
+                        "equity": full.equity,
+                    }
+                ),
+            )
+            return full, refusals, series.ts
+
+        full, refusals, _ = await self._thread(work)
+        metrics = _m(full.metrics)
+        await self._runs.record(request.run_id, job.scope, [(job.set_index, job.params, metrics)])
+        return Kept(
+            scope=job.scope,
+            set_index=job.set_index,
+            params=job.params,
+            trades=len(full.trades),
+            final_equity=float(full.equity[-1]),
+            metrics=metrics,
+            refusals=list(dict.fromkeys(refusals))[:MAX_REFUSALS],
+        )
+
+    @activity.defn(name="stitch_walk_forward")
+    async def stitch_walk_forward(self, stitch: Stitch) -> Kept | None:
+        """The test windows' trades and curves end to end, judged as one out-of-sample run."""
+        request = stitch.request
+        tested = [w.test for w in stitch.windows if w.test is not None]
+        if not tested:
+            return None
+
+        def work(_: Callable[[int], None]) -> tuple[Metrics, int, float]:
+            keys = [set_key(k.scope, k.set_index) for k in tested]
+            curves = [self._archive.equity(request.run_id, key) for key in keys]
+            equity = pl.concat(curves)
+            trades = pl.concat([self._archive.trades(request.run_id, key) for key in keys])
+            ts = equity["ts"].dt.epoch("ns").to_numpy()
+            made = trades_from_frame(trades, ts)
+            values = equity["equity"].to_numpy()
+            metrics = metrics_of(values, ts, held_of(made, len(ts)), made, request.balance)
+            self._archive.keep(request.run_id, OOS_KEY, trades.drop("set_key", "n"), equity)
+            return metrics, len(made), float(values[-1])
+
+        metrics, count, final = await self._thread(work)
+        return Kept(
+            scope="oos",
+            set_index=0,
+            params={},
+            trades=count,
+            final_equity=final,
+            metrics=_m(metrics),
+        )
+
+    @activity.defn(name="close_backtest")
+    async def close_backtest(self, close: CloseRun) -> list[Evaluation]:
+        """Ranks the results, marks the run finished; returns the best sets of the range."""
+        await self._runs.close_run(
+            close.run_id,
+            close.status,
+            close.metric,
+            descending=close.metric not in LOWER_IS_BETTER,
+            summary=close.summary,
+        )
+        rows = await self._runs.results(close.run_id, limit=TOP)
+        return [
+            Evaluation(set_index=r["set_index"], params=r["params"], metrics=r["metrics"])
+            for r in rows
+        ]
+
+    def _series(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+        key = (request.symbol, request.timeframe, start_ns, end_ns, request.costs.spread_points)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        series = self._load(request, start_ns, end_ns)
+        with self._lock:
+            self._cache[key] = series
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return series
+
+    def _load(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+        try:
+            instrument = standard(request.symbol)
+        except InstrumentError as exc:
+            raise bad_input(str(exc)) from None
+        try:
+            timeframe = Timeframe(request.timeframe)
+        except ValueError:
+            known = ", ".join(t.value for t in Timeframe)
+            raise bad_input(f"unknown timeframe {request.timeframe!r}; one of {known}") from None
+        read = self._market.read_bars
+        bid = read(request.symbol, timeframe, PriceSide.BID, start_ns, end_ns)
+        if bid.height == 0:
+            bid = read(request.symbol, timeframe, PriceSide.MID, start_ns, end_ns)
+        if bid.height < 2:
+            raise bad_input(self._what_exists(request, start_ns, end_ns))
+        ask: pl.DataFrame | None = None
+        if request.costs.spread_points is None:
+            ask = read(request.symbol, timeframe, PriceSide.ASK, start_ns, end_ns)
+            if ask.height == 0:
+                ask = None
+            elif ask.height != bid.height or not ask["ts"].equals(bid["ts"]):
+                both = bid.join(ask.select("ts"), on="ts", how="semi")  # bars with both sides
+                ask = ask.join(both.select("ts"), on="ts", how="semi")
+                bid = both
+        return BarSeries.from_frames(request.symbol, timeframe, instrument, bid, ask)
+
+    def _what_exists(self, request: BacktestRequest, start_ns: int, end_ns: int) -> str:
+        held = [
+            f"{s.timeframe.value if s.timeframe else ''} {s.side.value if s.side else ''} "
+            f"{_day(s.first_ts)}..{_day(s.last_ts)} ({s.rows:,} rows)"
+            for s in self._market.series()
+            if s.symbol == request.symbol and s.kind is SeriesKind.BARS
+        ]
+        wanted = f"{request.symbol} {request.timeframe} bars in {_day(start_ns)}..{_day(end_ns)}"
+        if not held:
+            return f"no {wanted}: nothing stored for {request.symbol} (aitp data import ...)"
+        return f"no {wanted}; stored: {'; '.join(held)}"
+
+    async def _thread(self, work: Callable[[Callable[[int], None]], T]) -> T:
+        """Runs `work(progress)` on the pool, heartbeating the last progress it reported."""
+        stop = threading.Event()
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done = n
+            if stop.is_set():
+                raise _CancelledError
+
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, work, progress)
+        try:
+            while True:
+                finished, _ = await asyncio.wait({future}, timeout=HEARTBEAT_EVERY_S)
+                if finished:
+                    return future.result()
+                activity.heartbeat(done)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait({future})  # the thread gives up at its next set
+            raise
+
+
+def _costs(request: BacktestRequest) -> Costs:
+    c = request.costs
+    return Costs(c.commission_per_lot, c.slippage_points, c.spread_points or 0)
+
+
+def _m(metrics: Metrics) -> dict[str, float | int | None]:
+    """Metrics as JSON can hold them: a value that is not finite is missing."""
+    out: dict[str, float | int | None] = {}
+    for name, value in dataclasses.asdict(metrics).items():
+        if isinstance(value, float | np.floating):
+            out[name] = float(value) if math.isfinite(value) else None
+        else:
+            out[name] = value
+    return out
+
+
+def _day(ns: int) -> str:
+    return np.datetime_as_string(np.datetime64(ns, "ns"), unit="D").item()
+
+
+def trades_frame(trades: list[Trade], ts: np.ndarray) -> pl.DataFrame:
+    """Trades with times instead of bar indices, as the archive keeps them."""
+    return pl.DataFrame(
+        [
+            (
+                t.side,
+                t.volume,
+                int(ts[t.entry_index]),
+                t.entry_price,
+                None if t.exit_index is None else int(ts[t.exit_index]),
+                t.exit_price,
+                t.pnl,
+            )
+            for t in trades
+        ],
+        schema=TRADE_COLUMNS,
+        orient="row",
+    ).with_columns(pl.col("entry_ts", "exit_ts").cast(pl.Datetime("ns", "UTC")))
+
+
+def trades_from_frame(frame: pl.DataFrame, ts: np.ndarray) -> list[Trade]:
+    entry = np.searchsorted(ts, frame["entry_ts"].dt.epoch("ns").to_numpy())
+    exits = frame["exit_ts"].dt.epoch("ns").to_list()
+    return [
+        Trade(
+            side,
+            volume,
+            int(at),
+            entry_price,
+            None if out is None else int(np.searchsorted(ts, out)),
+            exit_price,
+            pnl,
+        )
+        for side, volume, at, entry_price, out, exit_price, pnl in zip(
+            frame["side"].to_list(),
+            frame["volume"].to_list(),
+            entry.tolist(),
+            frame["entry_price"].to_list(),
+            exits,
+            frame["exit_price"].to_list(),
+            frame["pnl"].to_list(),
+            strict=True,
+        )
+    ]

@@ -1,0 +1,246 @@
+"""The backtest workflow's contract: what to test, the work it hands its activities, its
+progress and its result. Ids are `backtest-<run id>`; ops find runs by Strategy, Symbol,
+Tenant, Mode and Status in the Temporal UI.
+
+A grid is sent as axes, never as a list of sets: activities decode the indices they are
+given (`domain.param_grid`), so a grid of millions costs the history a few bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from domain.param_grid import size
+from domain.periods import Span
+from domain.strategies import check_names
+from temporal.messages import Message
+
+BACKTEST_WORKFLOW = "BacktestWorkflow"
+Mode = Literal["sweep", "replay", "walk-forward"]
+MODES: tuple[str, ...] = ("sweep", "replay", "walk-forward")
+# ranked highest first, except those below, where less is better
+METRICS = (
+    "sharpe",
+    "sortino",
+    "total_return",
+    "cagr",
+    "profit_factor",
+    "expectancy",
+    "win_rate",
+    "max_drawdown",
+)
+LOWER_IS_BETTER = frozenset({"max_drawdown"})
+MAX_CHUNKS = 256  # a bigger grid gets bigger chunks, so the history stays small
+MAX_REPLAY_SETS = 1_000
+TOP = 20  # parameter sets the result carries; PostgreSQL holds them all
+SWEEP_SCOPE = "all"
+
+
+def backtest_workflow_id(run_id: str) -> str:
+    return f"backtest-{run_id}"
+
+
+def window_scope(part: str, window: int) -> str:
+    """The scope of a walk-forward window's results: part is "train" or "test"."""
+    return f"{part}-{window}"
+
+
+def set_key(scope: str, set_index: int) -> str:
+    """How the archive names one parameter set's trades and equity curve."""
+    return f"{scope}:{set_index}"
+
+
+class CostSpec(Message):
+    commission_per_lot: float = Field(default=0.0, ge=0, description="per lot, per side")
+    slippage_points: int = Field(default=0, ge=0)
+    spread_points: int | None = Field(
+        default=None, ge=0, description="None: from the ask bars when stored, else 0"
+    )
+
+
+class BacktestRequest(Message):
+    run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    tenant: str = "default"
+    strategy: str
+    symbol: str
+    timeframe: str = "M1"
+    start_ns: int
+    end_ns: int
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="axes to sweep")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed parameters")
+    mode: Mode = "sweep"
+    train: str | None = Field(default=None, description="walk-forward train span, e.g. 6M")
+    test: str | None = Field(default=None, description="walk-forward test span, e.g. 1M")
+    anchored: bool = False
+    costs: CostSpec = CostSpec()
+    balance: float = Field(default=100_000.0, gt=0)
+    metric: str = "sharpe"
+    seed: int = 0
+    chunk_size: int = Field(default=25, ge=1, description="parameter sets per activity")
+    parallel: int = Field(default=4, ge=1, le=64, description="activities at once")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; one of {', '.join(METRICS)}")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _axes_have_values(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [name for name, values in value.items() if not values]
+        if empty:
+            raise ValueError(f"grid axes without values: {', '.join(empty)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BacktestRequest:
+        if self.end_ns <= self.start_ns:
+            raise ValueError("the end of the range must come after its start")
+        both = set(self.grid) & set(self.params)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: both swept and fixed")
+        check_names(self.strategy, [*self.grid, *self.params])
+        if self.mode == "replay" and self.sets > MAX_REPLAY_SETS:
+            raise ValueError(
+                f"replay runs each of the grid's {self.sets:,} sets through the engine; "
+                f"at most {MAX_REPLAY_SETS:,}: sweep the grid first, then replay the best"
+            )
+        if self.mode == "walk-forward":
+            if self.train is None or self.test is None:
+                raise ValueError("walk-forward needs a train and a test span (e.g. 6M and 1M)")
+            Span.parse(self.train)
+            Span.parse(self.test)
+        return self
+
+    @property
+    def workflow_id(self) -> str:
+        return backtest_workflow_id(self.run_id)
+
+    @property
+    def sets(self) -> int:
+        return size(self.grid)
+
+
+class Plan(Message):
+    """What the data holds for a request, found before any work is handed out."""
+
+    bars: int
+    has_ask: bool
+    first_ns: int
+    last_ns: int
+
+
+class SweepChunk(Message):
+    """Sets [first, first + count) of the grid, evaluated over [start_ns, end_ns)."""
+
+    request: BacktestRequest
+    scope: str
+    index: int
+    first: int
+    count: int
+    start_ns: int
+    end_ns: int
+
+
+class Evaluation(Message):
+    set_index: int
+    params: dict[str, Any]
+    metrics: dict[str, float | int | None]
+
+
+class ChunkResult(Message):
+    index: int
+    evaluated: int
+    skipped: int  # sets the strategy refused (e.g. fast >= slow), never counted as results
+    refusals: list[str] = Field(default_factory=list, description="distinct reasons, a few")
+    best: Evaluation | None = None
+
+
+class SetRun(Message):
+    """One parameter set to replay (or to keep in full after a sweep) over a range."""
+
+    request: BacktestRequest
+    scope: str
+    set_index: int
+    params: dict[str, Any]
+    start_ns: int
+    end_ns: int
+    balance: float
+    replay: bool = True  # False: the sweep's computation (a sweep's best set)
+
+
+class Kept(Message):
+    """What the archive holds of one parameter set: its trades and equity curve."""
+
+    scope: str
+    set_index: int
+    params: dict[str, Any]
+    trades: int
+    final_equity: float
+    metrics: dict[str, float | int | None]
+    refusals: list[str] = Field(default_factory=list)
+
+
+class WindowResult(Message):
+    index: int
+    train_start_ns: int
+    test_start_ns: int
+    test_end_ns: int
+    chosen: Evaluation | None  # the best of the train window (None: nothing was evaluated)
+    test: Kept | None
+
+
+class Stitch(Message):
+    request: BacktestRequest
+    windows: list[WindowResult]
+
+
+class Progress(Message):
+    status: str  # running | completed | cancelled | failed
+    phase: str
+    done: int  # parameter sets evaluated (over all windows in walk-forward)
+    total: int
+    chunks_done: int
+    chunks: int
+    elapsed_s: float
+    eta_s: float | None
+    best: Evaluation | None = None
+
+
+class CloseRun(Message):
+    run_id: str
+    status: str
+    metric: str
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class BacktestResult(Message):
+    run_id: str
+    mode: Mode
+    metric: str
+    status: str
+    total: int  # sets in the grid
+    evaluated: int
+    skipped: int
+    refusals: list[str] = Field(default_factory=list)
+    top: list[Evaluation]  # best first, at most TOP
+    kept: list[Kept]  # the sets whose trades were archived (the best of a sweep, all of a replay)
+    windows: list[WindowResult] = Field(default_factory=list)
+    out_of_sample: Kept | None = None  # walk-forward: the test windows stitched together
+
+
+def better(a: Evaluation, b: Evaluation | None, metric: str) -> bool:
+    """Whether `a` ranks above `b`: a missing value ranks last, ties go to the lower index
+    (so the order never depends on which chunk finished first)."""
+    if b is None:
+        return True
+    x, y = a.metrics.get(metric), b.metrics.get(metric)
+    if x is None or y is None:
+        return y is None and (x is not None or a.set_index < b.set_index)
+    if x == y:
+        return a.set_index < b.set_index
+    return (x < y) if metric in LOWER_IS_BETTER else (x > y)

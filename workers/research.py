@@ -1,0 +1,110 @@
+"""The research worker: backtest workflows and their CPU-heavy activities on the research
+queue, never beside the trading queue (a sweep must not delay an order)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.backtests import BacktestActivities
+from temporal.queues import RESEARCH
+from workflows.backtest import BacktestWorkflow
+
+
+def build_worker(
+    client: Client,
+    backtests: BacktestActivities,
+    concurrency: int,
+    task_queue: str = RESEARCH,
+    **options: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BacktestWorkflow],
+        activities=[
+            backtests.plan_backtest,
+            backtests.sweep_chunk,
+            backtests.run_set,
+            backtests.stitch_walk_forward,
+            backtests.close_backtest,
+        ],
+        max_concurrent_activities=concurrency,
+        **options,
+    )
+
+
+def backtest_activities(
+    clickhouse_url: str | None, chdb_path: Any, database: str, pool: Any, concurrency: int
+) -> BacktestActivities:
+    """The activities over the stores: ClickHouse by HTTP when served, else chDB in-process."""
+    from adapters.clickhouse.backtests import ClickHouseBacktestArchive
+    from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
+    from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+    from adapters.postgres.backtests import PostgresBacktestRuns
+
+    executor: SqlExecutor = (
+        ClickHouseHttpExecutor(clickhouse_url) if clickhouse_url else ChdbExecutor(chdb_path)
+    )
+    market = ClickHouseMarketDataStore(executor, database)
+    archive = ClickHouseBacktestArchive(executor, database)
+    market.ensure_schema()
+    archive.ensure_schema()
+    threads = ThreadPoolExecutor(concurrency, thread_name_prefix="backtest")
+    return BacktestActivities(market, PostgresBacktestRuns(pool), archive, threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workers.research", description=__doc__)
+    parser.add_argument("--task-queue", default=RESEARCH, help=f"default {RESEARCH}")
+    return parser
+
+
+async def _serve(task_queue: str) -> None:
+    import signal
+
+    from adapters.postgres.pool import create_pool
+    from config.logs import configure_logging
+    from config.settings import Settings
+    from embedded.endpoints import clickhouse_target, postgres_url, temporal_address
+    from temporal.client import connect
+
+    configure_logging()
+    settings = Settings()
+    client = await connect(temporal_address(settings), settings.temporal)
+    pool = await create_pool(postgres_url(settings), settings.postgres, "research-worker")
+    target = clickhouse_target(settings)
+    concurrency = settings.research.concurrency
+    backtests = backtest_activities(
+        target.url, target.chdb_path, settings.clickhouse.database, pool, concurrency
+    )
+    worker = build_worker(
+        client,
+        backtests,
+        concurrency,
+        task_queue,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+    await pool.close()
+
+
+def main() -> None:
+    """`python -m workers.research`: backtests on the research queue."""
+    args = build_parser().parse_args()
+    asyncio.run(_serve(args.task_queue))
+
+
+if __name__ == "__main__":
+    main()

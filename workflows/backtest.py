@@ -1,0 +1,394 @@
+"""BacktestWorkflow: a strategy over a parameter grid and a date range, as chunks of work on
+the research queue, visible and queryable while it runs.
+
+- sweep: the grid in chunks (at most MAX_CHUNKS of them, `parallel` at once), each a
+  heartbeating activity that evaluates its sets vectorised; the best set is then kept in
+  full (trades and equity curve).
+- replay: each set through the hot path's own engine and paper broker, all kept in full.
+- walk-forward: every train window swept, then the best set of each replayed on the test
+  window that follows, with the balance carried from one window to the next; the test
+  windows are stitched into one out-of-sample run reported beside the in-sample best.
+
+Finished chunks are in the history, so a run whose worker was killed resumes with the chunks
+still owed, never from zero. Cancelling the workflow cancels its activities (they stop at
+their next set), then closes the run as cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import cmp_to_key
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from domain.param_grid import param_set
+    from domain.periods import Span, Window, walk_forward
+    from temporal import search_attributes as sa
+    from temporal.backtests import (
+        BACKTEST_WORKFLOW,
+        MAX_CHUNKS,
+        SWEEP_SCOPE,
+        BacktestRequest,
+        BacktestResult,
+        ChunkResult,
+        CloseRun,
+        Evaluation,
+        Kept,
+        Plan,
+        Progress,
+        SetRun,
+        Stitch,
+        SweepChunk,
+        WindowResult,
+        better,
+        window_scope,
+    )
+
+T = TypeVar("T")
+HEARTBEAT = timedelta(seconds=15)  # a killed worker's chunk is handed out again after this
+CHUNK_DEADLINE = timedelta(hours=6)
+QUICK = timedelta(minutes=2)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["BadInput"],
+)
+
+
+@workflow.defn(name=BACKTEST_WORKFLOW)
+class BacktestWorkflow:
+    @workflow.init
+    def __init__(self, request: BacktestRequest) -> None:
+        self._request = request
+        self._status = "running"
+        self._phase = "planning"
+        self._total = 0
+        self._done = 0
+        self._chunks = 0
+        self._chunks_done = 0
+        self._best: Evaluation | None = None
+        self._started: datetime | None = None
+        self._running = 0
+
+    @workflow.run
+    async def run(self, request: BacktestRequest) -> BacktestResult:
+        self._started = workflow.now()
+        workflow.upsert_search_attributes(
+            [
+                sa.STRATEGY.value_set(request.strategy),
+                sa.SYMBOL.value_set(request.symbol),
+                sa.TENANT.value_set(request.tenant),
+                sa.MODE.value_set(request.mode),
+                sa.STATUS.value_set("running"),
+            ]
+        )
+        try:
+            plan = await workflow.execute_activity(
+                "plan_backtest",
+                request,
+                result_type=Plan,
+                start_to_close_timeout=QUICK,
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RETRY,
+            )
+            if request.mode == "walk-forward":
+                result = await self._walk_forward(request, plan)
+            else:
+                result = await self._range(request)
+        except asyncio.CancelledError:
+            await self._close("cancelled", {})
+            raise
+        except ActivityError as exc:
+            reason = str(exc.cause) if exc.cause is not None else str(exc)
+            await self._close("failed", {"error": reason})
+            raise ApplicationError(reason, type="BacktestFailed", non_retryable=True) from None
+        return result
+
+    @workflow.query(name="progress")
+    def progress(self) -> Progress:
+        elapsed = (workflow.now() - self._started).total_seconds() if self._started else 0.0
+        eta = None
+        if 0 < self._done < self._total and elapsed > 0:
+            eta = elapsed / self._done * (self._total - self._done)
+        return Progress(
+            status=self._status,
+            phase=self._phase,
+            done=self._done,
+            total=self._total,
+            chunks_done=self._chunks_done,
+            chunks=self._chunks,
+            elapsed_s=elapsed,
+            eta_s=eta,
+            best=self._best,
+        )
+
+    async def _range(self, request: BacktestRequest) -> BacktestResult:
+        self._total = request.sets
+        if request.mode == "sweep":
+            self._phase = "sweep"
+            results = await self._sweep(request, SWEEP_SCOPE, request.start_ns, request.end_ns)
+            kept: list[Kept] = []
+            best = _best_of(results, request.metric)
+            if best is not None:
+                self._phase = "keeping the best set"
+                kept.append(
+                    await self._run_set(
+                        request, SWEEP_SCOPE, best, request.start_ns, request.end_ns, False
+                    )
+                )
+            evaluated = sum(r.evaluated for r in results)
+            skipped = sum(r.skipped for r in results)
+            refusals = _refusals(r.refusals for r in results)
+        else:
+            self._phase = "replay"
+            kept = await self._replay_all(request)
+            evaluated, skipped, refusals = len(kept), 0, _refusals(k.refusals for k in kept)
+        top = await self._close("completed", {"best": kept[0].metrics if kept else None})
+        return BacktestResult(
+            run_id=request.run_id,
+            mode=request.mode,
+            metric=request.metric,
+            status="completed",
+            total=request.sets,
+            evaluated=evaluated,
+            skipped=skipped,
+            refusals=refusals,
+            top=top,
+            kept=kept,
+        )
+
+    async def _walk_forward(self, request: BacktestRequest, plan: Plan) -> BacktestResult:
+        assert request.train is not None
+        assert request.test is not None
+        windows = walk_forward(
+            request.start_ns,
+            plan.last_ns + 1,
+            Span.parse(request.train),
+            Span.parse(request.test),
+            request.anchored,
+        )
+        if not windows:
+            raise ApplicationError(
+                f"the range holds no {request.train} train window followed by a test window",
+                type="BadInput",
+                non_retryable=True,
+            )
+        self._total = request.sets * len(windows)
+        self._phase = f"sweeping {len(windows)} train windows"
+        swept = await asyncio.gather(
+            *(
+                self._sweep(request, window_scope("train", w.index), w.train_start, w.train_end)
+                for w in windows
+            )
+        )
+        done: list[WindowResult] = []
+        balance = request.balance
+        for w, results in zip(windows, swept, strict=True):
+            self._phase = f"testing window {w.index + 1}/{len(windows)}"
+            chosen = _best_of(results, request.metric)
+            test: Kept | None = None
+            if chosen is not None:
+                test = await self._run_set(
+                    request,
+                    window_scope("test", w.index),
+                    chosen,
+                    w.test_start,
+                    w.test_end,
+                    True,
+                    balance,
+                )
+                balance = test.final_equity
+            done.append(_window_result(w, chosen, test))
+        self._phase = "stitching the test windows"
+        stitched = await workflow.execute_activity(
+            "stitch_walk_forward",
+            Stitch(request=request, windows=done),
+            result_type=Kept | None,  # type: ignore[arg-type]
+            start_to_close_timeout=QUICK,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
+        )
+        in_sample = [w.chosen.metrics for w in done if w.chosen is not None]
+        await self._close(
+            "completed",
+            {
+                "out_of_sample": stitched.metrics if stitched else None,
+                "in_sample": in_sample,
+            },
+        )
+        flat = [r for results in swept for r in results]
+        return BacktestResult(
+            run_id=request.run_id,
+            mode=request.mode,
+            metric=request.metric,
+            status="completed",
+            total=request.sets,
+            evaluated=sum(r.evaluated for r in flat),
+            skipped=sum(r.skipped for r in flat),
+            refusals=_refusals(r.refusals for r in flat),
+            top=[],
+            kept=[w.test for w in done if w.test is not None],
+            windows=done,
+            out_of_sample=stitched,
+        )
+
+    async def _sweep(
+        self, request: BacktestRequest, scope: str, start_ns: int, end_ns: int
+    ) -> list[ChunkResult]:
+        sets = request.sets
+        size = max(request.chunk_size, -(-sets // MAX_CHUNKS))
+        chunks = [
+            SweepChunk(
+                request=request,
+                scope=scope,
+                index=n,
+                first=first,
+                count=min(size, sets - first),
+                start_ns=start_ns,
+                end_ns=end_ns,
+            )
+            for n, first in enumerate(range(0, sets, size))
+        ]
+        self._chunks += len(chunks)
+
+        async def one(chunk: SweepChunk) -> ChunkResult:
+            result: ChunkResult = await workflow.execute_activity(
+                "sweep_chunk",
+                chunk,
+                result_type=ChunkResult,
+                start_to_close_timeout=CHUNK_DEADLINE,
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+            self._chunks_done += 1
+            self._done += chunk.count
+            if (
+                scope == SWEEP_SCOPE
+                and result.best
+                and better(result.best, self._best, request.metric)
+            ):
+                self._best = result.best
+            return result
+
+        return await asyncio.gather(*(self._bounded(one, c) for c in chunks))
+
+    async def _replay_all(self, request: BacktestRequest) -> list[Kept]:
+        self._chunks = request.sets
+
+        async def one(index: int) -> Kept:
+            chosen = Evaluation(
+                set_index=index,
+                params=param_set(request.grid, request.params, index),
+                metrics={},
+            )
+            kept = await self._run_set(
+                request, SWEEP_SCOPE, chosen, request.start_ns, request.end_ns, True
+            )
+            self._chunks_done += 1
+            self._done += 1
+            as_evaluation = Evaluation(set_index=index, params=kept.params, metrics=kept.metrics)
+            if better(as_evaluation, self._best, request.metric):
+                self._best = as_evaluation
+            return kept
+
+        kept = await asyncio.gather(*(self._bounded(one, i) for i in range(request.sets)))
+        ranked = [
+            (Evaluation(set_index=k.set_index, params=k.params, metrics=k.metrics), k) for k in kept
+        ]
+        return [k for _, k in sorted(ranked, key=cmp_to_key(_by_metric(request.metric)))]
+
+    async def _run_set(
+        self,
+        request: BacktestRequest,
+        scope: str,
+        chosen: Evaluation,
+        start_ns: int,
+        end_ns: int,
+        replay: bool,
+        balance: float | None = None,
+    ) -> Kept:
+        kept: Kept = await workflow.execute_activity(
+            "run_set",
+            SetRun(
+                request=request,
+                scope=scope,
+                set_index=chosen.set_index,
+                params=chosen.params,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                balance=request.balance if balance is None else balance,
+                replay=replay,
+            ),
+            result_type=Kept,
+            start_to_close_timeout=CHUNK_DEADLINE,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        return kept
+
+    async def _bounded(self, work: Callable[[Any], Awaitable[T]], item: Any) -> T:
+        """At most `parallel` activities at once, started in order."""
+        await workflow.wait_condition(lambda: self._running < self._request.parallel)
+        self._running += 1
+        try:
+            return await work(item)
+        finally:
+            self._running -= 1
+
+    async def _close(self, status: str, summary: dict[str, Any]) -> list[Evaluation]:
+        self._status = status
+        self._phase = status
+        workflow.upsert_search_attributes([sa.STATUS.value_set(status)])
+        top: list[Evaluation] = await workflow.execute_activity(
+            "close_backtest",
+            CloseRun(
+                run_id=self._request.run_id,
+                status=status,
+                metric=self._request.metric,
+                summary=summary,
+            ),
+            result_type=list[Evaluation],
+            start_to_close_timeout=QUICK,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+        )
+        return top
+
+
+def _best_of(results: list[ChunkResult], metric: str) -> Evaluation | None:
+    best: Evaluation | None = None
+    for r in results:
+        if r.best is not None and better(r.best, best, metric):
+            best = r.best
+    return best
+
+
+def _window_result(w: Window, chosen: Evaluation | None, test: Kept | None) -> WindowResult:
+    return WindowResult(
+        index=w.index,
+        train_start_ns=w.train_start,
+        test_start_ns=w.test_start,
+        test_end_ns=w.test_end,
+        chosen=chosen,
+        test=test,
+    )
+
+
+def _refusals(groups: Any) -> list[str]:
+    return list(dict.fromkeys(reason for group in groups for reason in group))[:5]
+
+
+def _by_metric(metric: str) -> Callable[[tuple[Evaluation, Kept], tuple[Evaluation, Kept]], int]:
+    def compare(a: tuple[Evaluation, Kept], b: tuple[Evaluation, Kept]) -> int:
+        return -1 if better(a[0], b[0], metric) else 1
+
+    return compare
