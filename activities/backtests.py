@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from domain.instruments import InstrumentError, standard
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from domain.param_grid import param_sets
+from domain.periods import Span, walk_forward
 from domain.ports import BacktestArchive, BacktestRuns, MarketDataStore
 from domain.strategies import StrategyError
 from research.replay import replay_detail
@@ -42,6 +43,7 @@ from temporal.backtests import (
     Evaluation,
     Kept,
     Plan,
+    PlannedWindow,
     SetRun,
     Stitch,
     SweepChunk,
@@ -101,6 +103,7 @@ class BacktestActivities:
             has_ask=series.ask_open is not None,
             first_ns=int(series.ts[0]),
             last_ns=int(series.ts[-1]),
+            windows=planned_windows(request, series.ts),
         )
 
     @activity.defn(name="sweep_chunk")
@@ -314,6 +317,30 @@ class BacktestActivities:
             stop.set()
             await asyncio.wait({future})  # the thread gives up at its next set
             raise
+
+
+def planned_windows(request: BacktestRequest, ts: np.ndarray) -> list[PlannedWindow]:
+    """The walk-forward steps over the bars there are: the range ends after the last bar, and
+    a step whose train or test part holds fewer than two bars is left out."""
+    if request.mode != "walk-forward" or request.train is None or request.test is None:
+        return []
+    end = min(request.end_ns, int(ts[-1]) + 1)
+    steps = walk_forward(
+        request.start_ns, end, Span.parse(request.train), Span.parse(request.test), request.anchored
+    )
+    out: list[PlannedWindow] = []
+    for w in steps:
+        a, b, c = np.searchsorted(ts, [w.train_start, w.test_start, w.test_end])
+        if b - a >= 2 and c - b >= 2:
+            out.append(
+                PlannedWindow(
+                    index=len(out),
+                    train_start_ns=w.train_start,
+                    test_start_ns=w.test_start,
+                    test_end_ns=w.test_end,
+                )
+            )
+    return out
 
 
 def _costs(request: BacktestRequest) -> Costs:

@@ -370,26 +370,52 @@ class TradingWorkerComponent(Component):
         return spec, urls["temporal"], "workers.trading"
 
     async def check(self, url: str) -> None:
-        from temporalio.api.enums.v1 import TaskQueueType
-        from temporalio.api.taskqueue.v1 import TaskQueue
-        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-        from temporalio.client import Client
-
         from temporal.queues import TRADING
 
-        try:
-            client = await Client.connect(url, namespace=self.settings.temporal.namespace)
-            reply = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=self.settings.temporal.namespace,
-                    task_queue=TaskQueue(name=TRADING),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                )
+        await _queue_polled(url, self.settings.temporal.namespace, TRADING)
+
+
+class ResearchWorkerComponent(Component):
+    """The research queue's worker: backtest workflows and their CPU-heavy activities."""
+
+    name = "research"
+    wave = 2
+
+    @property
+    def external_url(self) -> str | None:
+        return None
+
+    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
+        argv = [sys.executable, "-m", "workers.research"]
+        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
+        return spec, urls["temporal"], "workers.research"
+
+    async def check(self, url: str) -> None:
+        from temporal.queues import RESEARCH
+
+        await _queue_polled(url, self.settings.temporal.namespace, RESEARCH)
+
+
+async def _queue_polled(url: str, namespace: str, queue: str) -> None:
+    """A worker is up when Temporal has seen it poll its queue."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from temporalio.client import Client
+
+    try:
+        client = await Client.connect(url, namespace=namespace)
+        reply = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
-        except Exception as exc:
-            raise ComponentError(f"cannot ask Temporal about the worker: {exc}") from None
-        if not reply.pollers:
-            raise ComponentError(f"no worker polls {TRADING} yet")
+        )
+    except Exception as exc:
+        raise ComponentError(f"cannot ask Temporal about the worker: {exc}") from None
+    if not reply.pollers:
+        raise ComponentError(f"no worker polls {queue} yet")
 
 
 class BridgeComponent(Component):
@@ -456,6 +482,8 @@ def all_components(settings: Settings) -> list[Component]:
     ]
     if settings.api.enabled:
         components.append(ApiComponent(settings))
+    if settings.research.enabled:
+        components.append(ResearchWorkerComponent(settings))
     if settings.demo.enabled:
         components += [
             HotpathComponent(settings),

@@ -125,6 +125,15 @@ class BacktestRequest(Message):
         return size(self.grid)
 
 
+class PlannedWindow(Message):
+    """A walk-forward step: fit on [train_start_ns, test_start_ns), judge on the rest."""
+
+    index: int
+    train_start_ns: int
+    test_start_ns: int
+    test_end_ns: int
+
+
 class Plan(Message):
     """What the data holds for a request, found before any work is handed out."""
 
@@ -132,6 +141,9 @@ class Plan(Message):
     has_ask: bool
     first_ns: int
     last_ns: int
+    windows: list[PlannedWindow] = Field(
+        default_factory=list, description="walk-forward steps with bars on both sides"
+    )
 
 
 class SweepChunk(Message):

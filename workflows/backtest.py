@@ -24,12 +24,11 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from domain.param_grid import param_set
-    from domain.periods import Span, Window, walk_forward
     from temporal import search_attributes as sa
     from temporal.backtests import (
         BACKTEST_WORKFLOW,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         Evaluation,
         Kept,
         Plan,
+        PlannedWindow,
         Progress,
         SetRun,
         Stitch,
@@ -107,6 +107,9 @@ class BacktestWorkflow:
             await self._close("cancelled", {})
             raise
         except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError):  # cancelled while an activity ran
+                await self._close("cancelled", {})
+                raise asyncio.CancelledError from None
             reason = str(exc.cause) if exc.cause is not None else str(exc)
             await self._close("failed", {"error": reason})
             raise ApplicationError(reason, type="BacktestFailed", non_retryable=True) from None
@@ -166,18 +169,11 @@ class BacktestWorkflow:
         )
 
     async def _walk_forward(self, request: BacktestRequest, plan: Plan) -> BacktestResult:
-        assert request.train is not None
-        assert request.test is not None
-        windows = walk_forward(
-            request.start_ns,
-            plan.last_ns + 1,
-            Span.parse(request.train),
-            Span.parse(request.test),
-            request.anchored,
-        )
+        windows = plan.windows
         if not windows:
             raise ApplicationError(
-                f"the range holds no {request.train} train window followed by a test window",
+                f"{request.symbol} {request.timeframe} holds no {request.train} train window "
+                f"followed by a {request.test} test window in the range",
                 type="BadInput",
                 non_retryable=True,
             )
@@ -185,7 +181,9 @@ class BacktestWorkflow:
         self._phase = f"sweeping {len(windows)} train windows"
         swept = await asyncio.gather(
             *(
-                self._sweep(request, window_scope("train", w.index), w.train_start, w.train_end)
+                self._sweep(
+                    request, window_scope("train", w.index), w.train_start_ns, w.test_start_ns
+                )
                 for w in windows
             )
         )
@@ -200,8 +198,8 @@ class BacktestWorkflow:
                     request,
                     window_scope("test", w.index),
                     chosen,
-                    w.test_start,
-                    w.test_end,
+                    w.test_start_ns,
+                    w.test_end_ns,
                     True,
                     balance,
                 )
@@ -372,12 +370,12 @@ def _best_of(results: list[ChunkResult], metric: str) -> Evaluation | None:
     return best
 
 
-def _window_result(w: Window, chosen: Evaluation | None, test: Kept | None) -> WindowResult:
+def _window_result(w: PlannedWindow, chosen: Evaluation | None, test: Kept | None) -> WindowResult:
     return WindowResult(
         index=w.index,
-        train_start_ns=w.train_start,
-        test_start_ns=w.test_start,
-        test_end_ns=w.test_end,
+        train_start_ns=w.train_start_ns,
+        test_start_ns=w.test_start_ns,
+        test_end_ns=w.test_end_ns,
         chosen=chosen,
         test=test,
     )

@@ -64,6 +64,7 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
         "hotpath",
         "worker",
         "bridge",
+        "research",
     }
     assert all(r["status"] == "up" and isinstance(r["pid"], int) for r in up.values())
     temporal_port = int(env["AITP_TEMPORAL__PORT"])
@@ -192,7 +193,7 @@ def test_stores_given_by_url_are_checked_not_started(
     assert rows["redis"]["address"] == platform.redis_url
     assert isinstance(rows["temporal"]["pid"], int)
     assert aitp(env, "down").stdout.startswith(
-        "stopped bridge, worker, hotpath, api, temporal, clickhouse;"
+        "stopped bridge, worker, hotpath, research, api, temporal, clickhouse;"
     )
     _, after = status(env)
     assert after["redis"]["status"] == "up"  # not ours to stop

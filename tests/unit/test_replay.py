@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.backtest import BacktestWorkflow
 from workflows.decision import AIDecisionWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
@@ -26,6 +27,8 @@ def test_there_are_histories_to_replay() -> None:
         "order_market_fill",
         "order_limit_cancel",
         "decision_approved",
+        "backtest_sweep",
+        "backtest_walk_forward",
     }
 
 
@@ -33,7 +36,7 @@ def test_there_are_histories_to_replay() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(
-        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow],
+        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow, BacktestWorkflow],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
