@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 DataDirOption = Annotated[
     Path | None,
@@ -46,3 +48,35 @@ def load_settings(data_dir: Path | None) -> Settings:
         )
         raise CliError(f"invalid settings: {problems}", EXIT_BAD_INPUT) from None
     return settings.with_data_dir(data_dir)
+
+
+def symbol_of(raw: str) -> str:
+    symbol = raw.strip()
+    if not symbol or len(symbol) > 32 or not all(c.isalnum() or c in "._-#" for c in symbol):
+        raise CliError(
+            f"--symbol {raw!r} is not a symbol; use letters, digits and . _ - # (e.g. EURUSD)",
+            EXIT_BAD_INPUT,
+        )
+    return symbol
+
+
+def instant(text: str, option: str) -> int:
+    """An ISO date or time as UTC nanoseconds; naive times are UTC."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise CliError(
+                f"{option} {text!r} is not a date; use e.g. 2024-01-31 or 2024-01-31T13:45",
+                EXIT_BAD_INPUT,
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime(ISO)

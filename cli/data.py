@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,14 +13,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.files.market_files import FileFormat, MarketFileError, read_market_file
-from cli.common import EXIT_BAD_INPUT, CliError, DataDirOption, console, load_settings
+from cli.common import (
+    EXIT_BAD_INPUT,
+    ISO,
+    CliError,
+    DataDirOption,
+    console,
+    instant,
+    iso,
+    load_settings,
+    symbol_of,
+)
 from cli.stores import market_data
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 
 app = typer.Typer(help="Market data: import history, print bars, list what is stored.")
 
 BATCH_ROWS = 250_000
-ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Side(StrEnum):
@@ -59,7 +67,7 @@ def import_(
     Example: aitp data import EURUSD-M1.csv --symbol EURUSD --kind bars --side bid
     """
     settings = load_settings(data_dir)
-    symbol = _symbol(symbol)
+    symbol = symbol_of(symbol)
     try:
         with console.status(f"reading {file.name}…"):
             parsed = read_market_file(file, kind, fmt)
@@ -82,7 +90,7 @@ def import_(
     what = f"{kind.value} {timeframe.value} {chosen.value}" if kind is SeriesKind.BARS else "ticks"
     console.print(
         f"{symbol} {what}: read {parsed.rows_read:,} rows ({parsed.format}), wrote {written:,}; "
-        f"first {_iso(parsed.first_ts)}, last {_iso(parsed.last_ts)}"
+        f"first {iso(parsed.first_ts)}, last {iso(parsed.last_ts)}"
     )
 
 
@@ -105,11 +113,13 @@ def bars(
     if as_csv and as_json:
         raise CliError("choose one of --csv and --json", EXIT_BAD_INPUT)
     settings = load_settings(data_dir)
-    start_ns, end_ns = _instant(start, "--from"), _instant(end, "--to")
+    start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
     if end_ns <= start_ns:
         raise CliError("--to must be after --from", EXIT_BAD_INPUT)
     with market_data(settings) as store:
-        frame = store.read_bars(_symbol(symbol), timeframe, PriceSide(side.value), start_ns, end_ns)
+        frame = store.read_bars(
+            symbol_of(symbol), timeframe, PriceSide(side.value), start_ns, end_ns
+        )
     out = frame.with_columns(pl.col("ts").dt.strftime(ISO).alias("timestamp")).select(
         "timestamp", "open", "high", "low", "close", "volume"
     )
@@ -152,41 +162,10 @@ def list_(data_dir: DataDirOption = None) -> None:
             s.timeframe.value if s.timeframe else "-",
             s.side.value if s.side else "-",
             f"{s.rows:,}",
-            _iso(s.first_ts),
-            _iso(s.last_ts),
+            iso(s.first_ts),
+            iso(s.last_ts),
         )
     console.print(table)
-
-
-def _symbol(raw: str) -> str:
-    symbol = raw.strip()
-    if not symbol or len(symbol) > 32 or not all(c.isalnum() or c in "._-#" for c in symbol):
-        raise CliError(
-            f"--symbol {raw!r} is not a symbol; use letters, digits and . _ - # (e.g. EURUSD)",
-            EXIT_BAD_INPUT,
-        )
-    return symbol
-
-
-def _instant(text: str, option: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
-        except ValueError:
-            raise CliError(
-                f"{option} {text!r} is not a date; use e.g. 2024-01-31 or 2024-01-31T13:45",
-                EXIT_BAD_INPUT,
-            ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime(ISO)
 
 
 def _progress() -> Progress:

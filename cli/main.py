@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import data, platform, users
+from cli import backtest, data, platform, users
 from cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command()(platform.status)
 app.command()(platform.down)
 app.add_typer(data.app, name="data")
 app.add_typer(users.app, name="user")
+app.add_typer(backtest.app, name="backtest")
 
 _debug = False
 

@@ -1,0 +1,635 @@
+"""`aitp backtest run | list | show | cancel | report`: strategies tested on stored history,
+as workflows on the running platform (watch them in the Temporal UI too)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.client import Client, WorkflowFailureError
+
+from cli.common import (
+    EXIT_BAD_INPUT,
+    CliError,
+    DataDirOption,
+    console,
+    err_console,
+    instant,
+    load_settings,
+    symbol_of,
+)
+from config.settings import Settings
+from domain.market_data import Timeframe
+from domain.strategies import REGISTRY
+from research.report import fmt_metric
+from temporal import backtests as bt
+from temporal.backtest_client import (
+    BacktestNotFoundError,
+    BacktestRefusedError,
+    backtest_handle,
+    backtest_progress,
+    cancel_backtest,
+    start_backtest,
+)
+
+app = typer.Typer(
+    help="Backtests and parameter sweeps as workflows on the running platform.",
+    no_args_is_help=True,
+)
+
+CONFIRM_SETS = 100_000  # a grid this big needs --yes: it can run for hours
+SHOWN = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", "trades")
+
+
+class ModeChoice(StrEnum):
+    sweep = "sweep"
+    replay = "replay"
+    walk_forward = "walk-forward"
+
+
+class MetricChoice(StrEnum):
+    sharpe = "sharpe"
+    sortino = "sortino"
+    total_return = "total_return"
+    cagr = "cagr"
+    profit_factor = "profit_factor"
+    expectancy = "expectancy"
+    win_rate = "win_rate"
+    max_drawdown = "max_drawdown"
+
+
+RunArg = Annotated[str, typer.Argument(help="The run id `backtest run` printed.")]
+
+
+@app.command()
+def run(
+    strategy: Annotated[
+        str, typer.Option(help=f"Strategy kind: {', '.join(sorted(REGISTRY))}.", show_default=False)
+    ],
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
+    start: Annotated[str, typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01.")],
+    end: Annotated[str, typer.Option("--to", help="End instant (UTC), excluded.")],
+    timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            help="A swept parameter: NAME=V1,V2,... or NAME=START:STOP:STEP (stop included). "
+            "Repeat for more axes.",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A fixed parameter: NAME=VALUE.", show_default=False),
+    ] = None,
+    mode: Annotated[ModeChoice, typer.Option(help="How to test.")] = ModeChoice.sweep,
+    train: Annotated[
+        str | None, typer.Option(help="walk-forward: train span, e.g. 6M, 4W, 30D.")
+    ] = None,
+    test: Annotated[str | None, typer.Option(help="walk-forward: test span, e.g. 1M.")] = None,
+    anchored: Annotated[
+        bool, typer.Option(help="walk-forward: every window trains from --from.")
+    ] = False,
+    commission: Annotated[
+        float, typer.Option(help="Per lot per side, account currency.", min=0)
+    ] = 0.0,
+    slippage_points: Annotated[int, typer.Option(help="Against you, on every fill.", min=0)] = 0,
+    spread_points: Annotated[
+        int | None,
+        typer.Option(help="Fixed spread; default: the stored ask bars, else 0.", min=0),
+    ] = None,
+    balance: Annotated[float, typer.Option(help="Initial balance.", min=1)] = 100_000.0,
+    metric: Annotated[
+        MetricChoice, typer.Option(help="Ranks the parameter sets.")
+    ] = MetricChoice.sharpe,
+    chunk_size: Annotated[int, typer.Option(help="Sets per activity.", min=1)] = 25,
+    parallel: Annotated[int, typer.Option(help="Activities at once.", min=1, max=64)] = 4,
+    run_id: Annotated[
+        str | None, typer.Option(help="Name the run (default: generated).", show_default=False)
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout: sets, metrics, trades.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Print the run id once it started and return.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help=f"Run grids of more than {CONFIRM_SETS:,} sets.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Backtest a strategy on stored bars and print the best parameter sets first.
+
+    Examples:
+
+      aitp backtest run --strategy ma_cross -s EURUSD --from 2024-01-01 --to 2024-07-01
+      -g fast=5:50:5 -g slow=100,150,200 --commission 3.5 --slippage-points 2
+
+      aitp backtest run --strategy rsi_reversion -s USDJPY --from 2023-01-01 --to 2024-01-01
+      --mode walk-forward --train 3M --test 1M -g period=7,14,21 --metric sortino
+    """
+    settings = load_settings(data_dir)
+    start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
+    if end_ns <= start_ns:
+        raise CliError("--to must be after --from", EXIT_BAD_INPUT)
+    request = _request(
+        {
+            "run_id": run_id or _new_run_id(),
+            "strategy": strategy,
+            "symbol": symbol_of(symbol),
+            "timeframe": timeframe.value,
+            "start_ns": start_ns,
+            "end_ns": end_ns,
+            "grid": _axes(grid or []),
+            "params": _fixed(param or []),
+            "mode": mode.value,
+            "train": train,
+            "test": test,
+            "anchored": anchored,
+            "costs": {
+                "commission_per_lot": commission,
+                "slippage_points": slippage_points,
+                "spread_points": spread_points,
+            },
+            "balance": balance,
+            "metric": metric.value,
+            "chunk_size": chunk_size,
+            "parallel": parallel,
+        }
+    )
+    if request.sets > CONFIRM_SETS and not yes:
+        raise CliError(
+            f"the grid has {request.sets:,} parameter sets; that can take hours. "
+            "Narrow it, or pass --yes to run it anyway",
+            EXIT_BAD_INPUT,
+        )
+    asyncio.run(_run(settings, request, as_json, wait=not no_wait))
+
+
+async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, wait: bool) -> None:
+    client = await _client(settings)
+    try:
+        await start_backtest(client, request)
+    except BacktestRefusedError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    if not wait:
+        (typer.echo if as_json else console.print)(
+            orjson.dumps({"run_id": request.run_id}).decode() if as_json else request.run_id
+        )
+        return
+    if not as_json:
+        err_console.print(f"run [bold]{request.run_id}[/bold] started ({request.sets:,} sets)")
+    try:
+        result = await _watch(client, request, quiet=as_json)
+    except KeyboardInterrupt:
+        if typer.confirm("\ncancel the run?", default=False, err=True):
+            await cancel_backtest(client, request.run_id)
+            err_console.print(f"cancelling {request.run_id}")
+        else:
+            err_console.print(f"left running: aitp backtest show {request.run_id}")
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(orjson.dumps(await _document(settings, request, result)).decode())
+    else:
+        _print_result(request, result)
+
+
+async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt.BacktestResult:
+    handle = backtest_handle(client, request.run_id)
+    result_task = asyncio.ensure_future(handle.result())
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta {task.fields[eta]}"),
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    )
+    try:
+        with bar:
+            task = bar.add_task("planning", total=None, best="", eta="-")
+            while not result_task.done():
+                try:
+                    p = await backtest_progress(client, request.run_id)
+                except Exception:  # no worker at this instant: the result will tell
+                    p = None
+                if p is not None:
+                    best = ""
+                    if p.best is not None:
+                        value = p.best.metrics.get(request.metric)
+                        best = f"best {request.metric} {fmt_metric(request.metric, value)}"
+                    eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "-"
+                    bar.update(
+                        task,
+                        description=p.phase,
+                        total=p.total or None,
+                        completed=p.done,
+                        best=best,
+                        eta=eta,
+                    )
+                await asyncio.wait({result_task}, timeout=0.5)
+        return await result_task
+    except WorkflowFailureError as exc:
+        raise CliError(f"the backtest failed: {exc.cause}") from None
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+def _print_result(request: bt.BacktestRequest, result: bt.BacktestResult) -> None:
+    axes = list(request.grid)
+    if result.windows:
+        _print_windows(request, result)
+    else:
+        table = Table(
+            title=f"{request.run_id}: {request.strategy} {request.symbol} {request.timeframe} "
+            f"{request.mode}, {result.evaluated:,} of {result.total:,} sets, "
+            f"ranked by {request.metric}",
+            header_style="bold",
+        )
+        table.add_column("#", justify="right")
+        for name in axes or ["params"]:
+            table.add_column(name, justify="right")
+        for name in SHOWN:
+            table.add_column(name, justify="right")
+        for rank, e in enumerate(result.top, 1):
+            values = [str(e.params.get(n)) for n in axes] or [_params_text(e.params)]
+            table.add_row(str(rank), *values, *(fmt_metric(n, e.metrics.get(n)) for n in SHOWN))
+        console.print(table)
+    if result.skipped:
+        console.print(
+            f"[yellow]{result.skipped:,} sets refused by the strategy[/yellow], e.g. "
+            + "; ".join(result.refusals[:2])
+        )
+    console.print(f"report: aitp backtest report {request.run_id}")
+
+
+def _print_windows(request: bt.BacktestRequest, result: bt.BacktestResult) -> None:
+    table = Table(title=f"{request.run_id}: walk-forward by {request.metric}", header_style="bold")
+    for col in ("window", "train from", "test", "chosen", "in-sample", "out-of-sample", "trades"):
+        table.add_column(col, justify="right" if col not in ("chosen",) else "left")
+    for w in result.windows:
+        table.add_row(
+            str(w.index + 1),
+            _day(w.train_start_ns),
+            f"{_day(w.test_start_ns)}..{_day(w.test_end_ns)}",
+            _params_text(w.chosen.params if w.chosen else {}, set(request.grid)),
+            fmt_metric(request.metric, w.chosen.metrics.get(request.metric) if w.chosen else None),
+            fmt_metric(request.metric, w.test.metrics.get(request.metric) if w.test else None),
+            str(w.test.trades if w.test else 0),
+        )
+    console.print(table)
+    oos = result.out_of_sample
+    if oos is not None:
+        console.print(
+            "out of sample, stitched: "
+            + ", ".join(f"{n} {fmt_metric(n, oos.metrics.get(n))}" for n in SHOWN)
+        )
+
+
+async def _document(
+    settings: Settings, request: bt.BacktestRequest, result: bt.BacktestResult
+) -> dict[str, Any]:
+    """The --json document: what ran, every set's metrics (best first), and the trades of
+    each set kept in full (every set of a replay, the best of a sweep, each test window)."""
+    from cli.stores import backtest_archive
+
+    kept_keys = {(k.scope, k.set_index): k for k in result.kept}
+    with backtest_archive(settings) as archive:
+        trades = {
+            key: _trades_json(archive.trades(request.run_id, bt.set_key(*key))) for key in kept_keys
+        }
+    sets = [
+        {"set_index": e.set_index, "params": e.params, "metrics": e.metrics} for e in result.top
+    ]
+    return {
+        "run_id": request.run_id,
+        "mode": request.mode,
+        "metric": request.metric,
+        "status": result.status,
+        "parameters": {
+            "strategy": request.strategy,
+            "symbol": request.symbol,
+            "timeframe": request.timeframe,
+            "from": _iso_ns(request.start_ns),
+            "to": _iso_ns(request.end_ns),
+            "grid": request.grid,
+            "params": request.params,
+            "costs": request.costs.model_dump(),
+            "balance": request.balance,
+        },
+        "evaluated": result.evaluated,
+        "skipped": result.skipped,
+        "sets": sets,
+        "kept": [
+            {
+                "scope": k.scope,
+                "set_index": k.set_index,
+                "params": k.params,
+                "metrics": k.metrics,
+                "trades": trades[(k.scope, k.set_index)],
+            }
+            for k in result.kept
+        ],
+        "windows": [w.model_dump() for w in result.windows],
+        "out_of_sample": result.out_of_sample.model_dump() if result.out_of_sample else None,
+    }
+
+
+def _trades_json(frame: Any) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.iter_rows(named=True):
+        out.append(
+            {
+                "side": row["side"],
+                "volume": row["volume"],
+                "entry_time": _iso_dt(row["entry_ts"]),
+                "entry_price": row["entry_price"],
+                "exit_time": _iso_dt(row["exit_ts"]) if row["exit_ts"] is not None else None,
+                "exit_price": row["exit_price"],
+                "pnl": row["pnl"],
+            }
+        )
+    return out
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option(help="Most recent runs first.", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The latest runs: what they tested, their status and best result."""
+    settings = load_settings(data_dir)
+    rows = asyncio.run(_with_runs(settings, lambda runs: runs.runs(limit=limit)))
+    if as_json:
+        for r in rows:
+            typer.echo(orjson.dumps(r, default=str).decode())
+        return
+    if not rows:
+        console.print("no backtests yet: aitp backtest run --help")
+        return
+    table = Table(header_style="bold")
+    for col in ("run", "strategy", "symbol", "tf", "mode", "range", "status", "best", "started"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["run_id"],
+            r["strategy"],
+            r["symbol"],
+            r["timeframe"],
+            r["mode"],
+            f"{r['date_from']:%Y-%m-%d}..{r['date_to']:%Y-%m-%d}",
+            r["status"],
+            _best_text(r),
+            f"{r['created_at']:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    run_id: RunArg,
+    top: Annotated[int, typer.Option(help="Parameter sets to list.", min=1)] = 10,
+    data_dir: DataDirOption = None,
+) -> None:
+    """One run: its request, its progress while it runs, its best parameter sets."""
+    settings = load_settings(data_dir)
+
+    async def fetch(runs: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        return await runs.run(run_id), await runs.results(run_id, limit=top)
+
+    found, results = asyncio.run(_with_runs(settings, fetch))
+    if found is None:
+        raise CliError(f"no backtest {run_id}; `aitp backtest list` shows the runs", 1)
+    request = bt.BacktestRequest.model_validate(found["request"])
+    console.print(
+        f"[bold]{run_id}[/bold] {request.strategy} {request.symbol} {request.timeframe} "
+        f"{request.mode} {_day(request.start_ns)}..{_day(request.end_ns)}, "
+        f"{request.sets:,} sets, ranked by {request.metric}: [bold]{found['status']}[/bold]"
+    )
+    if found["status"] == "running":
+        try:
+            p = asyncio.run(_progress(settings, run_id))
+            eta = f", eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
+            console.print(f"{p.phase}: {p.done:,}/{p.total:,} sets{eta}")
+        except (BacktestNotFoundError, CliError):
+            pass
+    summary = found.get("metrics") or {}
+    if summary.get("out_of_sample"):
+        oos = summary["out_of_sample"]
+        console.print(
+            "out of sample: " + ", ".join(f"{n} {fmt_metric(n, oos.get(n))}" for n in SHOWN)
+        )
+    if results:
+        table = Table(header_style="bold")
+        table.add_column("#", justify="right")
+        table.add_column("params")
+        for name in SHOWN:
+            table.add_column(name, justify="right")
+        for r in results:
+            table.add_row(
+                str(r["rank"] or "-"),
+                _params_text(r["params"], set(request.grid)),
+                *(fmt_metric(n, r["metrics"].get(n)) for n in SHOWN),
+            )
+        console.print(table)
+
+
+@app.command()
+def cancel(run_id: RunArg, data_dir: DataDirOption = None) -> None:
+    """Stop a run: its activities stop at their next parameter set; results so far stay."""
+    settings = load_settings(data_dir)
+
+    async def go() -> bool:
+        client = await _client(settings)
+        try:
+            return await cancel_backtest(client, run_id)
+        except BacktestNotFoundError as exc:
+            raise CliError(str(exc), 1) from None
+
+    if asyncio.run(go()):
+        console.print(f"cancelling {run_id}")
+    else:
+        console.print(f"{run_id} has already finished")
+
+
+@app.command()
+def report(
+    run_id: RunArg,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: <run id>.html here).", dir_okay=False
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """One self-contained HTML file: equity and drawdown, trades on the price chart, monthly
+    returns, and a heatmap of the ranking metric over the grid."""
+    from cli.report import write_report
+
+    settings = load_settings(data_dir)
+    path = out or Path(f"{run_id}.html")
+    written = write_report(settings, run_id, path)
+    console.print(f"wrote {written}")
+
+
+async def _client(settings: Settings) -> Client:
+    from embedded.endpoints import NotRunningError, temporal_address
+    from temporal.client import connect
+
+    try:
+        address = temporal_address(settings)
+    except NotRunningError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return await connect(address, settings.temporal)
+    except RuntimeError as exc:
+        raise CliError(
+            f"cannot reach Temporal at {address}: {exc}; is `aitp up` running?"
+        ) from None
+
+
+async def _progress(settings: Settings, run_id: str) -> bt.Progress:
+    return await backtest_progress(await _client(settings), run_id)
+
+
+async def _with_runs(settings: Settings, work: Any) -> Any:
+    from adapters.postgres.backtests import PostgresBacktestRuns
+    from adapters.postgres.pool import create_pool
+    from embedded.endpoints import NotRunningError, postgres_url
+
+    try:
+        url = postgres_url(settings)
+    except NotRunningError as exc:
+        raise CliError(str(exc)) from None
+    pool = await create_pool(url, settings.postgres, "aitp-cli")
+    try:
+        return await work(PostgresBacktestRuns(pool))
+    finally:
+        await pool.close()
+
+
+def _request(fields: dict[str, Any]) -> bt.BacktestRequest:
+    try:
+        return bt.BacktestRequest.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = str(err["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{_option(where)}: {message}" if where else message)
+        raise CliError("; ".join(problems), EXIT_BAD_INPUT) from None
+
+
+def _option(field: str) -> str:
+    names = {"start_ns": "--from", "end_ns": "--to", "grid": "--grid", "params": "--param"}
+    head = field.split(".")[0]
+    return names.get(head, "--" + head.replace("_", "-"))
+
+
+def _axes(specs: list[str]) -> dict[str, list[Any]]:
+    axes: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, values = _split(spec, "--grid", "NAME=V1,V2 or NAME=START:STOP:STEP")
+        if name in axes:
+            raise CliError(f"--grid {name} is given twice; list its values once", EXIT_BAD_INPUT)
+        axes[name] = _range(name, values) if ":" in values else _values(values.split(","))
+    return axes
+
+
+def _fixed(specs: list[str]) -> dict[str, Any]:
+    fixed: dict[str, Any] = {}
+    for spec in specs:
+        name, value = _split(spec, "--param", "NAME=VALUE")
+        fixed[name] = _values([value])[0]
+    return fixed
+
+
+def _split(spec: str, option: str, form: str) -> tuple[str, str]:
+    name, sep, rest = spec.partition("=")
+    if not sep or not name.strip() or not rest.strip():
+        raise CliError(f"{option} {spec!r}: write {form}", EXIT_BAD_INPUT)
+    return name.strip(), rest.strip()
+
+
+def _values(raw: list[str]) -> list[Any]:
+    """Whole numbers stay whole, decimals are floats, anything else (true, 0.5 lots as "0.5"
+    for a volume) is kept as written for the strategy to judge."""
+    out: list[Any] = []
+    for text in (r.strip() for r in raw):
+        if not text:
+            continue
+        try:
+            out.append(int(text))
+            continue
+        except ValueError:
+            pass
+        try:
+            out.append(float(text))
+        except ValueError:
+            out.append(text)
+    return out
+
+
+def _range(name: str, text: str) -> list[Any]:
+    parts = text.split(":")
+    try:
+        start, stop, step = (Decimal(p) for p in parts) if len(parts) == 3 else (None,) * 3
+    except InvalidOperation:
+        start = stop = step = None
+    if start is None or stop is None or step is None or step <= 0 or stop < start:
+        raise CliError(
+            f"--grid {name}={text}: write START:STOP:STEP with STOP >= START and STEP > 0, "
+            "e.g. fast=5:50:5",
+            EXIT_BAD_INPUT,
+        )
+    count = int((stop - start) / step) + 1
+    if count > 1_000_000:
+        raise CliError(f"--grid {name}={text} has {count:,} values", EXIT_BAD_INPUT)
+    whole = all(v == v.to_integral_value() for v in (start, step))
+    return [int(start + i * step) if whole else float(start + i * step) for i in range(count)]
+
+
+def _new_run_id() -> str:
+    return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _params_text(params: dict[str, Any], only: set[str] | None = None) -> str:
+    shown = {k: v for k, v in params.items() if only is None or k in only} or params
+    return " ".join(f"{k}={v}" for k, v in shown.items()) or "(defaults)"
+
+
+def _best_text(row: dict[str, Any]) -> str:
+    summary = row.get("metrics") or {}
+    best = summary.get("best") or summary.get("out_of_sample")
+    if not best:
+        return "-"
+    return f"{row['metric']} {fmt_metric(row['metric'], best.get(row['metric']))}"
+
+
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
+
+
+def _iso_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_dt(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
