@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api import health, metrics, problems
 from api.metrics import ApiMetrics, FanoutCollector, MetricsMiddleware
 from api.resources import Resources
-from api.routes import accounts, auth, decisions, market, orders, strategies, ws
+from api.routes import accounts, auth, backtests, decisions, market, orders, strategies, ws
 from config.settings import Settings
 
 
@@ -44,5 +44,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(strategies.router)
     app.include_router(market.router)
     app.include_router(decisions.router)
+    app.include_router(backtests.router)
     app.include_router(ws.router)
     return app

@@ -71,8 +71,8 @@ async def _planned(handle: WorkflowHandle[object, BacktestResult], wait_s: float
             progress = await handle.query("progress", result_type=Progress)
         except RPCError:
             progress = None  # no worker has picked the run up yet
-        if progress is not None and progress.phase != "planning":
-            return
+        if progress is not None and progress.status == "running" and progress.phase != "planning":
+            return  # a run that failed planning is closing: its failure comes next
         await asyncio.sleep(0.1)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from domain.param_grid import size
 from domain.periods import Span
@@ -88,12 +88,29 @@ class BacktestRequest(Message):
             raise ValueError(f"unknown metric {value!r}; one of {', '.join(METRICS)}")
         return value
 
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        check_names(value, ())
+        return value
+
     @field_validator("grid")
     @classmethod
-    def _axes_have_values(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    def _axes_have_values(
+        cls, value: dict[str, list[Any]], info: ValidationInfo
+    ) -> dict[str, list[Any]]:
         empty = [name for name, values in value.items() if not values]
         if empty:
             raise ValueError(f"grid axes without values: {', '.join(empty)}")
+        if "strategy" in info.data:
+            check_names(info.data["strategy"], value)
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "strategy" in info.data:
+            check_names(info.data["strategy"], value)
         return value
 
     @model_validator(mode="after")
@@ -103,7 +120,6 @@ class BacktestRequest(Message):
         both = set(self.grid) & set(self.params)
         if both:
             raise ValueError(f"{', '.join(sorted(both))}: both swept and fixed")
-        check_names(self.strategy, [*self.grid, *self.params])
         if self.mode == "replay" and self.sets > MAX_REPLAY_SETS:
             raise ValueError(
                 f"replay runs each of the grid's {self.sets:,} sets through the engine; "

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import polars as pl
@@ -192,6 +193,53 @@ def stored_symbol(platform: RunningPlatform) -> str:
     finally:
         store.close()
     return symbol
+
+
+BACKTEST_SYMBOL = "AUDNZD"  # nothing else in the tests stores it
+BACKTEST_DAY = "2024-01-02"
+
+
+@pytest.fixture(scope="session")
+def backtest_symbol(platform: RunningPlatform) -> str:
+    """600 M1 bid bars of a slow wave from 2024-01-02 00:00 UTC, enough for moving averages
+    to cross a few times; rewriting them changes nothing, so any session may."""
+    import math
+
+    t0 = datetime(2024, 1, 2, tzinfo=UTC)
+    mids = [1.08 + 0.004 * math.sin(i / 40) for i in range(600)]
+    store = ClickHouseMarketDataStore(ClickHouseHttpExecutor(platform.clickhouse_url))
+    try:
+        store.ensure_schema()
+        store.write_bars(
+            BACKTEST_SYMBOL,
+            Timeframe.M1,
+            PriceSide.BID,
+            pl.DataFrame(
+                {
+                    "ts": [t0 + timedelta(minutes=i) for i in range(600)],
+                    "open": mids,
+                    "high": [m + 2e-4 for m in mids],
+                    "low": [m - 2e-4 for m in mids],
+                    "close": [m + 1e-5 for m in mids],
+                    "volume": [1.0] * 600,
+                }
+            ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC"))),
+        )
+    finally:
+        store.close()
+    return BACKTEST_SYMBOL
+
+
+def backtest_body(symbol: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "strategy": "ma_cross",
+        "symbol": symbol,
+        "start": f"{BACKTEST_DAY}T00:00:00Z",
+        "end": f"{BACKTEST_DAY}T12:00:00Z",
+        "grid": {"fast": [3, 5]},
+        "params": {"slow": 20},
+        **fields,
+    }
 
 
 @dataclass(frozen=True)

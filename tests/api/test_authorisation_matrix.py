@@ -20,7 +20,14 @@ import pytest
 
 from api.app import create_app
 from config.settings import Settings
-from tests.api.conftest import PASSWORD, People, bearer, login
+from tests.api.conftest import (
+    BACKTEST_SYMBOL,
+    PASSWORD,
+    People,
+    backtest_body,
+    bearer,
+    login,
+)
 from tests.trading_stack import Stack, decide
 
 CALLERS = ("anonymous", "other tenant", "viewer", "trader", "admin", "operator")
@@ -152,6 +159,32 @@ async def _bars(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/bars/{ctx.symbol}?start=2024-01-02T00:00:00Z&end=2024-01-03T00:00:00Z", None
 
 
+_BACKTESTS: dict[str, str] = {}  # symbol -> a finished backtest of tenant a
+
+
+async def _launch(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    return "/v1/backtests", backtest_body(BACKTEST_SYMBOL)
+
+
+async def _tenant_a_backtest(ctx: Ctx) -> str:
+    if BACKTEST_SYMBOL not in _BACKTESTS:
+        token = (await login(ctx.client, ctx.people["a", "trader"]))["access_token"]
+        made = await ctx.client.post(
+            "/v1/backtests", json=backtest_body(BACKTEST_SYMBOL), headers=bearer(token)
+        )
+        assert made.status_code == 202, made.text
+        _BACKTESTS[BACKTEST_SYMBOL] = made.json()["id"]
+    return _BACKTESTS[BACKTEST_SYMBOL]
+
+
+async def _backtest(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/backtests/{await _tenant_a_backtest(ctx)}", None
+
+
+async def _cancel_backtest(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/backtests/{await _tenant_a_backtest(ctx)}/cancel", None
+
+
 async def _revoke(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/api-keys/{await ctx.key_of_caller()}", None
 
@@ -216,6 +249,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/symbols"): rule("read", at("/v1/symbols"), 200),
     ("GET", "/v1/quotes/{symbol}"): rule("read", _quote, 200),
     ("GET", "/v1/bars/{symbol}"): rule("read", _bars, 200),
+    ("POST", "/v1/backtests"): rule("trade", _launch, 202),
+    ("GET", "/v1/backtests"): rule("read", at("/v1/backtests"), 200),
+    ("GET", "/v1/backtests/{run_id}"): rule("read", _backtest, 200, scoped=True),
+    ("POST", "/v1/backtests/{run_id}/cancel"): rule("trade", _cancel_backtest, 202, scoped=True),
 }
 
 
@@ -251,6 +288,7 @@ async def test_the_route_answers_the_caller_as_its_rule_says(
     desk: Stack,
     tokens: dict[tuple[str, str], str],
     stored_symbol: str,
+    backtest_symbol: str,
     route: tuple[str, str],
     caller: str,
 ) -> None:
