@@ -4,7 +4,9 @@ as workflows on the running platform (watch them in the Temporal UI too)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -16,7 +18,7 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
 from cli.common import (
     EXIT_BAD_INPUT,
@@ -175,7 +177,31 @@ def run(
             "Narrow it, or pass --yes to run it anyway",
             EXIT_BAD_INPUT,
         )
-    asyncio.run(_run(settings, request, as_json, wait=not no_wait))
+    try:
+        asyncio.run(_run(settings, request, as_json, wait=not no_wait))
+    except KeyboardInterrupt:
+        _interrupted(settings, request.run_id)
+
+
+def _interrupted(settings: Settings, run_id: str) -> None:
+    """Ctrl-C while watching: the run goes on unless the user says to cancel it."""
+    if not typer.confirm("\ncancel the run?", default=False, err=True):
+        err_console.print(f"left running: aitp backtest show {run_id}")
+        # the interrupted client may still hold an RPC in Temporal's core (a query the busy
+        # worker has not answered), which would keep the interpreter from exiting until it
+        # times out; nothing is left to write, so leave at once
+        sys.stderr.flush()
+        os._exit(130)
+
+    async def stop() -> bool:
+        return await cancel_backtest(await _client(settings), run_id)
+
+    try:
+        stopping = asyncio.run(stop())
+    except BacktestNotFoundError:
+        stopping = False
+    err_console.print(f"cancelling {run_id}" if stopping else f"{run_id} is not running")
+    raise typer.Exit(130)
 
 
 async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, wait: bool) -> None:
@@ -191,15 +217,7 @@ async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, w
         return
     if not as_json:
         err_console.print(f"run [bold]{request.run_id}[/bold] started ({request.sets:,} sets)")
-    try:
-        result = await _watch(client, request, quiet=as_json)
-    except KeyboardInterrupt:
-        if typer.confirm("\ncancel the run?", default=False, err=True):
-            await cancel_backtest(client, request.run_id)
-            err_console.print(f"cancelling {request.run_id}")
-        else:
-            err_console.print(f"left running: aitp backtest show {request.run_id}")
-        raise typer.Exit(130) from None
+    result = await _watch(client, request, quiet=as_json)
     if as_json:
         typer.echo(orjson.dumps(await _document(settings, request, result)).decode())
     else:
@@ -207,8 +225,9 @@ async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, w
 
 
 async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt.BacktestResult:
+    """Polls the progress query and the run's status; no long poll is left open, so a
+    Ctrl-C leaves nothing behind that would hold the process."""
     handle = backtest_handle(client, request.run_id)
-    result_task = asyncio.ensure_future(handle.result())
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -223,7 +242,7 @@ async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt
     try:
         with bar:
             task = bar.add_task("planning", total=None, best="", eta="-")
-            while not result_task.done():
+            while (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
                 try:
                     p = await backtest_progress(client, request.run_id)
                 except Exception:  # no worker at this instant: the result will tell
@@ -242,12 +261,10 @@ async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt
                         best=best,
                         eta=eta,
                     )
-                await asyncio.wait({result_task}, timeout=0.5)
-        return await result_task
+                await asyncio.sleep(0.5)
+        return await handle.result()
     except WorkflowFailureError as exc:
         raise CliError(f"the backtest failed: {exc.cause}") from None
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
 
 
 def _print_result(request: bt.BacktestRequest, result: bt.BacktestResult) -> None:

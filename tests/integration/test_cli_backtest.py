@@ -4,7 +4,9 @@ worker included), on GBPUSD bars imported with `aitp data import`."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -207,10 +209,11 @@ def test_no_wait_returns_the_run_id_and_cancel_stops_it(
     cancelled = run(aitp, platform, "backtest", "cancel", run_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"cancelling {run_id}" in cancelled.stdout
-    for _ in range(100):
+    for _ in range(50):
         shown = run(aitp, platform, "backtest", "show", run_id)
         if "cancelled" in shown.stdout:
             break
+        time.sleep(0.2)
     assert "cancelled" in shown.stdout
 
 
@@ -276,3 +279,42 @@ def test_without_the_platform_it_says_how_to_start_it(aitp: list[str], tmp_path:
     assert done.returncode == 1
     assert "start the platform with `aitp up --detach`" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("answer", "status"), [("n", "running"), ("y", "cancelled")])
+def test_ctrl_c_asks_whether_to_cancel_the_run(
+    aitp: list[str], platform: RunningPlatform, gbpusd: str, answer: str, status: str
+) -> None:
+    args = ["-g", "fast=2:60:1", "-g", "slow=61:120:1", "--chunk-size", "20", "--parallel", "1"]
+    proc = subprocess.Popen(
+        [*aitp, "backtest", "run", "--strategy", "ma_cross", "-s", gbpusd, *RANGE, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=platform.cli_env(),
+    )
+    try:
+        run_id = ""
+        assert proc.stderr is not None
+        while not run_id:  # "run <id> started (...)" once the run found its data
+            line = proc.stderr.readline()
+            assert line, "the command ended before the run started"
+            if line.startswith("run ") and "started" in line:
+                run_id = line.split()[1]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(answer + "\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "cancel the run?" in err
+    assert "Traceback" not in err
+    for _ in range(50):
+        shown = run(aitp, platform, "backtest", "show", run_id)
+        if status in shown.stdout:
+            break
+        time.sleep(0.2)
+    assert status in shown.stdout
+    if status == "running":
+        run(aitp, platform, "backtest", "cancel", run_id)
