@@ -42,33 +42,16 @@ def evaluate(
     """Metrics of each set; a set the strategy refuses (fast >= slow) goes to `refused` with
     its position in `param_sets` when given, else the error is raised."""
     prices = Prices.of(series, costs)
-    contract = float(series.instrument.contract_size)
     out: list[Evaluation] = []
     for n, params in enumerate(param_sets, 1):
         try:
-            held = held_positions(targets(kind, series, params))
-            volume = volume_of(kind, series, params)
+            judged = _judged(series, kind, params, prices, costs, balance)
         except StrategyError as exc:
             if refused is None:
                 raise
             refused(n - 1, exc)
-            if progress is not None:
-                progress(n)
-            continue
-        equity = equity_curve(
-            held,
-            prices.buy,
-            prices.sell,
-            prices.mark_long,
-            prices.mark_short,
-            volume * contract / prices.scale,
-            costs.commission_per_lot * volume,
-            balance,
-        )
-        trades = trades_of(held, prices, volume, contract, costs.commission_per_lot)
-        out.append(
-            Evaluation(n - 1, dict(params), metrics_of(equity, series.ts, held, trades, balance))
-        )
+        else:
+            out.append(Evaluation(n - 1, dict(params), judged.metrics))
         if progress is not None:
             progress(n)
     return out
@@ -86,7 +69,17 @@ def detail(
     series: BarSeries, kind: str, params: Mapping[str, Any], costs: Costs, balance: float
 ) -> Detail:
     """One set's trades, equity curve and metrics, exactly as `evaluate` judged it."""
-    prices = Prices.of(series, costs)
+    return _judged(series, kind, params, Prices.of(series, costs), costs, balance)
+
+
+def _judged(
+    series: BarSeries,
+    kind: str,
+    params: Mapping[str, Any],
+    prices: Prices,
+    costs: Costs,
+    balance: float,
+) -> Detail:
     contract = float(series.instrument.contract_size)
     held = held_positions(targets(kind, series, params))
     volume = volume_of(kind, series, params)
