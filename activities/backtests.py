@@ -154,7 +154,7 @@ class BacktestActivities:
         sweep does), its trades and equity curve archived, its metrics recorded."""
         request = job.request
 
-        def work(_: Callable[[int], None]) -> tuple[Detail, list[str], np.ndarray]:
+        def work(_: Callable[[int], None]) -> tuple[Detail, list[str]]:
             series = self._series(request, job.start_ns, job.end_ns)
             costs = _costs(request)
             try:
@@ -181,9 +181,9 @@ class BacktestActivities:
                     }
                 ),
             )
-            return full, refusals, series.ts
+            return full, refusals
 
-        full, refusals, _ = await self._thread(work)
+        full, refusals = await self._thread(work)
         metrics = _m(full.metrics)
         await self._runs.record(request.run_id, job.scope, [(job.set_index, job.params, metrics)])
         return Kept(
