@@ -106,11 +106,12 @@ class BacktestWorkflow:
         except asyncio.CancelledError:
             await self._close("cancelled", {})
             raise
-        except ActivityError as exc:
+        except (ActivityError, ApplicationError) as exc:
             if isinstance(exc.cause, CancelledError):  # cancelled while an activity ran
                 await self._close("cancelled", {})
                 raise asyncio.CancelledError from None
-            reason = str(exc.cause) if exc.cause is not None else str(exc)
+            cause = exc.cause if isinstance(exc, ActivityError) else None
+            reason = str(cause) if cause is not None else str(exc)
             await self._close("failed", {"error": reason})
             raise ApplicationError(reason, type="BacktestFailed", non_retryable=True) from None
         return result

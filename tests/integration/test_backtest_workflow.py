@@ -174,6 +174,19 @@ async def test_an_empty_range_fails_the_run_saying_what_data_exists(stack: Resea
     assert "stored: M1 ask 2012-02-01..2012-02-29" in message or "2012-02" in message
 
 
+async def test_a_range_too_short_to_walk_forward_fails_the_run_saying_so(
+    stack: ResearchStack,
+) -> None:
+    request = stack.request(mode="walk-forward", train="2M", test="1M", grid={"fast": [5]})
+    handle = await stack.start(request)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "holds no 2M train window followed by a 1M test window" in str(failed.value.cause)
+    run = await stack.runs.run(request.run_id)
+    assert run is not None
+    assert run["status"] == "failed"
+
+
 async def test_a_cancelled_run_stops_its_activities_and_is_closed_as_cancelled(
     stack: ResearchStack,
 ) -> None:
