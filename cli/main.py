@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -35,7 +36,25 @@ def _root(
     _debug = debug
 
 
+def _leave(code: int) -> None:
+    """Exit with `code`. A command that talked to Temporal has its native core's threads
+    running; finalising the interpreter under them can abort the process after the command
+    is done (a fatal PyGILState_Release), so such a process flushes and leaves at once."""
+    if "temporalio.bridge.client" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main() -> None:
+    try:
+        _run()
+    except SystemExit as exc:
+        _leave(exc.code if isinstance(exc.code, int) else 1 if exc.code else 0)
+
+
+def _run() -> None:
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
