@@ -209,7 +209,9 @@ async def test_a_cancelled_run_stops_its_activities_and_is_closed_as_cancelled(
     assert run is not None
     assert run["status"] == "cancelled"
     recorded = await stack.runs.results(request.run_id)
-    assert len(recorded) == progress.done < 1_520  # only the finished chunks were written
+    # whole chunks only: those the workflow counted, and one that finished as it was cancelled
+    assert len(recorded) % 50 == 0
+    assert progress.done <= len(recorded) < 1_520
 
 
 @pytest.mark.slow
