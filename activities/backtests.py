@@ -36,6 +36,7 @@ from research.simulate import Detail, Metrics, Trade, held_of, metrics_of
 from research.sweep import detail, evaluate
 from temporal.backtests import (
     LOWER_IS_BETTER,
+    OOS_KEY,
     TOP,
     BacktestRequest,
     ChunkResult,
@@ -63,7 +64,6 @@ TRADE_COLUMNS = {
     "exit_price": pl.Float64,
     "pnl": pl.Float64,
 }
-OOS_KEY = "oos:0"  # the stitched out-of-sample curve of a walk-forward run
 
 
 class _CancelledError(Exception):

@@ -4,9 +4,7 @@ as workflows on the running platform (watch them in the Temporal UI too)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -187,11 +185,7 @@ def _interrupted(settings: Settings, run_id: str) -> None:
     """Ctrl-C while watching: the run goes on unless the user says to cancel it."""
     if not typer.confirm("\ncancel the run?", default=False, err=True):
         err_console.print(f"left running: aitp backtest show {run_id}")
-        # the interrupted client may still hold an RPC in Temporal's core (a query the busy
-        # worker has not answered), which would keep the interpreter from exiting until it
-        # times out; nothing is left to write, so leave at once
-        sys.stderr.flush()
-        os._exit(130)
+        raise typer.Exit(130)  # `cli.main` leaves without waiting on Temporal's core
 
     async def stop() -> bool:
         return await cancel_backtest(await _client(settings), run_id)

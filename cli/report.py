@@ -16,8 +16,6 @@ from domain.market_data import PriceSide, Timeframe
 from research.report import ReportData, render
 from temporal import backtests as bt
 
-OOS_KEY = "oos:0"
-
 
 def write_report(settings: Settings, run_id: str, path: Path) -> Path:
     from cli.backtest import _with_runs
@@ -33,7 +31,7 @@ def write_report(settings: Settings, run_id: str, path: Path) -> Path:
     request = bt.BacktestRequest.model_validate(found["request"])
     summary = found.get("metrics") or {}
     if request.mode == "walk-forward":
-        key, shown, what = OOS_KEY, summary.get("out_of_sample") or {}, "out of sample, stitched"
+        key, shown, what = bt.OOS_KEY, summary.get("out_of_sample") or {}, "out of sample, stitched"
     else:
         if not results:
             raise CliError(f"{run_id} has no evaluated parameter set to show")

@@ -36,6 +36,7 @@ MAX_CHUNKS = 256  # a bigger grid gets bigger chunks, so the history stays small
 MAX_REPLAY_SETS = 1_000
 TOP = 20  # parameter sets the result carries; PostgreSQL holds them all
 SWEEP_SCOPE = "all"
+OOS_KEY = "oos:0"  # the archive's name for a walk-forward run's stitched test windows
 
 
 def backtest_workflow_id(run_id: str) -> str:

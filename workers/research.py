@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from activities.backtests import BacktestActivities
 from temporal.queues import RESEARCH
+from workers.lifecycle import run_until_signalled
 from workflows.backtest import BacktestWorkflow
 
 
@@ -67,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(task_queue: str) -> None:
-    import signal
-
     from adapters.postgres.pool import create_pool
     from config.logs import configure_logging
     from config.settings import Settings
@@ -91,12 +90,7 @@ async def _serve(task_queue: str) -> None:
         task_queue,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
+    await run_until_signalled(worker)
     await pool.close()
 
 

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
 from temporal.queues import TRADING
+from workers.lifecycle import run_until_signalled
 from workflows.decision import AIDecisionWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
@@ -44,8 +45,6 @@ def build_worker(
 
 
 async def _serve() -> None:
-    import signal
-
     from adapters.postgres.orders import PostgresOrderBook
     from adapters.postgres.pool import create_pool
     from adapters.redis.command_log import RedisCommandLog
@@ -69,12 +68,7 @@ async def _serve() -> None:
     worker = build_worker(
         client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
+    await run_until_signalled(worker)
     await pool.close()
 
 

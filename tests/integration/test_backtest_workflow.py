@@ -16,11 +16,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from activities.backtests import OOS_KEY
 from domain.param_grid import param_sets
 from research.series import BarSeries, Costs
 from research.sweep import evaluate, trades
-from temporal.backtests import Progress, set_key
+from temporal.backtests import OOS_KEY, Progress, set_key
 from tests.conftest import REPO, RunningPlatform
 from tests.integration.research_stack import ResearchStack, ns, research_stack
 from workflows.backtest import BacktestWorkflow
