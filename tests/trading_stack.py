@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -121,6 +122,9 @@ async def trading_stack(
         ),
         asyncio.create_task(bridge.run(stop)),
     ]
+    # Earlier tests' garbage is collected here, not inside the workflow sandbox's validation
+    # imports below, where a finalizer that imports or closes a socket breaks them
+    gc.collect()
     worker = build_worker(
         client,
         OrderActivities(BusHotpathLink(bus, replies), book),

@@ -87,6 +87,11 @@ class _Bridged:
         connection.execute(_PLAIN)
         self._plain = connection.eval("_aitp_plain")
 
+    def disconnect(self) -> None:
+        """Closes the bridge connection now rather than whenever it is collected (the module
+        itself has no such call: `shutdown` is the terminal's)."""
+        self._connection.close()
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._module, name)
         if "__call__" not in dir(attr):  # callable() is True for any proxy to a list

@@ -83,7 +83,7 @@ def served(*options: str) -> Iterator[str]:
         deadline = time.monotonic() + 20
         while True:
             try:
-                load(address)
+                load(address).disconnect()
                 break
             except Mt5UnavailableError:
                 if time.monotonic() > deadline or server.poll() is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -128,6 +129,7 @@ async def research_stack(
     activities = backtest_activities(platform.clickhouse_url, None, database, pool, 2)
     try:
         if in_process:
+            gc.collect()  # not inside the sandbox's validation imports (see trading_stack)
             async with build_worker(client, activities, 2, stack.task_queue):
                 yield stack
         else:
