@@ -24,23 +24,32 @@ import polars as pl
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.instruments import InstrumentError, standard
+from domain.instruments import Instrument, InstrumentError, standard
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from domain.param_grid import param_sets
 from domain.periods import Span, walk_forward
 from domain.ports import BacktestArchive, BacktestRuns, MarketDataStore
 from domain.strategies import StrategyError
-from research.replay import replay_detail
-from research.series import BarSeries, Costs
+from research.replay import replay_detail, replay_ticks_detail
+from research.series import (
+    BarSeries,
+    Conversion,
+    ConversionError,
+    Costs,
+    TickSeries,
+    conversion,
+)
 from research.simulate import Detail, Metrics, Trade, held_of, metrics_of
 from research.sweep import detail, evaluate
 from temporal.backtests import (
     LOWER_IS_BETTER,
     OOS_KEY,
+    SWEEP_SCOPE,
     TOP,
     BacktestRequest,
     ChunkResult,
     CloseRun,
+    CombineRuns,
     Evaluation,
     Kept,
     Plan,
@@ -54,6 +63,7 @@ from temporal.backtests import (
 
 T = TypeVar("T")
 HEARTBEAT_EVERY_S = 1.0
+WEEK_NS = 7 * 86_400 * 10**9
 MAX_REFUSALS = 5
 TRADE_COLUMNS = {
     "side": pl.String,
@@ -87,17 +97,43 @@ class BacktestActivities:
         self._runs = runs
         self._archive = archive
         self._executor = executor or ThreadPoolExecutor(4, thread_name_prefix="backtest")
-        self._cache: OrderedDict[tuple[Any, ...], BarSeries] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], BarSeries | TickSeries] = OrderedDict()
         self._cache_size = cached_series
         self._lock = threading.Lock()
 
     @activity.defn(name="plan_backtest")
     async def plan_backtest(self, request: BacktestRequest) -> Plan:
-        """Finds the data (or says what there is) and opens the run in PostgreSQL."""
+        """Finds the data (or says what there is) and opens the run in PostgreSQL; a batch's
+        data is found for every symbol before any of its runs starts."""
+        if request.batch:
+            plans = [await self._plan(request.part(s)) for s in request.symbols]
+            plan = Plan(
+                bars=sum(p.bars for p in plans),
+                ticks=sum(p.ticks for p in plans),
+                has_ask=all(p.has_ask for p in plans),
+                first_ns=min(p.first_ns for p in plans),
+                last_ns=max(p.last_ns for p in plans),
+            )
+        else:
+            plan = await self._plan(request)
+        await self._runs.open_run(request.model_dump(mode="json"))
+        return plan
+
+    async def _plan(self, request: BacktestRequest) -> Plan:
+        if request.ticks:
+            ticks = await self._thread(
+                lambda _: self._ticks(request, request.start_ns, request.end_ns)
+            )
+            return Plan(
+                bars=len(ticks.bars(Timeframe(request.timeframe))),
+                ticks=len(ticks),
+                has_ask=True,
+                first_ns=int(ticks.ts[0]),
+                last_ns=int(ticks.ts[-1]),
+            )
         series = await self._thread(
             lambda _: self._series(request, request.start_ns, request.end_ns)
         )
-        await self._runs.open_run(request.model_dump(mode="json"))
         return Plan(
             bars=len(series),
             has_ask=series.ask_open is not None,
@@ -155,8 +191,10 @@ class BacktestActivities:
         request = job.request
 
         def work(_: Callable[[int], None]) -> tuple[Detail, list[str]]:
-            series = self._series(request, job.start_ns, job.end_ns)
             costs = _costs(request)
+            if request.ticks:
+                return self._tick_replay(job, costs)
+            series = self._series(request, job.start_ns, job.end_ns)
             try:
                 if job.replay:
                     full, replayed = replay_detail(
@@ -174,12 +212,7 @@ class BacktestActivities:
                 request.run_id,
                 set_key(job.scope, job.set_index),
                 trades_frame(full.trades, series.ts),
-                pl.DataFrame(
-                    {
-                        "ts": pl.Series(series.ts).cast(pl.Datetime("ns", "UTC")),
-                        "equity": full.equity,
-                    }
-                ),
+                _equity_frame(series.ts, full.equity),
             )
             return full, refusals
 
@@ -226,6 +259,17 @@ class BacktestActivities:
             metrics=_m(metrics),
         )
 
+    @activity.defn(name="combine_backtests")
+    async def combine_backtests(self, combine: CombineRuns) -> int:
+        """A batch's ranking: every set evaluated for each symbol, its metrics averaged over
+        the symbols (a set missing for one symbol is left out); returns the sets kept."""
+        parts = [await self._runs.results(child) for child in combine.children]
+        combined = mean_metrics(
+            [{r["set_index"]: (r["params"], r["metrics"]) for r in rows} for rows in parts]
+        )
+        await self._runs.record(combine.run_id, SWEEP_SCOPE, combined)
+        return len(combined)
+
     @activity.defn(name="close_backtest")
     async def close_backtest(self, close: CloseRun) -> list[Evaluation]:
         """Ranks the results, marks the run finished; returns the best sets of the range."""
@@ -242,29 +286,99 @@ class BacktestActivities:
             for r in rows
         ]
 
+    def _tick_replay(self, job: SetRun, costs: Costs) -> tuple[Detail, list[str]]:
+        """Tick by tick: trades archived at the ticks they filled at, the equity curve at the
+        close of each bar the engine built."""
+        request = job.request
+        ticks = self._ticks(request, job.start_ns, job.end_ns)
+        try:
+            full = replay_ticks_detail(
+                ticks,
+                Timeframe(request.timeframe),
+                request.strategy,
+                job.params,
+                costs,
+                job.balance,
+            )
+        except StrategyError as exc:
+            raise bad_input(f"set {job.set_index} {job.params}: {exc}") from None
+        equity = full.detail.equity
+        self._archive.keep(
+            request.run_id,
+            set_key(job.scope, job.set_index),
+            trades_frame(full.trades, ticks.ts),
+            _equity_frame(full.bars.ts, equity),
+        )
+        return full.detail, full.result.refusals
+
     def _series(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
-        key = (request.symbol, request.timeframe, start_ns, end_ns, request.costs.spread_points)
+        key = self._key(request, "bars", start_ns, end_ns)
+        series = self._cached(key, lambda: self._load(request, start_ns, end_ns))
+        assert isinstance(series, BarSeries)
+        return series
+
+    def _ticks(self, request: BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
+        key = self._key(request, "ticks", start_ns, end_ns)
+        ticks = self._cached(key, lambda: self._load_ticks(request, start_ns, end_ns))
+        assert isinstance(ticks, TickSeries)
+        return ticks
+
+    @staticmethod
+    def _key(request: BacktestRequest, kind: str, start_ns: int, end_ns: int) -> tuple[Any, ...]:
+        spread = request.costs.spread_points
+        return (kind, request.symbol, request.timeframe, start_ns, end_ns, spread, request.currency)
+
+    def _cached(
+        self, key: tuple[Any, ...], load: Callable[[], BarSeries | TickSeries]
+    ) -> BarSeries | TickSeries:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        series = self._load(request, start_ns, end_ns)
+        series = load()
         with self._lock:
             self._cache[key] = series
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return series
 
-    def _load(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+    def _load_ticks(self, request: BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
+        instrument, timeframe = _instrument(request)
+        frame = self._market.read_ticks(request.symbol, start_ns, end_ns)
+        if frame.height < 2:
+            raise bad_input(self._what_exists(request, start_ns, end_ns, SeriesKind.TICKS))
+        ticks = TickSeries.from_frame(request.symbol, instrument, frame)
+        return ticks.converted(
+            self._conversion(request, timeframe, start_ns, end_ns, ticks.ts, ticks.mids())
+        )
+
+    def _conversion(
+        self,
+        request: BacktestRequest,
+        timeframe: Timeframe,
+        start_ns: int,
+        end_ns: int,
+        ts: np.ndarray,
+        own_mids: np.ndarray,
+    ) -> Conversion | None:
+        """The rate from the instrument's profit currency to the account's, from its own
+        quotes or from another stored pair's bars of the same timeframe (a week before the
+        range too, so a range starting on a Monday has a rate from its first bar)."""
+
+        def pair_bars(pair: str) -> pl.DataFrame | None:
+            for side in (PriceSide.BID, PriceSide.MID):
+                frame = self._market.read_bars(pair, timeframe, side, start_ns - WEEK_NS, end_ns)
+                if frame.height:
+                    return frame
+            return None
+
         try:
-            instrument = standard(request.symbol)
-        except InstrumentError as exc:
+            return conversion(standard(request.symbol), request.currency, ts, own_mids, pair_bars)
+        except ConversionError as exc:
             raise bad_input(str(exc)) from None
-        try:
-            timeframe = Timeframe(request.timeframe)
-        except ValueError:
-            known = ", ".join(t.value for t in Timeframe)
-            raise bad_input(f"unknown timeframe {request.timeframe!r}; one of {known}") from None
+
+    def _load(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+        instrument, timeframe = _instrument(request)
         read = self._market.read_bars
         bid = read(request.symbol, timeframe, PriceSide.BID, start_ns, end_ns)
         if bid.height == 0:
@@ -280,16 +394,26 @@ class BacktestActivities:
                 both = bid.join(ask.select("ts"), on="ts", how="semi")  # bars with both sides
                 ask = ask.join(both.select("ts"), on="ts", how="semi")
                 bid = both
-        return BarSeries.from_frames(request.symbol, timeframe, instrument, bid, ask)
+        series = BarSeries.from_frames(request.symbol, timeframe, instrument, bid, ask)
+        return series.converted(
+            self._conversion(request, timeframe, start_ns, end_ns, series.ts, series.closing_mids())
+        )
 
-    def _what_exists(self, request: BacktestRequest, start_ns: int, end_ns: int) -> str:
+    def _what_exists(
+        self,
+        request: BacktestRequest,
+        start_ns: int,
+        end_ns: int,
+        kind: SeriesKind = SeriesKind.BARS,
+    ) -> str:
         held = [
             f"{s.timeframe.value if s.timeframe else ''} {s.side.value if s.side else ''} "
-            f"{_day(s.first_ts)}..{_day(s.last_ts)} ({s.rows:,} rows)"
+            f"{_day(s.first_ts)}..{_day(s.last_ts)} ({s.rows:,} rows)".strip()
             for s in self._market.series()
-            if s.symbol == request.symbol and s.kind is SeriesKind.BARS
+            if s.symbol == request.symbol and s.kind is kind
         ]
-        wanted = f"{request.symbol} {request.timeframe} bars in {_day(start_ns)}..{_day(end_ns)}"
+        what = f"{request.timeframe} bars" if kind is SeriesKind.BARS else "ticks"
+        wanted = f"{request.symbol} {what} in {_day(start_ns)}..{_day(end_ns)}"
         if not held:
             return f"no {wanted}: nothing stored for {request.symbol} (aitp data import ...)"
         return f"no {wanted}; stored: {'; '.join(held)}"
@@ -319,6 +443,26 @@ class BacktestActivities:
             raise
 
 
+def mean_metrics(
+    parts: list[dict[int, tuple[dict[str, Any], dict[str, Any]]]],
+) -> list[tuple[int, dict[str, Any], dict[str, float | int | None]]]:
+    """Each set present in every part, each metric averaged (missing where any part lacks
+    it), `symbols` counting the parts."""
+    if not parts:
+        return []
+    shared = set(parts[0]).intersection(*parts[1:])
+    out = []
+    for index in sorted(shared):
+        rows = [part[index][1] for part in parts]
+        metrics: dict[str, float | int | None] = {"symbols": len(parts)}
+        for name in rows[0]:
+            values = [row.get(name) for row in rows]
+            numbers = [v for v in values if isinstance(v, int | float)]
+            metrics[name] = sum(numbers) / len(numbers) if len(numbers) == len(values) else None
+        out.append((index, parts[0][index][0], metrics))
+    return out
+
+
 def planned_windows(request: BacktestRequest, ts: np.ndarray) -> list[PlannedWindow]:
     """The walk-forward steps over the bars there are: the range ends after the last bar, and
     a step whose train or test part holds fewer than two bars is left out."""
@@ -341,6 +485,23 @@ def planned_windows(request: BacktestRequest, ts: np.ndarray) -> list[PlannedWin
                 )
             )
     return out
+
+
+def _instrument(request: BacktestRequest) -> tuple[Instrument, Timeframe]:
+    try:
+        instrument = standard(request.symbol)
+    except InstrumentError as exc:
+        raise bad_input(str(exc)) from None
+    try:
+        timeframe = Timeframe(request.timeframe)
+    except ValueError:
+        known = ", ".join(t.value for t in Timeframe)
+        raise bad_input(f"unknown timeframe {request.timeframe!r}; one of {known}") from None
+    return instrument, timeframe
+
+
+def _equity_frame(ts: np.ndarray, equity: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")), "equity": equity})
 
 
 def _costs(request: BacktestRequest) -> Costs:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.service import RPCError
 
 from cli.common import (
     EXIT_BAD_INPUT,
@@ -76,7 +77,15 @@ def run(
     strategy: Annotated[
         str, typer.Option(help=f"Strategy kind: {', '.join(sorted(REGISTRY))}.", show_default=False)
     ],
-    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
+    symbols: Annotated[
+        list[str],
+        typer.Option(
+            "--symbol",
+            "-s",
+            help="Instrument, e.g. EURUSD. Several (repeated, or EURUSD,USDJPY): one run per "
+            "symbol, the sets ranked by their metric averaged over them.",
+        ),
+    ],
     start: Annotated[str, typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01.")],
     end: Annotated[str, typer.Option("--to", help="End instant (UTC), excluded.")],
     timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
@@ -110,7 +119,22 @@ def run(
         int | None,
         typer.Option(help="Fixed spread; default: the stored ask bars, else 0.", min=0),
     ] = None,
-    balance: Annotated[float, typer.Option(help="Initial balance.", min=1)] = 100_000.0,
+    ticks: Annotated[
+        bool,
+        typer.Option(
+            "--ticks", help="replay: tick by tick from the stored quotes, not bar by bar."
+        ),
+    ] = False,
+    balance: Annotated[
+        float, typer.Option(help="Initial balance, in the account currency.", min=1)
+    ] = 100_000.0,
+    currency: Annotated[
+        str,
+        typer.Option(
+            help="Account currency: profit in another (JPY for USDJPY) is converted at each "
+            "bar's rate, from the pair itself or another stored pair."
+        ),
+    ] = "USD",
     metric: Annotated[
         MetricChoice, typer.Option(help="Ranks the parameter sets.")
     ] = MetricChoice.sharpe,
@@ -139,6 +163,9 @@ def run(
 
       aitp backtest run --strategy rsi_reversion -s USDJPY --from 2023-01-01 --to 2024-01-01
       --mode walk-forward --train 3M --test 1M -g period=7,14,21 --metric sortino
+
+      aitp backtest run --strategy ma_cross -s EURUSD --from 2020-01-01 --to 2020-01-02
+      --mode replay --ticks -p fast=3 -p slow=8
     """
     settings = load_settings(data_dir)
     start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
@@ -148,7 +175,7 @@ def run(
         {
             "run_id": run_id or _new_run_id(),
             "strategy": strategy,
-            "symbol": symbol_of(symbol),
+            "symbols": [symbol_of(s) for spec in symbols for s in spec.split(",") if s.strip()],
             "timeframe": timeframe.value,
             "start_ns": start_ns,
             "end_ns": end_ns,
@@ -163,7 +190,9 @@ def run(
                 "slippage_points": slippage_points,
                 "spread_points": spread_points,
             },
+            "ticks": ticks,
             "balance": balance,
+            "currency": currency.upper(),
             "metric": metric.value,
             "chunk_size": chunk_size,
             "parallel": parallel,
@@ -241,6 +270,8 @@ async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt
                     p = await backtest_progress(client, request.run_id)
                 except Exception:  # no worker at this instant: the result will tell
                     p = None
+                if p is not None and p.children:
+                    p = await _summed(client, p)
                 if p is not None:
                     best = ""
                     if p.best is not None:
@@ -261,15 +292,40 @@ async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt
         raise CliError(f"the backtest failed: {exc.cause}") from None
 
 
+async def _summed(client: Client, batch: bt.Progress) -> bt.Progress:
+    """A batch's progress: its children's sets added up (a child not started yet counts as
+    nothing done)."""
+    done = total = 0
+    for child in batch.children:
+        try:
+            p = await backtest_progress(client, child)
+        except (BacktestNotFoundError, RPCError):  # not started yet, or no worker this instant
+            continue
+        done, total = done + p.done, total + p.total
+    if batch.status != "running" or not total:
+        return batch
+    eta = batch.elapsed_s / done * (total - done) if done else None
+    phase = f"{batch.phase}: {batch.chunks_done}/{batch.chunks} done"
+    return batch.model_copy(update={"done": done, "total": total, "phase": phase, "eta_s": eta})
+
+
 def _print_result(request: bt.BacktestRequest, result: bt.BacktestResult) -> None:
+    if result.children:
+        for child in result.children:
+            _print_result(request.part(child.run_id.rsplit(".", 1)[-1]), child)
     axes = list(request.grid)
     if result.windows:
         _print_windows(request, result)
     else:
+        ranked = (
+            f"ranked by mean {request.metric} over {len(request.symbols)} symbols"
+            if request.batch
+            else f"ranked by {request.metric}"
+        )
         table = Table(
-            title=f"{request.run_id}: {request.strategy} {request.symbol} {request.timeframe} "
-            f"{request.mode}, {result.evaluated:,} of {result.total:,} sets, "
-            f"ranked by {request.metric}",
+            title=f"{request.run_id}: {request.strategy} {','.join(request.symbols)} "
+            f"{request.timeframe} {request.mode}, {result.evaluated:,} of "
+            f"{result.total * len(request.symbols):,} sets, {ranked}",
             header_style="bold",
         )
         table.add_column("#", justify="right")
@@ -280,13 +336,15 @@ def _print_result(request: bt.BacktestRequest, result: bt.BacktestResult) -> Non
         for rank, e in enumerate(result.top, 1):
             values = [str(e.params.get(n)) for n in axes] or [_params_text(e.params)]
             table.add_row(str(rank), *values, *(fmt_metric(n, e.metrics.get(n)) for n in SHOWN))
-        console.print(table)
+        if result.top or not result.children:  # a walk-forward batch chooses per symbol
+            console.print(table)
     if result.skipped:
         console.print(
             f"[yellow]{result.skipped:,} sets refused by the strategy[/yellow], e.g. "
             + "; ".join(result.refusals[:2])
         )
-    console.print(f"report: aitp backtest report {request.run_id}")
+    if not request.batch:
+        console.print(f"report: aitp backtest report {request.run_id}")
 
 
 def _print_windows(request: bt.BacktestRequest, result: bt.BacktestResult) -> None:
@@ -316,9 +374,14 @@ async def _document(
     settings: Settings, request: bt.BacktestRequest, result: bt.BacktestResult
 ) -> dict[str, Any]:
     """The --json document: what ran, every set's metrics (best first), and the trades of
-    each set kept in full (every set of a replay, the best of a sweep, each test window)."""
+    each set kept in full (every set of a replay, the best of a sweep, each test window); a
+    batch's sets are ranked by their mean metric, each symbol's run a document in `children`."""
     from cli.stores import backtest_archive
 
+    children = [
+        await _document(settings, request.part(c.run_id.rsplit(".", 1)[-1]), c)
+        for c in result.children
+    ]
     kept_keys = {(k.scope, k.set_index): k for k in result.kept}
     with backtest_archive(settings) as archive:
         trades = {
@@ -335,6 +398,7 @@ async def _document(
         "parameters": {
             "strategy": request.strategy,
             "symbol": request.symbol,
+            "symbols": request.symbols,
             "timeframe": request.timeframe,
             "from": _iso_ns(request.start_ns),
             "to": _iso_ns(request.end_ns),
@@ -342,6 +406,8 @@ async def _document(
             "params": request.params,
             "costs": request.costs.model_dump(),
             "balance": request.balance,
+            "currency": request.currency,
+            "ticks": request.ticks,
         },
         "evaluated": result.evaluated,
         "skipped": result.skipped,
@@ -358,6 +424,7 @@ async def _document(
         ],
         "windows": [w.model_dump() for w in result.windows],
         "out_of_sample": result.out_of_sample.model_dump() if result.out_of_sample else None,
+        "children": children,
     }
 
 
@@ -429,10 +496,13 @@ def show(
         raise CliError(f"no backtest {run_id}; `aitp backtest list` shows the runs", 1)
     request = bt.BacktestRequest.model_validate(found["request"])
     console.print(
-        f"[bold]{run_id}[/bold] {request.strategy} {request.symbol} {request.timeframe} "
-        f"{request.mode} {_day(request.start_ns)}..{_day(request.end_ns)}, "
-        f"{request.sets:,} sets, ranked by {request.metric}: [bold]{found['status']}[/bold]"
+        f"[bold]{run_id}[/bold] {request.strategy} {','.join(request.symbols)} "
+        f"{request.timeframe} {request.mode} {_day(request.start_ns)}..{_day(request.end_ns)}, "
+        f"{request.sets:,} sets, ranked by {'mean ' if request.batch else ''}{request.metric}: "
+        f"[bold]{found['status']}[/bold]"
     )
+    if request.batch:
+        console.print("runs: " + ", ".join(bt.child_run_id(run_id, s) for s in request.symbols))
     if found["status"] == "running":
         try:
             p = asyncio.run(_progress(settings, run_id))

@@ -29,6 +29,9 @@ def write_report(settings: Settings, run_id: str, path: Path) -> Path:
     if found["status"] != "completed":
         raise CliError(f"{run_id} is {found['status']}; a report needs a completed run")
     request = bt.BacktestRequest.model_validate(found["request"])
+    if request.batch:
+        runs = " or ".join(bt.child_run_id(run_id, s) for s in request.symbols[:2])
+        raise CliError(f"{run_id} is a run over several symbols: report one of its runs, {runs}")
     summary = found.get("metrics") or {}
     if request.mode == "walk-forward":
         key, shown, what = bt.OOS_KEY, summary.get("out_of_sample") or {}, "out of sample, stitched"

@@ -1,9 +1,12 @@
 """The event-driven backtest: the hot path's engine, strategy, risk gate and paper broker,
-fed the series bar by bar (bid bar with its ask bar), exactly as the live path runs them.
-Its fills become the same round-trip trades the sweep reports, so the two can be compared."""
+fed the series bar by bar (bid bar with its ask bar) or tick by tick, exactly as the live path
+runs them. Its fills become the same round-trip trades the sweep reports, so the two can be
+compared. Profit is converted to the account currency by the engine's own book, from the
+quotes it is fed (the instrument's, and a conversion pair's where one is needed)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +22,7 @@ from domain.risk import RiskGate, RiskLimits
 from domain.strategies import create
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
-from research.series import BarSeries, Costs
+from research.series import BarSeries, Conversion, Costs, TickSeries
 from research.simulate import Detail, Prices, Trade, metrics_of, replayed_equity
 
 ACCOUNT = "backtest"
@@ -42,7 +45,7 @@ LIMITS = RiskLimits(
 class ReplayResult:
     trades: list[Trade]
     fills: int
-    balance: float  # after realised profit and commission, account currency
+    balance: float  # after realised profit and commission, account currency (the engine's book)
     refusals: list[str]  # orders the risk gate or the broker refused, with the reason
 
 
@@ -101,19 +104,50 @@ def replay(
     params: Mapping[str, Any],
     costs: Costs | None = None,
     balance: float = 100_000.0,
-    currency: str = "USD",
 ) -> ReplayResult:
     """Bar by bar: each bid bar with its ask bar, the broker filling at the bar's prices."""
     costs = costs or Costs()
-    engine = _engine(series.instrument, kind, params, costs, balance, currency, series.timeframe)
+    conversion = series.conversion
+    engine = _engine(
+        series.instrument, kind, params, costs, balance, _account(series), series.timeframe
+    )
     drain = _Drain(engine)
+    feed = _ConversionFeed(engine, series.instrument, conversion, series.ts)
     for n, (bid, ask) in enumerate(series.bars()):
+        feed(n)
         engine.on_bar(bid, ask)
         if n % 1_000 == 999:
             drain()
     drain()
-    trades = _round_trips(series.ts, series.instrument, drain.fills, series.last_marks(costs))
+    trades = _round_trips(
+        series.ts, series.instrument, drain.fills, series.last_marks(costs), series.rate
+    )
     return ReplayResult(trades, len(drain.fills), float(engine.book.balance), drain.refusals)
+
+
+def _account(series: BarSeries) -> str:
+    if series.conversion is not None:
+        return series.conversion.account
+    return series.instrument.currency_profit
+
+
+class _ConversionFeed:
+    """Quotes of the conversion pair, fed to the engine before each bar or tick, so its book
+    converts profit at the rate of that moment (the instrument's own quotes need no feed)."""
+
+    def __init__(
+        self, engine: Engine, instrument: Instrument, conversion: Conversion | None, ts: np.ndarray
+    ) -> None:
+        self._quotes = engine.quotes
+        other = conversion is not None and conversion.symbol != instrument.symbol
+        self._symbol = conversion.symbol if conversion is not None else ""
+        self._mid = conversion.mid.tolist() if other and conversion is not None else None
+        self._ts = ts.tolist() if other else None
+
+    def __call__(self, n: int) -> None:
+        if self._mid is not None and self._ts is not None:
+            mid = self._mid[n]
+            self._quotes[self._symbol] = QuoteTick(self._symbol, self._ts[n], mid, mid)
 
 
 def replay_ticks(
@@ -125,23 +159,27 @@ def replay_ticks(
     params: Mapping[str, Any],
     costs: Costs | None = None,
     balance: float = 100_000.0,
-    currency: str = "USD",
     timeframe: Timeframe = Timeframe.M1,
+    conversion: Conversion | None = None,
 ) -> ReplayResult:
     """Tick by tick: the engine builds the bars the strategy decides on, the broker fills at
-    the quotes that follow; trades are indexed by tick."""
+    the quotes that follow; trades are indexed by tick (`conversion` too: one mid per tick)."""
     costs = costs or Costs()
-    engine = _engine(instrument, kind, params, costs, balance, currency, timeframe)
+    account = conversion.account if conversion is not None else instrument.currency_profit
+    engine = _engine(instrument, kind, params, costs, balance, account, timeframe)
     drain = _Drain(engine)
+    feed = _ConversionFeed(engine, instrument, conversion, ts)
     symbol, on_tick = instrument.symbol, engine.on_tick
     for n, (t, b, a) in enumerate(zip(ts.tolist(), bid.tolist(), ask.tolist(), strict=True)):
+        feed(n)
         on_tick(QuoteTick(symbol, t, b, a))
         if n % 10_000 == 9_999:
             drain()
     engine.close_bars(int(ts[-1]) + timeframe.nanos)
     drain()
     marks = (float(bid[-1]), float(ask[-1]))
-    trades = _round_trips(ts, instrument, drain.fills, marks)
+    rate = np.ones(len(ts)) if conversion is None else conversion.rate
+    trades = _round_trips(ts, instrument, drain.fills, marks, rate)
     return ReplayResult(trades, len(drain.fills), float(engine.book.balance), drain.refusals)
 
 
@@ -150,9 +188,11 @@ def _round_trips(
     instrument: Instrument,
     fills: list[dict[str, Any]],
     marks: tuple[float, float],
+    rate: np.ndarray,
 ) -> list[Trade]:
     """Fills in order, paired into trades the way a one-position strategy makes them; a trade
-    still open is marked at the last close (bid for a long, ask for a short)."""
+    still open is marked at the last close (bid for a long, ask for a short). Profit is
+    converted at the rate where the trade closed, commission is in the account currency."""
     contract = float(instrument.contract_size)
     index = np.searchsorted(ts, [int(f["ts"]) for f in fills])
     trades: list[Trade] = []
@@ -164,7 +204,8 @@ def _round_trips(
         fee = float(fill["commission"])
         if entry is not None and signed * net < 0:
             direction, opened, entry_px, volume, entry_fee = entry
-            pnl = direction * (price - entry_px) * volume * contract - entry_fee - fee
+            gross = direction * (price - entry_px) * volume * contract * rate[at]
+            pnl = gross - entry_fee - fee
             side = "buy" if direction > 0 else "sell"
             trades.append(Trade(side, volume, opened, entry_px, at, price, pnl))
             entry = None
@@ -174,7 +215,8 @@ def _round_trips(
     if entry is not None:
         direction, opened, entry_px, volume, entry_fee = entry
         mark = marks[0] if direction > 0 else marks[1]
-        pnl = direction * (mark - entry_px) * volume * contract - entry_fee
+        gross = direction * (mark - entry_px) * volume * contract * rate[-1]
+        pnl = gross - entry_fee
         side = "buy" if direction > 0 else "sell"
         trades.append(Trade(side, volume, opened, entry_px, None, None, pnl))
     return trades
@@ -186,11 +228,10 @@ def replay_detail(
     params: Mapping[str, Any],
     costs: Costs,
     balance: float,
-    currency: str = "USD",
 ) -> tuple[Detail, ReplayResult]:
     """The replay's trades judged by the same metrics as the sweep's, its equity curve marked
     at each close from the broker's own fills."""
-    result = replay(series, kind, params, costs, balance, currency)
+    result = replay(series, kind, params, costs, balance)
     equity, held = replayed_equity(
         result.trades,
         Prices.of(series, costs),
@@ -200,3 +241,55 @@ def replay_detail(
     )
     metrics = metrics_of(equity, series.ts, held, result.trades, balance)
     return Detail(result.trades, equity, held, metrics), result
+
+
+@dataclass(frozen=True)
+class TickDetail:
+    """A tick-by-tick replay in full: `trades` indexed by tick (when each fill happened),
+    `detail` judged on the bars the engine built, as a bar replay is judged."""
+
+    trades: list[Trade]
+    bars: BarSeries
+    detail: Detail
+    result: ReplayResult
+
+
+def replay_ticks_detail(
+    ticks: TickSeries,
+    timeframe: Timeframe,
+    kind: str,
+    params: Mapping[str, Any],
+    costs: Costs,
+    balance: float,
+) -> TickDetail:
+    result = replay_ticks(
+        ticks.instrument,
+        ticks.ts,
+        ticks.bid,
+        ticks.ask,
+        kind,
+        params,
+        costs,
+        balance,
+        timeframe,
+        ticks.conversion,
+    )
+    bars = ticks.bars(timeframe)
+    bar_of = ticks.bar_of(timeframe)
+    by_bar = [
+        dataclasses.replace(
+            t,
+            entry_index=int(bar_of[t.entry_index]),
+            exit_index=None if t.exit_index is None else int(bar_of[t.exit_index]),
+        )
+        for t in result.trades
+    ]
+    equity, held = replayed_equity(
+        by_bar,
+        Prices.of(bars, costs),
+        float(ticks.instrument.contract_size),
+        costs.commission_per_lot,
+        balance,
+    )
+    metrics = metrics_of(equity, bars.ts, held, by_bar, balance)
+    return TickDetail(result.trades, bars, Detail(by_bar, equity, held, metrics), result)

@@ -2,8 +2,9 @@
 bar's open (buys at the ask, sells at the bid, slippage against us, on the tick grid), the
 round-trip trades, the equity curve marked at each close, and the metrics of the run.
 
-Amounts are in the instrument's profit currency (USD for EURUSD, JPY for USDJPY), with the
-commission taken as given in that currency.
+Amounts are in the account currency: profit arises in the instrument's profit currency (JPY
+for USDJPY) and is converted at the rate of the bar it is realised or marked in, as the
+engine's book converts it; commission is charged in the account currency as given.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Prices:
     mark_long: np.ndarray  # each close, as a long position would be closed (bid)
     mark_short: np.ndarray  # each close, as a short position would be closed (ask)
     scale: int  # points per 1.0 of price
+    rate: np.ndarray  # profit currency to account currency at each bar
 
     @classmethod
     def of(cls, series: BarSeries, costs: Costs) -> Prices:
@@ -58,7 +60,12 @@ class Prices:
             return (np.rint(points / tick) * tick).astype(np.int64)
 
         return cls(
-            grid(ask_open + slip), grid(bid_open - slip), bid_close, ask_close, price_scale(inst)
+            grid(ask_open + slip),
+            grid(bid_open - slip),
+            bid_close,
+            ask_close,
+            price_scale(inst),
+            series.rate,
         )
 
 
@@ -76,29 +83,37 @@ def equity_curve(
     sell: np.ndarray,
     mark_long: np.ndarray,
     mark_short: np.ndarray,
+    rate: np.ndarray,
     units_per_point: float,
     commission: float,
     balance: float,
 ) -> np.ndarray:
-    """Equity at each close: cash moves at fills (at the open), positions marked at the close."""
+    """Equity at each close: profit is realised at fills (at the open) and converted at the
+    bar's rate, the open position marked at the close; commission per lot charged."""
     n = held.shape[0]
     equity = np.empty(n, np.float64)
     cash = balance
     pos = 0
+    entry = 0.0  # average entry, in points
     for t in range(n):
         h = held[t]
         if h != pos:
             delta = h - pos
-            if delta > 0:
-                cash -= delta * buy[t] * units_per_point
-            else:
-                cash -= delta * sell[t] * units_per_point
+            px = buy[t] if delta > 0 else sell[t]
+            if pos != 0 and (h == 0 or (h > 0) != (pos > 0)):  # closed (or reversed)
+                cash += pos * (px - entry) * units_per_point * rate[t]
+                pos = 0
+            elif pos != 0 and abs(h) < abs(pos):  # reduced
+                cash += (pos - h) * (px - entry) * units_per_point * rate[t]
+                pos = h
+            if h != pos:  # opened or added to
+                entry = (entry * pos + px * (h - pos)) / h
+                pos = h
             cash -= abs(delta) * commission
-            pos = h
         if pos > 0:
-            equity[t] = cash + pos * mark_long[t] * units_per_point
+            equity[t] = cash + pos * (mark_long[t] - entry) * units_per_point * rate[t]
         elif pos < 0:
-            equity[t] = cash + pos * mark_short[t] * units_per_point
+            equity[t] = cash + pos * (mark_short[t] - entry) * units_per_point * rate[t]
         else:
             equity[t] = cash
     return equity
@@ -119,7 +134,8 @@ def trades_of(
         if before != 0 and entry is not None:
             direction, at, entry_px = entry
             exit_px = int(prices.buy[t] if before < 0 else prices.sell[t])
-            pnl = direction * (exit_px - entry_px) * units - 2 * commission * volume
+            gross = direction * (exit_px - entry_px) * units * prices.rate[t]
+            pnl = gross - 2 * commission * volume
             trades.append(
                 Trade(
                     "buy" if direction > 0 else "sell",
@@ -139,7 +155,7 @@ def trades_of(
         direction, at, entry_px = entry
         last = len(held) - 1
         mark = int(prices.mark_long[last] if direction > 0 else prices.mark_short[last])
-        pnl = direction * (mark - entry_px) * units - commission * volume
+        pnl = direction * (mark - entry_px) * units * prices.rate[last] - commission * volume
         trades.append(
             Trade("buy" if direction > 0 else "sell", volume, at, entry_px / scale, None, None, pnl)
         )
@@ -225,13 +241,15 @@ def replayed_equity(
     unrealised = np.zeros(n, np.float64)
     mark_long = prices.mark_long / prices.scale
     mark_short = prices.mark_short / prices.scale
+    rate = prices.rate
     for t in trades:
         direction = 1 if t.side == "buy" else -1
         end = n if t.exit_index is None else t.exit_index
         marks = mark_long[t.entry_index : end] if direction > 0 else mark_short[t.entry_index : end]
         units = t.volume * contract
         unrealised[t.entry_index : end] += (
-            direction * (marks - t.entry_price) * units - commission * t.volume
+            direction * (marks - t.entry_price) * units * rate[t.entry_index : end]
+            - commission * t.volume
         )
         if t.exit_index is not None:
             realised[t.exit_index] += t.pnl

@@ -89,6 +89,7 @@ def _judged(
         prices.sell,
         prices.mark_long,
         prices.mark_short,
+        prices.rate,
         volume * contract / prices.scale,
         costs.commission_per_lot * volume,
         balance,

@@ -2,6 +2,10 @@
 progress and its result. Ids are `backtest-<run id>`; ops find runs by Strategy, Symbol,
 Tenant, Mode and Status in the Temporal UI.
 
+A run over several symbols is a batch: one child run per symbol (`<run id>.<SYMBOL>`, each a
+run of its own in the UI and the stores), the parameter sets then ranked by their mean metric
+over the symbols.
+
 A grid is sent as axes, never as a list of sets: activities decode the indices they are
 given (`domain.param_grid`), so a grid of millions costs the history a few bytes.
 """
@@ -34,6 +38,7 @@ METRICS = (
 LOWER_IS_BETTER = frozenset({"max_drawdown"})
 MAX_CHUNKS = 256  # a bigger grid gets bigger chunks, so the history stays small
 MAX_REPLAY_SETS = 1_000
+MAX_SYMBOLS = 20
 TOP = 20  # parameter sets the result carries; PostgreSQL holds them all
 SWEEP_SCOPE = "all"
 OOS_KEY = "oos:0"  # the archive's name for a walk-forward run's stitched test windows
@@ -41,6 +46,11 @@ OOS_KEY = "oos:0"  # the archive's name for a walk-forward run's stitched test w
 
 def backtest_workflow_id(run_id: str) -> str:
     return f"backtest-{run_id}"
+
+
+def child_run_id(run_id: str, symbol: str) -> str:
+    """A batch's run for one of its symbols."""
+    return f"{run_id}.{symbol}"
 
 
 def window_scope(part: str, window: int) -> str:
@@ -65,7 +75,12 @@ class BacktestRequest(Message):
     run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     tenant: str = "default"
     strategy: str
-    symbol: str
+    symbol: str = Field(description="the first (or only) symbol")
+    symbols: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_SYMBOLS,
+        description="every symbol, `symbol` first; more than one makes the run a batch",
+    )
     timeframe: str = "M1"
     start_ns: int
     end_ns: int
@@ -75,8 +90,12 @@ class BacktestRequest(Message):
     train: str | None = Field(default=None, description="walk-forward train span, e.g. 6M")
     test: str | None = Field(default=None, description="walk-forward test span, e.g. 1M")
     anchored: bool = False
+    ticks: bool = Field(
+        default=False, description="replay tick by tick from the stored quotes, not bar by bar"
+    )
     costs: CostSpec = CostSpec()
-    balance: float = Field(default=100_000.0, gt=0)
+    balance: float = Field(default=100_000.0, gt=0, description="in the account currency")
+    currency: str = Field(default="USD", description="the account currency results are in")
     metric: str = "sharpe"
     seed: int = 0
     chunk_size: int = Field(default=25, ge=1, description="parameter sets per activity")
@@ -87,6 +106,34 @@ class BacktestRequest(Message):
     def _known_metric(cls, value: str) -> str:
         if value not in METRICS:
             raise ValueError(f"unknown metric {value!r}; one of {', '.join(METRICS)}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _symbol_and_symbols(cls, data: Any) -> Any:
+        """`symbol` alone, `symbols` alone or both (the first of `symbols` being `symbol`)."""
+        if not isinstance(data, dict):
+            return data
+        symbols = data.get("symbols") or []
+        if "symbol" not in data and symbols:
+            data = {**data, "symbol": symbols[0]}
+        elif not symbols and "symbol" in data:
+            data = {**data, "symbols": [data["symbol"]]}
+        return data
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        twice = sorted({s for s in value if value.count(s) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given more than once")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isascii() or not value.isupper():
+            raise ValueError(f"{value!r} is not a currency: three capitals, e.g. USD, EUR, JPY")
         return value
 
     @field_validator("strategy")
@@ -118,6 +165,10 @@ class BacktestRequest(Message):
     def _consistent(self) -> BacktestRequest:
         if self.end_ns <= self.start_ns:
             raise ValueError("the end of the range must come after its start")
+        if self.symbols[0] != self.symbol:
+            raise ValueError(f"symbol {self.symbol} must come first in symbols")
+        if self.batch and len(child_run_id(self.run_id, max(self.symbols, key=len))) > 64:
+            raise ValueError("the run id is too long to name a run per symbol (64 characters)")
         both = set(self.grid) & set(self.params)
         if both:
             raise ValueError(f"{', '.join(sorted(both))}: both swept and fixed")
@@ -126,6 +177,8 @@ class BacktestRequest(Message):
                 f"replay runs each of the grid's {self.sets:,} sets through the engine; "
                 f"at most {MAX_REPLAY_SETS:,}: sweep the grid first, then replay the best"
             )
+        if self.ticks and self.mode != "replay":
+            raise ValueError("tick-by-tick runs are replays: use mode replay with ticks")
         if self.mode == "walk-forward":
             if self.train is None or self.test is None:
                 raise ValueError("walk-forward needs a train and a test span (e.g. 6M and 1M)")
@@ -141,6 +194,21 @@ class BacktestRequest(Message):
     def sets(self) -> int:
         return size(self.grid)
 
+    @property
+    def batch(self) -> bool:
+        return len(self.symbols) > 1
+
+    def part(self, symbol: str) -> BacktestRequest:
+        """The child run of a batch for one symbol, sharing the batch's activity slots."""
+        return self.model_copy(
+            update={
+                "run_id": child_run_id(self.run_id, symbol),
+                "symbol": symbol,
+                "symbols": [symbol],
+                "parallel": max(1, self.parallel // len(self.symbols)),
+            }
+        )
+
 
 class PlannedWindow(Message):
     """A walk-forward step: fit on [train_start_ns, test_start_ns), judge on the rest."""
@@ -154,7 +222,8 @@ class PlannedWindow(Message):
 class Plan(Message):
     """What the data holds for a request, found before any work is handed out."""
 
-    bars: int
+    bars: int  # in a tick replay, the bars the engine builds from the ticks
+    ticks: int = 0
     has_ask: bool
     first_ns: int
     last_ns: int
@@ -238,6 +307,14 @@ class Progress(Message):
     elapsed_s: float
     eta_s: float | None
     best: Evaluation | None = None
+    children: list[str] = Field(default_factory=list, description="a batch's runs, by symbol")
+
+
+class CombineRuns(Message):
+    """A batch's ranking: each set's metrics averaged over its children's runs."""
+
+    run_id: str
+    children: list[str]
 
 
 class CloseRun(Message):
@@ -260,6 +337,7 @@ class BacktestResult(Message):
     kept: list[Kept]  # the sets whose trades were archived (the best of a sweep, all of a replay)
     windows: list[WindowResult] = Field(default_factory=list)
     out_of_sample: Kept | None = None  # walk-forward: the test windows stitched together
+    children: list[BacktestResult] = Field(default_factory=list, description="a batch's runs")
 
 
 def better(a: Evaluation, b: Evaluation | None, metric: str) -> bool:

@@ -34,6 +34,7 @@ def build_worker(
             backtests.sweep_chunk,
             backtests.run_set,
             backtests.stitch_walk_forward,
+            backtests.combine_backtests,
             backtests.close_backtest,
         ],
         max_concurrent_activities=concurrency,

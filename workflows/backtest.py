@@ -9,6 +9,10 @@ the research queue, visible and queryable while it runs.
   window that follows, with the balance carried from one window to the next; the test
   windows are stitched into one out-of-sample run reported beside the in-sample best.
 
+Several symbols make a batch: every symbol's data is found first, then one child run per
+symbol (each the workflow above, on its own), and the sets are ranked by their metric
+averaged over the symbols.
+
 Finished chunks are in the history, so a run whose worker was killed resumes with the chunks
 still owed, never from zero. Cancelling the workflow cancels its activities (they stop at
 their next set), then closes the run as cancelled.
@@ -17,14 +21,20 @@ their next set), then closes the run as cancelled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cmp_to_key
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -38,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         BacktestResult,
         ChunkResult,
         CloseRun,
+        CombineRuns,
         Evaluation,
         Kept,
         Plan,
@@ -77,6 +88,7 @@ class BacktestWorkflow:
         self._best: Evaluation | None = None
         self._started: datetime | None = None
         self._running = 0
+        self._children: list[str] = []
 
     @workflow.run
     async def run(self, request: BacktestRequest) -> BacktestResult:
@@ -84,7 +96,7 @@ class BacktestWorkflow:
         workflow.upsert_search_attributes(
             [
                 sa.STRATEGY.value_set(request.strategy),
-                sa.SYMBOL.value_set(request.symbol),
+                sa.SYMBOL.value_set(",".join(request.symbols)),
                 sa.TENANT.value_set(request.tenant),
                 sa.MODE.value_set(request.mode),
                 sa.STATUS.value_set("running"),
@@ -99,18 +111,20 @@ class BacktestWorkflow:
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RETRY,
             )
-            if request.mode == "walk-forward":
+            if request.batch:
+                result = await self._batch(request)
+            elif request.mode == "walk-forward":
                 result = await self._walk_forward(request, plan)
             else:
                 result = await self._range(request)
         except asyncio.CancelledError:
             await self._close("cancelled", {})
             raise
-        except (ActivityError, ApplicationError) as exc:
+        except (ActivityError, ChildWorkflowError, ApplicationError) as exc:
             if isinstance(exc.cause, CancelledError):  # cancelled while an activity ran
                 await self._close("cancelled", {})
                 raise asyncio.CancelledError from None
-            cause = exc.cause if isinstance(exc, ActivityError) else None
+            cause = exc.cause if isinstance(exc, ActivityError | ChildWorkflowError) else None
             reason = str(cause) if cause is not None else str(exc)
             await self._close("failed", {"error": reason})
             raise ApplicationError(reason, type="BacktestFailed", non_retryable=True) from None
@@ -132,7 +146,56 @@ class BacktestWorkflow:
             elapsed_s=elapsed,
             eta_s=eta,
             best=self._best,
+            children=self._children,
         )
+
+    async def _batch(self, request: BacktestRequest) -> BacktestResult:
+        parts = [request.part(symbol) for symbol in request.symbols]
+        self._children = [p.run_id for p in parts]
+        self._total = request.sets * len(parts)
+        self._chunks = len(parts)
+        self._phase = f"{len(parts)} symbols"
+
+        async def child(part: BacktestRequest) -> BacktestResult:
+            result: BacktestResult = await workflow.execute_child_workflow(
+                BACKTEST_WORKFLOW,
+                part,
+                id=part.workflow_id,
+                result_type=BacktestResult,
+                static_summary=f"{part.strategy} {part.symbol} {part.timeframe} {part.mode}, "
+                f"part of {request.run_id}",
+            )
+            self._chunks_done += 1
+            self._done += part.sets
+            return result
+
+        # every child runs to its end (and closes its own run) even when another fails
+        outcomes = await asyncio.gather(*(child(p) for p in parts), return_exceptions=True)
+        failed = [
+            f"{p.symbol}: {_reason(o)}"
+            for p, o in zip(parts, outcomes, strict=True)
+            if isinstance(o, BaseException)
+        ]
+        if failed:
+            raise ApplicationError("; ".join(failed), type="BacktestFailed", non_retryable=True)
+        results = [o for o in outcomes if isinstance(o, BacktestResult)]
+        if request.mode != "walk-forward":
+            self._phase = "ranking over the symbols"
+            await workflow.execute_activity(
+                "combine_backtests",
+                CombineRuns(run_id=request.run_id, children=self._children),
+                result_type=int,
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY,
+            )
+        summary = {
+            r.run_id: (r.out_of_sample.metrics if r.out_of_sample else None)
+            if request.mode == "walk-forward"
+            else (r.top[0].metrics if r.top else None)
+            for r in results
+        }
+        top = await self._close("completed", {"children": summary})
+        return _completed(request, results, top=top, kept=[], children=results)
 
     async def _range(self, request: BacktestRequest) -> BacktestResult:
         self._total = request.sets
@@ -148,26 +211,13 @@ class BacktestWorkflow:
                         request, SWEEP_SCOPE, best, request.start_ns, request.end_ns, False
                     )
                 )
-            evaluated = sum(r.evaluated for r in results)
-            skipped = sum(r.skipped for r in results)
-            refusals = _refusals(r.refusals for r in results)
+            counted: list[_Counted] = list(results)
         else:
             self._phase = "replay"
             kept = await self._replay_all(request)
-            evaluated, skipped, refusals = len(kept), 0, _refusals(k.refusals for k in kept)
+            counted = [_Replayed(1, 0, k.refusals) for k in kept]
         top = await self._close("completed", {"best": kept[0].metrics if kept else None})
-        return BacktestResult(
-            run_id=request.run_id,
-            mode=request.mode,
-            metric=request.metric,
-            status="completed",
-            total=request.sets,
-            evaluated=evaluated,
-            skipped=skipped,
-            refusals=refusals,
-            top=top,
-            kept=kept,
-        )
+        return _completed(request, counted, top=top, kept=kept)
 
     async def _walk_forward(self, request: BacktestRequest, plan: Plan) -> BacktestResult:
         windows = plan.windows
@@ -223,16 +273,9 @@ class BacktestWorkflow:
                 "in_sample": in_sample,
             },
         )
-        flat = [r for results in swept for r in results]
-        return BacktestResult(
-            run_id=request.run_id,
-            mode=request.mode,
-            metric=request.metric,
-            status="completed",
-            total=request.sets,
-            evaluated=sum(r.evaluated for r in flat),
-            skipped=sum(r.skipped for r in flat),
-            refusals=_refusals(r.refusals for r in flat),
+        return _completed(
+            request,
+            [r for results in swept for r in results],
             top=[],
             kept=[w.test for w in done if w.test is not None],
             windows=done,
@@ -363,6 +406,43 @@ class BacktestWorkflow:
         return top
 
 
+class _Counted(Protocol):
+    """What a result adds to a run's counts: sets evaluated, refused, and why."""
+
+    evaluated: int
+    skipped: int
+    refusals: list[str]
+
+
+@dataclass
+class _Replayed:
+    evaluated: int
+    skipped: int
+    refusals: list[str]
+
+
+def _completed(
+    request: BacktestRequest,
+    counted: Sequence[_Counted],
+    top: list[Evaluation],
+    kept: list[Kept],
+    **rest: Any,
+) -> BacktestResult:
+    return BacktestResult(
+        run_id=request.run_id,
+        mode=request.mode,
+        metric=request.metric,
+        status="completed",
+        total=request.sets,
+        evaluated=sum(c.evaluated for c in counted),
+        skipped=sum(c.skipped for c in counted),
+        refusals=_refusals(c.refusals for c in counted),
+        top=top,
+        kept=kept,
+        **rest,
+    )
+
+
 def _best_of(results: list[ChunkResult], metric: str) -> Evaluation | None:
     best: Evaluation | None = None
     for r in results:
@@ -380,6 +460,13 @@ def _window_result(w: PlannedWindow, chosen: Evaluation | None, test: Kept | Non
         chosen=chosen,
         test=test,
     )
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost message of a child's failure (its own run says what went wrong)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[attr-defined]
+    return str(error) or type(error).__name__
 
 
 def _refusals(groups: Any) -> list[str]:

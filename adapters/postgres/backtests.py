@@ -38,7 +38,7 @@ class PostgresBacktestRuns:
                 request["run_id"],
                 tenant_id,
                 request["strategy"],
-                [request["symbol"]],
+                list(request.get("symbols") or [request["symbol"]]),
                 request["timeframe"],
                 _at(request["start_ns"]),
                 _at(request["end_ns"]),
@@ -97,8 +97,9 @@ class PostgresBacktestRuns:
 
     async def runs(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
-            """SELECT r.run_id, t.slug AS tenant, r.strategy, r.symbols[1] AS symbol,
-                      r.timeframe, r.date_from, r.date_to, r.mode, r.metric, r.status,
+            """SELECT r.run_id, t.slug AS tenant, r.strategy,
+                      array_to_string(r.symbols, ',') AS symbol, r.timeframe, r.date_from,
+                      r.date_to, r.mode, r.metric, r.status,
                       r.metrics, r.created_at, r.finished_at
                FROM backtest_runs r LEFT JOIN tenants t ON t.id = r.tenant_id
                WHERE $1::text IS NULL OR t.slug = $1
@@ -111,8 +112,9 @@ class PostgresBacktestRuns:
     async def run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """One run with its request, or None (also when it belongs to another tenant)."""
         row = await self._pool.fetchrow(
-            """SELECT r.run_id, t.slug AS tenant, r.strategy, r.symbols[1] AS symbol,
-                      r.timeframe, r.date_from, r.date_to, r.mode, r.metric, r.status,
+            """SELECT r.run_id, t.slug AS tenant, r.strategy,
+                      array_to_string(r.symbols, ',') AS symbol, r.timeframe, r.date_from,
+                      r.date_to, r.mode, r.metric, r.status,
                       r.metrics, r.request, r.created_at, r.finished_at
                FROM backtest_runs r LEFT JOIN tenants t ON t.id = r.tenant_id
                WHERE r.run_id = $1 AND ($2::text IS NULL OR t.slug = $2)""",

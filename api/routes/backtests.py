@@ -45,7 +45,7 @@ def _ns(moment: datetime) -> int:
 
 
 def _request(body: BacktestLaunch, tenant: str) -> BacktestRequest:
-    fields = body.model_dump()
+    fields = {k: v for k, v in body.model_dump().items() if v is not None}
     start, end = fields.pop("start"), fields.pop("end")
     try:
         return BacktestRequest.model_validate(

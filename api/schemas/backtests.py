@@ -4,9 +4,9 @@ workflow each, results best first."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.schemas.base import Input, Output
 
@@ -26,7 +26,16 @@ class Costs(Input):
 
 class BacktestLaunch(Input):
     strategy: str = Field(examples=["ma_cross"])
-    symbol: str = Field(min_length=1, max_length=32, examples=["EURUSD"])
+    symbol: str | None = Field(
+        default=None, min_length=1, max_length=32, examples=["EURUSD"], description="one symbol"
+    )
+    symbols: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="several: one run per symbol, the sets ranked by their mean metric",
+        examples=[["EURUSD", "GBPUSD"]],
+    )
     timeframe: str = Field(default="M1", examples=["M1"])
     start: datetime = Field(description="first instant, UTC when naive", ge=EARLIEST, lt=LATEST)
     end: datetime = Field(description="end instant, excluded", gt=EARLIEST, le=LATEST)
@@ -40,9 +49,19 @@ class BacktestLaunch(Input):
     train: str | None = Field(default=None, description="walk-forward train span", examples=["6M"])
     test: str | None = Field(default=None, description="walk-forward test span", examples=["1M"])
     anchored: bool = False
+    ticks: bool = Field(default=False, description="replay tick by tick from stored quotes")
     costs: Costs = Costs()
-    balance: float = Field(default=100_000.0, gt=0)
+    balance: float = Field(default=100_000.0, gt=0, description="in the account currency")
+    currency: str = Field(
+        default="USD", pattern=r"^[A-Z]{3}$", description="account currency of every amount"
+    )
     metric: str = Field(default="sharpe", description="ranks the parameter sets")
+
+    @model_validator(mode="after")
+    def _some_symbol(self) -> BacktestLaunch:
+        if self.symbol is None and not self.symbols:
+            raise ValueError("give symbol, or symbols")
+        return self
 
 
 class Evaluation(Output):

@@ -195,7 +195,7 @@ def stored_symbol(platform: RunningPlatform) -> str:
     return symbol
 
 
-BACKTEST_SYMBOL = "AUDNZD"  # nothing else in the tests stores it
+BACKTEST_SYMBOL = "NZDUSD"  # nothing else in the tests stores it
 BACKTEST_DAY = "2024-01-02"
 
 

@@ -61,6 +61,10 @@ async def test_a_trader_launches_a_sweep_and_reads_its_ranked_sets(
             "119,700 parameter sets; at most 100,000",
         ),
         ({"start": "2030-01-01T00:00:00Z", "end": "2030-02-01T00:00:00Z"}, "start", "stored:"),
+        ({"symbols": ["NZDUSD", "AUDCAD"]}, "start", "no AUDCAD M1 bars"),
+        ({"symbols": ["NZDUSD", "NZDUSD"]}, "symbols", "NZDUSD given more than once"),
+        ({"symbol": None}, "body", "give symbol, or symbols"),
+        ({"currency": "usd"}, "currency", "String should match pattern"),
     ],
 )
 async def test_bad_input_is_a_422_naming_the_field(

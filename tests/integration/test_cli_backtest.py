@@ -243,6 +243,11 @@ def test_no_wait_returns_the_run_id_and_cancel_stops_it(
             ("--strategy", "ma_cross", "--from", "2012-03-01", "--to", "2012-02-01"),
             "--to must be after --from",
         ),
+        (("--strategy", "ma_cross", "--ticks"), "tick-by-tick runs are replays"),
+        (
+            ("--strategy", "ma_cross", "--currency", "dollars"),
+            "--currency: 'DOLLARS' is not a currency: three capitals",
+        ),
     ],
 )
 def test_bad_input_says_how_to_fix_it(
@@ -318,3 +323,36 @@ def test_ctrl_c_asks_whether_to_cancel_the_run(
     assert status in shown.stdout
     if status == "running":
         run(aitp, platform, "backtest", "cancel", run_id)
+
+
+def test_several_symbols_run_one_backtest_each_ranked_together(
+    aitp: list[str], platform: RunningPlatform, shared_data: Path, gbpusd: str
+) -> None:
+    for side in ("bid", "ask"):
+        name = f"fx/USDJPY-M1-{side}-2013.csv"
+        argv = ("data", "import", str(shared_data / name), "-s", "USDJPY", "--side", side)
+        done = run(aitp, platform, *argv, "-k", "bars")
+        assert done.returncode == 0, done.stderr
+    args = ("-s", f"{gbpusd},USDJPY", "--from", "2012-02-01", "--to", "2013-03-02")
+    done = backtest(aitp, platform, *args, "-g", "fast=5,10", "-p", "slow=30", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = orjson.loads(done.stdout)
+    children = doc["children"]
+    assert [c["parameters"]["symbols"] for c in children] == [["GBPUSD"], ["USDJPY"]]
+    assert doc["parameters"]["symbols"] == ["GBPUSD", "USDJPY"]
+    for s in doc["sets"]:
+        assert s["metrics"]["symbols"] == 2
+        sharpes = [
+            next(c_set for c_set in c["sets"] if c_set["set_index"] == s["set_index"])["metrics"][
+                "sharpe"
+            ]
+            for c in children
+        ]
+        assert s["metrics"]["sharpe"] == pytest.approx(sum(sharpes) / 2)
+    assert all(c["kept"][0]["trades"] for c in children)  # each symbol's best set, in full
+    shown = run(aitp, platform, "backtest", "show", doc["run_id"])
+    assert "ranked by mean sharpe" in shown.stdout
+    assert f"{doc['run_id']}.USDJPY" in shown.stdout
+    report = run(aitp, platform, "backtest", "report", doc["run_id"])
+    assert report.returncode == 1
+    assert f"report one of its runs, {doc['run_id']}.GBPUSD" in report.stderr

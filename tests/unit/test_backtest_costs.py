@@ -67,6 +67,7 @@ def test_the_sweep_charges_the_same(series: BarSeries) -> None:
         prices.sell,
         prices.mark_long,
         prices.mark_short,
+        prices.rate,
         0.5 * 100_000 / prices.scale,
         COSTS.commission_per_lot * 0.5,
         100_000.0,

@@ -19,7 +19,7 @@ from adapters.files.market_files import read_market_file
 from domain.instruments import Instrument, fx_major
 from domain.market_data import SeriesKind, Timeframe
 from research.replay import replay
-from research.series import BarSeries, Costs
+from research.series import BarSeries, Costs, conversion
 from research.simulate import held_positions
 from research.sweep import trades
 from tests.conftest import SHARED_DATA
@@ -68,7 +68,9 @@ def series(name: str, with_ask: bool) -> BarSeries:
     ask = None
     if with_ask and ask_file is not None:
         ask = read_market_file(SHARED_DATA / ask_file, SeriesKind.BARS).frame
-    return BarSeries.from_frames(instrument.symbol, Timeframe.M1, instrument, bid, ask)
+    bars = BarSeries.from_frames(instrument.symbol, Timeframe.M1, instrument, bid, ask)
+    # a USD account: USDJPY's yen are converted at each bar's mid, as the engine's book does
+    return bars.converted(conversion(instrument, "USD", bars.ts, bars.closing_mids()))
 
 
 def swept(s: BarSeries, kind: str, params: dict[str, Any], costs: Costs) -> list[tuple[Any, ...]]:
@@ -93,12 +95,16 @@ def test_sweep_and_replay_take_the_same_trades_with_real_spread_and_costs(
         slippage_points=2 * int(s.instrument.tick_size / s.instrument.point),
         spread_points=0 if s.ask_open is not None else 3,
     )
-    want = swept(s, kind, params, costs)
+    made = trades(s, kind, params, costs)
     replayed = replay(s, kind, params, costs)
     assert replayed.refusals == []
     got = [key(t) for t in replayed.trades]
-    assert len(want) > 10
-    assert got == want
+    assert len(made) > 10
+    assert got == [key(t) for t in made]
+    # and the same money, in the account currency, the engine's book agreeing
+    assert [t.pnl for t in replayed.trades] == pytest.approx([t.pnl for t in made], abs=1e-6)
+    closed = sum(t.pnl for t in made if t.exit_index is not None)
+    assert replayed.balance == pytest.approx(100_000 + closed, abs=1e-4)
 
 
 def vectorbt_trades(s: BarSeries, target: np.ndarray) -> list[tuple[Any, ...]]:
