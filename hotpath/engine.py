@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from domain import indicators as ind
 from domain.bars import BarBuilder
 from domain.instruments import Instrument
 from domain.market import Bar, QuoteTick
@@ -39,6 +38,7 @@ from domain.strategies import OrderIntent, Strategy
 from hotpath.journal import fill_from, order_from
 from hotpath.outbox import Outbox
 from hotpath.venue import Venue
+from ml.features import FeatureState
 
 
 def _highest_seq(prefix: str, orders: Mapping[str, Order]) -> int:
@@ -48,47 +48,6 @@ def _highest_seq(prefix: str, orders: Mapping[str, Order]) -> int:
         if cid.startswith(prefix + "-") and cid.rsplit("-", 1)[1].isdigit()
     ]
     return max(seqs, default=0)
-
-
-class FeatureSet:
-    """The ten indicators whose values go with every decision candidate."""
-
-    __slots__ = ("adx", "atr", "bb", "ema", "macd", "rsi", "sma_fast", "sma_slow", "stoch", "wma")
-
-    def __init__(self) -> None:
-        self.sma_fast, self.sma_slow = ind.SMA(10), ind.SMA(30)
-        self.ema, self.wma = ind.EMA(20), ind.WMA(20)
-        self.rsi, self.macd, self.bb = ind.RSI(14), ind.MACD(), ind.Bollinger(20)
-        self.atr, self.stoch, self.adx = ind.ATR(14), ind.Stochastic(), ind.ADX(14)
-
-    def update(self, bar: Bar) -> None:
-        c, h, lo = bar.close, bar.high, bar.low
-        self.sma_fast.update(c)
-        self.sma_slow.update(c)
-        self.ema.update(c)
-        self.wma.update(c)
-        self.rsi.update(c)
-        self.macd.update(c)
-        self.bb.update(c)
-        self.atr.update(h, lo, c)
-        self.stoch.update(h, lo, c)
-        self.adx.update(h, lo, c)
-
-    def snapshot(self) -> dict[str, float | None]:
-        return {
-            "sma10": self.sma_fast.value,
-            "sma30": self.sma_slow.value,
-            "ema20": self.ema.value,
-            "wma20": self.wma.value,
-            "rsi14": self.rsi.value,
-            "macd": self.macd.value,
-            "macd_signal": self.macd.signal,
-            "bb_upper": self.bb.upper,
-            "bb_lower": self.bb.lower,
-            "atr14": self.atr.value,
-            "stoch_k": self.stoch.k,
-            "adx14": self.adx.value,
-        }
 
 
 @dataclass
@@ -133,7 +92,8 @@ class Engine:
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, list[Fill]] = {}  # by client order id: what a query reports
         self._builders = {s: BarBuilder(s, timeframe) for s in instruments}
-        self._features = {s: FeatureSet() for s in instruments}
+        # the model's features, one definition with training's (ml.features)
+        self._features = {s: FeatureState() for s in instruments}
         self._by_symbol: dict[str, list[Strategy]] = {s: [] for s in instruments}
         for strategy in self.strategies:
             self._by_symbol[strategy.symbol].append(strategy)
@@ -156,12 +116,13 @@ class Engine:
     def on_tick(self, tick: QuoteTick) -> None:
         self.stats.ticks += 1
         symbol = tick.symbol
+        last = self.quotes.get(symbol)  # the closing quote of a bar this tick closes
         self.quotes[symbol] = tick
         if self.broker.active:
             self._handle(self.broker.on_tick(tick))
         closed = self._builders[symbol].on_price(tick.ts, tick.bid, tick.bid_volume)
         if closed is not None:
-            self._bar_closed(closed)
+            self._bar_closed(closed, None if last is None else last.ask - last.bid)
         if tick.ts - self._last_sample.get(symbol, 0) >= self._quote_sample_ns:
             self._last_sample[symbol] = tick.ts
             self.outbox.emit(
@@ -177,20 +138,21 @@ class Engine:
             bar.symbol, bar.end_ts, bar.close, ask.close if ask is not None else bar.close
         )
         self._handle(self.broker.on_bar(bar, ask))
-        self._bar_closed(bar)
+        self._bar_closed(bar, None if ask is None else ask.close - bar.close)
 
     def close_bars(self, now: int) -> None:
         """A timer: close bars whose period ended in a quiet market."""
         for builder in self._builders.values():
             closed = builder.close_until(now)
             if closed is not None:
-                self._bar_closed(closed)
+                last = self.quotes.get(closed.symbol)
+                self._bar_closed(closed, None if last is None else last.ask - last.bid)
 
     # --- bars and decisions -------------------------------------------------------------
-    def _bar_closed(self, bar: Bar) -> None:
+    def _bar_closed(self, bar: Bar, spread: float | None) -> None:
         self.stats.bars += 1
         features = self._features[bar.symbol]
-        features.update(bar)
+        features.update(bar.ts, bar.high, bar.low, bar.close, spread)
         self.outbox.emit(
             "bar",
             {
