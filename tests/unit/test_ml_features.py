@@ -109,11 +109,13 @@ def test_the_model_row_follows_the_feature_names_with_nan_for_unknowns() -> None
     row = feature_vector(state.snapshot())
     assert row.shape == (len(FEATURE_NAMES),)
     named = dict(zip(FEATURE_NAMES, row, strict=True))
-    assert np.isnan(named["ret_1"]) and np.isnan(named["spread"])
+    assert np.isnan(named["ret_1"])
+    assert np.isnan(named["spread"])
     assert named["range"] == pytest.approx(0.01 / 1.575)
     # a Wednesday at midnight UTC: the Asian session, day fraction 0
     assert (named["session_asia"], named["session_london"]) == (1.0, 0.0)
-    assert named["tod_sin"] == pytest.approx(0.0) and named["tod_cos"] == pytest.approx(1.0)
+    assert named["tod_sin"] == pytest.approx(0.0)
+    assert named["tod_cos"] == pytest.approx(1.0)
     assert named["dow_sin"] == pytest.approx(math.sin(2 * math.pi * 2 / 7))
     assert len(FEATURES_HASH) == 16
 

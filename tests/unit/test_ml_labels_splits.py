@@ -44,7 +44,8 @@ def test_a_bar_touching_both_barriers_counts_as_the_stop() -> None:
 def test_triple_barrier_without_a_width_has_no_label() -> None:
     flat = np.ones(5)
     labels = triple_barrier(flat, flat, flat, np.array([np.nan, 0.0, 1, 1, 1]), 1)
-    assert np.isnan(labels.y[:2]).all() and labels.y[2] == 0.0
+    assert np.isnan(labels.y[:2]).all()
+    assert labels.y[2] == 0.0
     with pytest.raises(ValueError, match="horizon"):
         triple_barrier(flat, flat, flat, flat, 0)
 
