@@ -187,6 +187,61 @@ class VectorStore(Protocol):
     async def delete_collection(self, name: str) -> None: ...
 
 
+MODEL_STATUSES = ("candidate", "champion", "retired")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """A trained ensemble in the registry: `name` is its symbol and timeframe ("GBPUSD-M1"),
+    `artifact` where its files are, `metrics` how it scored out of sample."""
+
+    name: str
+    version: int  # 0 until registered
+    symbol: str
+    timeframe: str
+    kinds: tuple[str, ...]
+    features_hash: str
+    label: str
+    data_from_ns: int
+    data_to_ns: int
+    artifact: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    status: str = "candidate"
+    trained_by: str = ""  # the training workflow's id
+    created_ns: int = 0
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class ModelRegistry(Protocol):
+    """Model versions and which one is each model's champion."""
+
+    async def register(self, model: ModelVersion) -> ModelVersion:
+        """Stores a candidate with the next version number (the same one again for the same
+        `trained_by`)."""
+        ...
+
+    async def get(self, name: str, version: int) -> ModelVersion | None: ...
+
+    async def versions(self, name: str | None = None) -> list[ModelVersion]: ...
+
+    async def champion(self, name: str) -> ModelVersion | None: ...
+
+    async def promote(self, name: str, version: int, reason: str = "") -> ModelVersion | None:
+        """Makes `version` the champion; returns the champion it replaced."""
+        ...
+
+    async def rollback(self, name: str, reason: str = "") -> ModelVersion:
+        """Puts the champion before the current one back; returns it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class GraphNode:
     key: str
