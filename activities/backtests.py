@@ -10,20 +10,19 @@ redone after its worker was killed, rewrites the same rows instead of adding to 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import polars as pl
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.work import bad_input, on_thread, what_is_stored
 from domain.instruments import Instrument, InstrumentError, standard
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from domain.param_grid import param_sets
@@ -61,8 +60,6 @@ from temporal.backtests import (
     set_key,
 )
 
-T = TypeVar("T")
-HEARTBEAT_EVERY_S = 1.0
 WEEK_NS = 7 * 86_400 * 10**9
 MAX_REFUSALS = 5
 TRADE_COLUMNS = {
@@ -74,14 +71,6 @@ TRADE_COLUMNS = {
     "exit_price": pl.Float64,
     "pnl": pl.Float64,
 }
-
-
-class _CancelledError(Exception):
-    """The activity was cancelled: the computation gives up at the next set."""
-
-
-def bad_input(message: str) -> ApplicationError:
-    return ApplicationError(message, type="BadInput", non_retryable=True)
 
 
 class BacktestActivities:
@@ -121,8 +110,8 @@ class BacktestActivities:
 
     async def _plan(self, request: BacktestRequest) -> Plan:
         if request.ticks:
-            ticks = await self._thread(
-                lambda _: self._ticks(request, request.start_ns, request.end_ns)
+            ticks = await on_thread(
+                self._executor, lambda _: self._ticks(request, request.start_ns, request.end_ns)
             )
             return Plan(
                 bars=len(ticks.bars(Timeframe(request.timeframe))),
@@ -131,8 +120,8 @@ class BacktestActivities:
                 first_ns=int(ticks.ts[0]),
                 last_ns=int(ticks.ts[-1]),
             )
-        series = await self._thread(
-            lambda _: self._series(request, request.start_ns, request.end_ns)
+        series = await on_thread(
+            self._executor, lambda _: self._series(request, request.start_ns, request.end_ns)
         )
         return Plan(
             bars=len(series),
@@ -166,7 +155,7 @@ class BacktestActivities:
             ]
             return done, refusals
 
-        evaluations, refusals = await self._thread(work)
+        evaluations, refusals = await on_thread(self._executor, work)
         await self._runs.record(
             request.run_id,
             chunk.scope,
@@ -216,7 +205,7 @@ class BacktestActivities:
             )
             return full, refusals
 
-        full, refusals = await self._thread(work)
+        full, refusals = await on_thread(self._executor, work)
         metrics = _m(full.metrics)
         await self._runs.record(request.run_id, job.scope, [(job.set_index, job.params, metrics)])
         return Kept(
@@ -249,7 +238,7 @@ class BacktestActivities:
             self._archive.keep(request.run_id, OOS_KEY, trades.drop("set_key", "n"), equity)
             return metrics, len(made), float(values[-1])
 
-        metrics, count, final = await self._thread(work)
+        metrics, count, final = await on_thread(self._executor, work)
         return Kept(
             scope="oos",
             set_index=0,
@@ -346,7 +335,16 @@ class BacktestActivities:
         instrument, timeframe = _instrument(request)
         frame = self._market.read_ticks(request.symbol, start_ns, end_ns)
         if frame.height < 2:
-            raise bad_input(self._what_exists(request, start_ns, end_ns, SeriesKind.TICKS))
+            raise bad_input(
+                what_is_stored(
+                    self._market,
+                    request.symbol,
+                    request.timeframe,
+                    start_ns,
+                    end_ns,
+                    SeriesKind.TICKS,
+                )
+            )
         ticks = TickSeries.from_frame(request.symbol, instrument, frame)
         return ticks.converted(
             self._conversion(request, timeframe, start_ns, end_ns, ticks.ts, ticks.mids())
@@ -384,7 +382,9 @@ class BacktestActivities:
         if bid.height == 0:
             bid = read(request.symbol, timeframe, PriceSide.MID, start_ns, end_ns)
         if bid.height < 2:
-            raise bad_input(self._what_exists(request, start_ns, end_ns))
+            raise bad_input(
+                what_is_stored(self._market, request.symbol, request.timeframe, start_ns, end_ns)
+            )
         ask: pl.DataFrame | None = None
         if request.costs.spread_points is None:
             ask = read(request.symbol, timeframe, PriceSide.ASK, start_ns, end_ns)
@@ -398,49 +398,6 @@ class BacktestActivities:
         return series.converted(
             self._conversion(request, timeframe, start_ns, end_ns, series.ts, series.closing_mids())
         )
-
-    def _what_exists(
-        self,
-        request: BacktestRequest,
-        start_ns: int,
-        end_ns: int,
-        kind: SeriesKind = SeriesKind.BARS,
-    ) -> str:
-        held = [
-            f"{s.timeframe.value if s.timeframe else ''} {s.side.value if s.side else ''} "
-            f"{_day(s.first_ts)}..{_day(s.last_ts)} ({s.rows:,} rows)".strip()
-            for s in self._market.series()
-            if s.symbol == request.symbol and s.kind is kind
-        ]
-        what = f"{request.timeframe} bars" if kind is SeriesKind.BARS else "ticks"
-        wanted = f"{request.symbol} {what} in {_day(start_ns)}..{_day(end_ns)}"
-        if not held:
-            return f"no {wanted}: nothing stored for {request.symbol} (aitp data import ...)"
-        return f"no {wanted}; stored: {'; '.join(held)}"
-
-    async def _thread(self, work: Callable[[Callable[[int], None]], T]) -> T:
-        """Runs `work(progress)` on the pool, heartbeating the last progress it reported."""
-        stop = threading.Event()
-        done = 0
-
-        def progress(n: int) -> None:
-            nonlocal done
-            done = n
-            if stop.is_set():
-                raise _CancelledError
-
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, work, progress)
-        try:
-            while True:
-                finished, _ = await asyncio.wait({future}, timeout=HEARTBEAT_EVERY_S)
-                if finished:
-                    return future.result()
-                activity.heartbeat(done)
-        except asyncio.CancelledError:
-            stop.set()
-            await asyncio.wait({future})  # the thread gives up at its next set
-            raise
 
 
 def mean_metrics(
@@ -518,10 +475,6 @@ def _m(metrics: Metrics) -> dict[str, float | int | None]:
         else:
             out[name] = value
     return out
-
-
-def _day(ns: int) -> str:
-    return np.datetime_as_string(np.datetime64(ns, "ns"), unit="D").item()
 
 
 def trades_frame(trades: list[Trade], ts: np.ndarray) -> pl.DataFrame:
