@@ -219,6 +219,18 @@ class RegistryError(ValueError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    name: str
+    challenger: int
+    champion: int | None
+    metric: str
+    challenger_value: float | None
+    champion_value: float | None
+    promoted: bool
+    reason: str
+
+
 class ModelRegistry(Protocol):
     """Model versions and which one is each model's champion."""
 
@@ -239,6 +251,10 @@ class ModelRegistry(Protocol):
 
     async def rollback(self, name: str, reason: str = "") -> ModelVersion:
         """Puts the champion before the current one back; returns it."""
+        ...
+
+    async def record_challenge(self, challenge: Challenge) -> None:
+        """Keeps a challenger's comparison with the champion, promoted or not."""
         ...
 
 

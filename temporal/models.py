@@ -102,10 +102,28 @@ class FoldScore(Message):
     scores: dict[str, float]
 
 
+def mean_fold_scores(folds: list[FoldScore]) -> dict[str, float]:
+    """Each score averaged over the folds that have it (an AUC is missing where a fold's test
+    labels were all one class)."""
+    names = sorted({name for fold in folds for name in fold.scores})
+    out = {}
+    for name in names:
+        values = [fold.scores[name] for fold in folds if name in fold.scores]
+        out[name] = sum(values) / len(values)
+    return out
+
+
 class TrainedArtifact(Message):
     artifact: str
     rows: int
     base_rate: float
+
+
+class RegisterTask(Message):
+    request: TrainingRequest
+    plan: TrainingPlan
+    artifact: str
+    scores: dict[str, float]
 
 
 class ModelRecord(Message):
@@ -140,7 +158,8 @@ class RetrainingRequest(Message):
 
     symbol: str
     timeframe: str = "M1"
-    lookback: str = Field(default="3M", description="data to train on, up to now (e.g. 3M)")
+    lookback: str = Field(default="3M", description="data to train on, up to the end (e.g. 3M)")
+    end_ns: int | None = Field(default=None, description="None: the moment the run starts")
     kinds: list[str] = Field(default_factory=lambda: list(TREE_KINDS), min_length=1)
     metric: str = "log_loss"
     margin: float = Field(default=0.0, ge=0, description="in the metric's units")
@@ -165,10 +184,9 @@ class RetrainingRequest(Message):
         return model_name(self.symbol, self.timeframe)
 
 
-class Challenge(Message):
+class ChallengeTask(Message):
     name: str
     challenger: int
-    champion: int | None
     metric: str
     margin: float
 

@@ -7,15 +7,19 @@ import argparse
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.backtests import BacktestActivities
+from activities.models import ModelActivities
 from temporal.queues import RESEARCH
 from workers.lifecycle import run_until_signalled
 from workflows.backtest import BacktestWorkflow
+from workflows.model_retraining import ModelRetrainingWorkflow
+from workflows.model_training import ModelTrainingWorkflow
 
 
 def build_worker(
@@ -23,12 +27,24 @@ def build_worker(
     backtests: BacktestActivities,
     concurrency: int,
     task_queue: str = RESEARCH,
+    models: ModelActivities | None = None,
     **options: Any,
 ) -> Worker:
+    model_handlers: list[Any] = (
+        []
+        if models is None
+        else [
+            models.plan_training,
+            models.evaluate_fold,
+            models.train_model,
+            models.register_model,
+            models.challenge_champion,
+        ]
+    )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BacktestWorkflow],
+        workflows=[BacktestWorkflow, ModelTrainingWorkflow, ModelRetrainingWorkflow],
         activities=[
             backtests.plan_backtest,
             backtests.sweep_chunk,
@@ -36,20 +52,28 @@ def build_worker(
             backtests.stitch_walk_forward,
             backtests.combine_backtests,
             backtests.close_backtest,
+            *model_handlers,
         ],
         max_concurrent_activities=concurrency,
         **options,
     )
 
 
-def backtest_activities(
-    clickhouse_url: str | None, chdb_path: Any, database: str, pool: Any, concurrency: int
-) -> BacktestActivities:
-    """The activities over the stores: ClickHouse by HTTP when served, else chDB in-process."""
+def research_activities(
+    clickhouse_url: str | None,
+    chdb_path: Any,
+    database: str,
+    pool: Any,
+    concurrency: int,
+    models_dir: Path,
+) -> tuple[BacktestActivities, ModelActivities]:
+    """The activities over the stores: ClickHouse by HTTP when served, else chDB in-process;
+    models' files under `models_dir`, their registry in PostgreSQL."""
     from adapters.clickhouse.backtests import ClickHouseBacktestArchive
     from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
     from adapters.clickhouse.market_data import ClickHouseMarketDataStore
     from adapters.postgres.backtests import PostgresBacktestRuns
+    from adapters.postgres.models import PostgresModelRegistry
 
     executor: SqlExecutor = (
         ClickHouseHttpExecutor(clickhouse_url) if clickhouse_url else ChdbExecutor(chdb_path)
@@ -58,8 +82,11 @@ def backtest_activities(
     archive = ClickHouseBacktestArchive(executor, database)
     market.ensure_schema()
     archive.ensure_schema()
-    threads = ThreadPoolExecutor(concurrency, thread_name_prefix="backtest")
-    return BacktestActivities(market, PostgresBacktestRuns(pool), archive, threads)
+    threads = ThreadPoolExecutor(concurrency, thread_name_prefix="research")
+    return (
+        BacktestActivities(market, PostgresBacktestRuns(pool), archive, threads),
+        ModelActivities(market, PostgresModelRegistry(pool), models_dir, threads),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,14 +108,20 @@ async def _serve(task_queue: str) -> None:
     pool = await create_pool(postgres_url(settings), settings.postgres, "research-worker")
     target = clickhouse_target(settings)
     concurrency = settings.research.concurrency
-    backtests = backtest_activities(
-        target.url, target.chdb_path, settings.clickhouse.database, pool, concurrency
+    backtests, models = research_activities(
+        target.url,
+        target.chdb_path,
+        settings.clickhouse.database,
+        pool,
+        concurrency,
+        settings.data_dir / "models",
     )
     worker = build_worker(
         client,
         backtests,
         concurrency,
         task_queue,
+        models,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     await run_until_signalled(worker)
@@ -96,7 +129,7 @@ async def _serve(task_queue: str) -> None:
 
 
 def main() -> None:
-    """`python -m workers.research`: backtests on the research queue."""
+    """`python -m workers.research`: backtests and model training on the research queue."""
     args = build_parser().parse_args()
     asyncio.run(_serve(args.task_queue))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from domain.ports import ModelVersion, RegistryError
+from domain.ports import Challenge, ModelVersion, RegistryError
 
 CHAMPION_CHANNEL = "model_champion"
 
@@ -148,6 +148,30 @@ class PostgresModelRegistry:
                 before,
             )
         return _version(restored)
+
+    async def record_challenge(self, challenge: Challenge) -> None:
+        await self._pool.execute(
+            """INSERT INTO model_challenges (name, challenger, champion, metric,
+                   challenger_value, champion_value, promoted, reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            challenge.name,
+            challenge.challenger,
+            challenge.champion,
+            challenge.metric,
+            challenge.challenger_value,
+            challenge.champion_value,
+            challenge.promoted,
+            challenge.reason,
+        )
+
+    async def challenges(self, name: str) -> list[Challenge]:
+        rows = await self._pool.fetch(
+            """SELECT name, challenger, champion, metric, challenger_value, champion_value,
+                      promoted, reason
+               FROM model_challenges WHERE name = $1 ORDER BY id""",
+            name,
+        )
+        return [Challenge(**dict(r)) for r in rows]
 
     async def _locked(self, conn: Any, name: str, version: int) -> asyncpg.Record:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)

@@ -10,6 +10,7 @@ import gc
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from domain.market_data import PriceSide, SeriesKind, Timeframe
 from temporal.backtests import BACKTEST_WORKFLOW, BacktestRequest, BacktestResult
 from temporal.client import connect
 from tests.conftest import REPO, RunningPlatform
-from workers.research import backtest_activities, build_worker
+from workers.research import build_worker, research_activities
 
 FILES = {
     "GBPUSD": ("fx/GBPUSD-M1-bid-2012-02.csv", "fx/GBPUSD-M1-ask-2012-02.csv"),
@@ -104,7 +105,11 @@ def import_bars(market: ClickHouseMarketDataStore, shared_data: Path, symbol: st
 
 @asynccontextmanager
 async def research_stack(
-    platform: RunningPlatform, shared_data: Path, symbols: tuple[str, ...], in_process: bool = True
+    platform: RunningPlatform,
+    shared_data: Path,
+    symbols: tuple[str, ...],
+    in_process: bool = True,
+    models_dir: Path | None = None,
 ) -> AsyncIterator[ResearchStack]:
     database = f"bt_{uuid.uuid4().hex[:10]}"
     executor = ClickHouseHttpExecutor(platform.clickhouse_url)
@@ -126,11 +131,14 @@ async def research_stack(
         platform,
         pool,
     )
-    activities = backtest_activities(platform.clickhouse_url, None, database, pool, 2)
+    scratch = tempfile.TemporaryDirectory(prefix="models-")
+    activities, models = research_activities(
+        platform.clickhouse_url, None, database, pool, 2, models_dir or Path(scratch.name)
+    )
     try:
         if in_process:
             gc.collect()  # not inside the sandbox's validation imports (see trading_stack)
-            async with build_worker(client, activities, 2, stack.task_queue):
+            async with build_worker(client, activities, 2, stack.task_queue, models):
                 yield stack
         else:
             yield stack
@@ -139,3 +147,4 @@ async def research_stack(
             executor.command(f"DROP DATABASE IF EXISTS {database}")
         executor.close()
         await pool.close()
+        scratch.cleanup()

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from ml.evaluation import challenge, mean_scores, scores
+from ml.evaluation import SCORES, challenge, mean_scores, scores
+from ml.models import KINDS
+from temporal.models import MODEL_KINDS, PROMOTION_METRICS
 
 
 def test_scores_agree_with_scikit_learn_including_tied_probabilities() -> None:
@@ -41,3 +43,8 @@ def test_a_first_model_must_beat_the_constant_on_log_loss() -> None:
     assert not challenge(None, {"auc": float("nan")}, "auc", 0).promote
     with pytest.raises(ValueError, match="unknown metric"):
         challenge(None, {}, "sharpe", 0)
+
+
+def test_the_workflow_contract_names_the_zoos_kinds_and_scores() -> None:
+    assert MODEL_KINDS == KINDS
+    assert set(PROMOTION_METRICS) == set(SCORES)

@@ -17,6 +17,8 @@ from temporalio.worker import Replayer
 
 from workflows.backtest import BacktestWorkflow
 from workflows.decision import AIDecisionWorkflow
+from workflows.model_retraining import ModelRetrainingWorkflow
+from workflows.model_training import ModelTrainingWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "replay").glob("*.json"))
@@ -29,6 +31,8 @@ def test_there_are_histories_to_replay() -> None:
         "decision_approved",
         "backtest_sweep",
         "backtest_walk_forward",
+        "model_training",
+        "model_retraining",
     }
 
 
@@ -36,7 +40,13 @@ def test_there_are_histories_to_replay() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(
-        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow, BacktestWorkflow],
+        workflows=[
+            OrderLifecycleWorkflow,
+            AIDecisionWorkflow,
+            BacktestWorkflow,
+            ModelTrainingWorkflow,
+            ModelRetrainingWorkflow,
+        ],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

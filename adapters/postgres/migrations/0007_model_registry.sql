@@ -37,3 +37,18 @@ CREATE INDEX model_promotions_by_name ON model_promotions (name, id DESC);
 -- a retried training activity finds the version it registered instead of adding another
 CREATE UNIQUE INDEX model_versions_trained_by ON model_versions (name, trained_by)
     WHERE trained_by <> '';
+
+-- every challenge of a champion by a newly trained candidate, promoted or not
+CREATE TABLE model_challenges (
+    id                bigserial        PRIMARY KEY,
+    name              text             NOT NULL,
+    challenger        integer          NOT NULL,
+    champion          integer,
+    metric            text             NOT NULL,
+    challenger_value  double precision,
+    champion_value    double precision,
+    promoted          boolean          NOT NULL,
+    reason            text             NOT NULL,
+    at                timestamptz      NOT NULL DEFAULT now(),
+    FOREIGN KEY (name, challenger) REFERENCES model_versions (name, version)
+);
