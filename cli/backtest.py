@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -28,6 +27,9 @@ from cli.common import (
     instant,
     load_settings,
     symbol_of,
+    temporal_client,
+    validated,
+    with_pool,
 )
 from config.settings import Settings
 from domain.market_data import Timeframe
@@ -42,6 +44,9 @@ from temporal.backtest_client import (
     cancel_backtest,
     start_backtest,
 )
+
+# request fields the CLI sets from options of another name
+OPTIONS = {"start_ns": "--from", "end_ns": "--to", "grid": "--grid", "params": "--param"}
 
 app = typer.Typer(
     help="Backtests and parameter sweeps as workflows on the running platform.",
@@ -171,7 +176,8 @@ def run(
     start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
     if end_ns <= start_ns:
         raise CliError("--to must be after --from", EXIT_BAD_INPUT)
-    request = _request(
+    request = validated(
+        bt.BacktestRequest,
         {
             "run_id": run_id or _new_run_id(),
             "strategy": strategy,
@@ -196,7 +202,8 @@ def run(
             "metric": metric.value,
             "chunk_size": chunk_size,
             "parallel": parallel,
-        }
+        },
+        OPTIONS,
     )
     if request.sets > CONFIRM_SETS and not yes:
         raise CliError(
@@ -217,7 +224,7 @@ def _interrupted(settings: Settings, run_id: str) -> None:
         raise typer.Exit(130)  # `cli.main` leaves without waiting on Temporal's core
 
     async def stop() -> bool:
-        return await cancel_backtest(await _client(settings), run_id)
+        return await cancel_backtest(await temporal_client(settings), run_id)
 
     try:
         stopping = asyncio.run(stop())
@@ -228,7 +235,7 @@ def _interrupted(settings: Settings, run_id: str) -> None:
 
 
 async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, wait: bool) -> None:
-    client = await _client(settings)
+    client = await temporal_client(settings)
     try:
         await start_backtest(client, request)
     except BacktestRefusedError as exc:
@@ -453,7 +460,7 @@ def list_(
 ) -> None:
     """The latest runs: what they tested, their status and best result."""
     settings = load_settings(data_dir)
-    rows = asyncio.run(_with_runs(settings, lambda runs: runs.runs(limit=limit)))
+    rows = asyncio.run(with_backtest_runs(settings, lambda runs: runs.runs(limit=limit)))
     if as_json:
         for r in rows:
             typer.echo(orjson.dumps(r, default=str).decode())
@@ -491,7 +498,7 @@ def show(
     async def fetch(runs: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         return await runs.run(run_id), await runs.results(run_id, limit=top)
 
-    found, results = asyncio.run(_with_runs(settings, fetch))
+    found, results = asyncio.run(with_backtest_runs(settings, fetch))
     if found is None:
         raise CliError(f"no backtest {run_id}; `aitp backtest list` shows the runs", 1)
     request = bt.BacktestRequest.model_validate(found["request"])
@@ -537,7 +544,7 @@ def cancel(run_id: RunArg, data_dir: DataDirOption = None) -> None:
     settings = load_settings(data_dir)
 
     async def go() -> bool:
-        client = await _client(settings)
+        client = await temporal_client(settings)
         try:
             return await cancel_backtest(client, run_id)
         except BacktestNotFoundError as exc:
@@ -570,58 +577,8 @@ def report(
     console.print(f"wrote {written}")
 
 
-async def _client(settings: Settings) -> Client:
-    from embedded.endpoints import NotRunningError, temporal_address
-    from temporal.client import connect
-
-    try:
-        address = temporal_address(settings)
-    except NotRunningError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        return await connect(address, settings.temporal)
-    except RuntimeError as exc:
-        raise CliError(
-            f"cannot reach Temporal at {address}: {exc}; is `aitp up` running?"
-        ) from None
-
-
 async def _progress(settings: Settings, run_id: str) -> bt.Progress:
-    return await backtest_progress(await _client(settings), run_id)
-
-
-async def _with_runs(settings: Settings, work: Any) -> Any:
-    from adapters.postgres.backtests import PostgresBacktestRuns
-    from adapters.postgres.pool import create_pool
-    from embedded.endpoints import NotRunningError, postgres_url
-
-    try:
-        url = postgres_url(settings)
-    except NotRunningError as exc:
-        raise CliError(str(exc)) from None
-    pool = await create_pool(url, settings.postgres, "aitp-cli")
-    try:
-        return await work(PostgresBacktestRuns(pool))
-    finally:
-        await pool.close()
-
-
-def _request(fields: dict[str, Any]) -> bt.BacktestRequest:
-    try:
-        return bt.BacktestRequest.model_validate(fields)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            message = str(err["msg"]).removeprefix("Value error, ")
-            where = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{_option(where)}: {message}" if where else message)
-        raise CliError("; ".join(problems), EXIT_BAD_INPUT) from None
-
-
-def _option(field: str) -> str:
-    names = {"start_ns": "--from", "end_ns": "--to", "grid": "--grid", "params": "--param"}
-    head = field.split(".")[0]
-    return names.get(head, "--" + head.replace("_", "-"))
+    return await backtest_progress(await temporal_client(settings), run_id)
 
 
 def _axes(specs: list[str]) -> dict[str, list[Any]]:
@@ -714,3 +671,9 @@ def _iso_ns(ns: int) -> str:
 
 def _iso_dt(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def with_backtest_runs(settings: Settings, work: Any) -> Any:
+    from adapters.postgres.backtests import PostgresBacktestRuns
+
+    return await with_pool(settings, lambda pool: work(PostgresBacktestRuns(pool)))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.client import Client
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -80,3 +88,51 @@ def instant(text: str, option: str) -> int:
 
 def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime(ISO)
+
+
+def validated(model: type[M], fields: dict[str, Any], options: Mapping[str, str]) -> M:
+    """A workflow request from the command's options; each problem names the option to fix
+    (`options` maps request fields to options of another name)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = str(err["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(p) for p in err["loc"])
+            head = where.split(".")[0]
+            option = options.get(head, "--" + head.replace("_", "-"))
+            problems.append(f"{option}: {message}" if where else message)
+        raise CliError("; ".join(problems), EXIT_BAD_INPUT) from None
+
+
+async def temporal_client(settings: Settings) -> Client:
+    from embedded.endpoints import NotRunningError, temporal_address
+    from temporal.client import connect
+
+    try:
+        address = temporal_address(settings)
+    except NotRunningError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return await connect(address, settings.temporal)
+    except RuntimeError as exc:
+        raise CliError(
+            f"cannot reach Temporal at {address}: {exc}; is `aitp up` running?"
+        ) from None
+
+
+async def with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """`work` with a pool on the platform's PostgreSQL, closed afterwards."""
+    from adapters.postgres.pool import create_pool
+    from embedded.endpoints import NotRunningError, postgres_url
+
+    try:
+        url = postgres_url(settings)
+    except NotRunningError as exc:
+        raise CliError(str(exc)) from None
+    pool = await create_pool(url, settings.postgres, "aitp-cli")
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()

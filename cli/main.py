@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli import backtest, data, platform, users
+from cli import backtest, data, model, platform, users
 from cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command()(platform.down)
 app.add_typer(data.app, name="data")
 app.add_typer(users.app, name="user")
 app.add_typer(backtest.app, name="backtest")
+app.add_typer(model.app, name="model")
 
 _debug = False
 

@@ -18,12 +18,12 @@ from temporal import backtests as bt
 
 
 def write_report(settings: Settings, run_id: str, path: Path) -> Path:
-    from cli.backtest import _with_runs
+    from cli.backtest import with_backtest_runs
 
     async def fetch(runs: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         return await runs.run(run_id), await runs.results(run_id)
 
-    found, results = asyncio.run(_with_runs(settings, fetch))
+    found, results = asyncio.run(with_backtest_runs(settings, fetch))
     if found is None:
         raise CliError(f"no backtest {run_id}; `aitp backtest list` shows the runs")
     if found["status"] != "completed":
