@@ -45,6 +45,7 @@ def build_worker(
 
 
 async def _serve() -> None:
+    from adapters.postgres.models import PostgresModelRegistry, champion_changes
     from adapters.postgres.orders import PostgresOrderBook
     from adapters.postgres.pool import create_pool
     from adapters.redis.command_log import RedisCommandLog
@@ -53,6 +54,7 @@ async def _serve() -> None:
     from config.logs import configure_logging
     from config.settings import Settings
     from embedded.endpoints import postgres_url, redis_url, temporal_address
+    from ml.champions import ChampionScorer
     from temporal.client import connect
 
     configure_logging()
@@ -63,12 +65,16 @@ async def _serve() -> None:
     book = PostgresOrderBook(pool)
     link = BusHotpathLink(RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis))
     orders = OrderActivities(link, book)
-    decisions = DecisionActivities(book, PortfolioLimits())
+    # each candidate is scored by its model's champion; a promotion reaches this worker
+    # through the registry's notification, without a restart
+    scorer = ChampionScorer(PostgresModelRegistry(pool))
+    decisions = DecisionActivities(book, PortfolioLimits(), scorer=scorer)
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(
         client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)
     )
-    await run_until_signalled(worker)
+    async with champion_changes(pool, scorer.invalidate):
+        await run_until_signalled(worker)
     await pool.close()
 
 

@@ -7,6 +7,8 @@ partial unique index allows one per model), the change recorded, and `pg_notify`
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +47,24 @@ def _version(row: asyncpg.Record) -> ModelVersion:
         trained_by=row["trained_by"],
         created_ns=_ns(row["created_at"]),
     )
+
+
+@asynccontextmanager
+async def champion_changes(
+    pool: asyncpg.Pool, on_change: Callable[[str], None]
+) -> AsyncIterator[None]:
+    """Calls `on_change(model name)` for every change of champion while inside; holds one of
+    the pool's connections for the listening."""
+    async with pool.acquire() as conn:
+
+        def heard(_conn: Any, _pid: int, _channel: str, name: str) -> None:
+            on_change(name)
+
+        await conn.add_listener(CHAMPION_CHANNEL, heard)
+        try:
+            yield
+        finally:
+            await conn.remove_listener(CHAMPION_CHANNEL, heard)
 
 
 class PostgresModelRegistry:
