@@ -56,9 +56,7 @@ class DecisionActivities:
         started = time.perf_counter()
         if self._validator is None:
             return _verdict("pattern", "not configured", started)
-        opinion = await self._validator.validate(
-            request.symbol, request.side.value, request.features
-        )
+        opinion = await self._validator.validate(request.symbol, request.side.value, request.closes)
         return _opinion("pattern", opinion, started)
 
     @activity.defn(name="review_llm")

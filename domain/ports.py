@@ -104,9 +104,9 @@ class ModelScorer(Protocol):
 class PatternValidator(Protocol):
     """The historical windows most like this one, and what happened after them."""
 
-    async def validate(
-        self, symbol: str, side: str, features: Mapping[str, float | None]
-    ) -> Opinion: ...
+    async def validate(self, symbol: str, side: str, closes: Sequence[float]) -> Opinion:
+        """`closes`: the last closes up to the candidate's bar, oldest first."""
+        ...
 
 
 class TradeReviewer(Protocol):
@@ -167,6 +167,10 @@ class VectorMatch:
     id: str
     distance: float
     metadata: Mapping[str, Any]
+
+
+class CollectionNotFoundError(LookupError):
+    """A search of a collection nobody created (nothing indexed yet)."""
 
 
 class VectorStore(Protocol):

@@ -174,7 +174,7 @@ class Engine:
                 for intent in intents:
                     strategy.on_reject(intent)
                 continue
-            snapshot = features.snapshot()
+            snapshot, closes = features.snapshot(), features.closes()
             for intent in intents:
                 self.outbox.emit(
                     "decision_candidate",
@@ -187,6 +187,7 @@ class Engine:
                         "volume": str(intent.volume),
                         "reason": intent.reason,
                         "features": {**snapshot, **intent.features},
+                        "closes": closes,
                     },
                 )
                 if self.route == "decision":

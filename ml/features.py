@@ -125,11 +125,12 @@ class FeatureState:
     """The features as of the last closed bar, kept up to date one bar at a time (the hot
     path's snapshot sent with every decision candidate)."""
 
-    __slots__ = ("_closes", "_indicators", "_returns", "_row")
+    __slots__ = ("_closes", "_indicators", "_prices", "_returns", "_row")
 
     def __init__(self) -> None:
         self._indicators = _Indicators()
         self._closes: deque[float] = deque(maxlen=max(RETURN_HORIZONS) + 1)  # log closes
+        self._prices: deque[float] = deque(maxlen=max(RETURN_HORIZONS) + 1)
         self._returns: deque[float] = deque(maxlen=max(VOLATILITY_WINDOWS))
         self._row: dict[str, float | None] = dict.fromkeys(FEATURE_NAMES)
 
@@ -142,6 +143,7 @@ class FeatureState:
         if closes:
             returns.append(log_close - closes[-1])
         closes.append(log_close)
+        self._prices.append(close)
         values: list[float | None] = [
             log_close - closes[-1 - h] if len(closes) > h else None for h in RETURN_HORIZONS
         ]
@@ -154,6 +156,10 @@ class FeatureState:
 
     def snapshot(self) -> dict[str, float | None]:
         return dict(self._row)
+
+    def closes(self) -> list[float]:
+        """The last closes, oldest first (up to 61): the pattern validator's window."""
+        return list(self._prices)
 
 
 def _stdev(returns: deque[float], window: int) -> float | None:

@@ -27,6 +27,9 @@ class DecisionRequest(Message):
     volume: Decimal = Field(gt=0)
     reason: str = ""
     features: dict[str, float | None] = Field(default_factory=dict)
+    closes: list[float] = Field(
+        default_factory=list, description="the last closes up to the bar, oldest first"
+    )
     llm_budget_s: float = 2.0
 
     @property

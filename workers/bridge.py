@@ -108,6 +108,7 @@ class Bridge:
             volume=Decimal(payload["volume"]),
             reason=payload.get("reason", ""),
             features=payload.get("features") or {},
+            closes=payload.get("closes") or [],
         )
         try:
             await self.client.start_workflow(

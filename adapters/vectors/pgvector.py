@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from domain.ports import VectorItem, VectorMatch
+from domain.ports import CollectionNotFoundError, VectorItem, VectorMatch
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -91,6 +91,8 @@ class PgVectorStore:
     ) -> list[VectorMatch]:
         table = _table(collection)
         async with self._pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+                raise CollectionNotFoundError(f"no vector collection {collection!r}")
             rows = await conn.fetch(
                 f"""SELECT id, embedding <=> $1::vector AS distance, metadata
                     FROM {table}

@@ -17,7 +17,7 @@ from weaviate.classes.config import Configure, DataType, Property, VectorDistanc
 from weaviate.classes.query import Filter, MetadataQuery
 
 from adapters.vectors.pgvector import _table
-from domain.ports import VectorItem, VectorMatch
+from domain.ports import CollectionNotFoundError, VectorItem, VectorMatch
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f1e-7f39-4d1b-9a3c-2f4b7f0e9d21")
 
@@ -80,6 +80,8 @@ class WeaviateVectorStore:
         k: int,
         where: Mapping[str, str] | None = None,
     ) -> list[VectorMatch]:
+        if not await self._client.collections.exists(_collection(collection)):
+            raise CollectionNotFoundError(f"no vector collection {collection!r}")
         coll = self._client.collections.get(_collection(collection))
         filters = None
         for key, value in (where or {}).items():

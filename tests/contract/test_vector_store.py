@@ -12,7 +12,7 @@ import pytest
 from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
 from config.settings import PostgresSettings
-from domain.ports import VectorItem, VectorStore
+from domain.ports import CollectionNotFoundError, VectorItem, VectorStore
 from tests.conftest import RunningPlatform, backends
 
 
@@ -72,6 +72,11 @@ async def test_where_filters_on_metadata(store: VectorStore, collection: str) ->
     )
     found = await store.search(collection, unit(0.01), k=5, where={"symbol": "EURUSD"})
     assert [m.id for m in found] == ["e"]
+
+
+async def test_searching_a_collection_never_created_says_so(store: VectorStore) -> None:
+    with pytest.raises(CollectionNotFoundError, match="never_made"):
+        await store.search(f"never_made_{uuid.uuid4().hex[:6]}", [1.0, 0.0], 3)
 
 
 async def test_ensure_collection_is_idempotent(store: VectorStore, collection: str) -> None:
