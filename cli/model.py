@@ -38,8 +38,11 @@ from temporal.models import (
     MODEL_KINDS,
     MODEL_RETRAINING_WORKFLOW,
     MODEL_TRAINING_WORKFLOW,
+    PATTERN_INDEX_WORKFLOW,
     PROMOTION_METRICS,
     TREE_KINDS,
+    PatternIndexRequest,
+    PatternIndexResult,
     RetrainingRequest,
     TrainingProgress,
     TrainingRequest,
@@ -438,6 +441,69 @@ def schedule_(
     created = asyncio.run(go())
     when = f"every {every or '1d'}" if cron is None else f"on {cron!r}"
     console.print(f"{'created' if created else 'updated'} schedule {schedule_id}: {when}")
+
+
+@app.command()
+def patterns(
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
+    start: Annotated[str, typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01.")],
+    end: Annotated[str, typer.Option("--to", help="End instant (UTC), excluded.")],
+    timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
+    horizon: Annotated[
+        int, typer.Option(help="Bars of forward move kept with each window.", min=1)
+    ] = 30,
+    step: Annotated[int, typer.Option(help="Index every STEP-th bar's window.", min=1)] = 1,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Index a symbol's history for the pattern validator (a workflow on the research queue).
+
+    Every window of the stored bars is kept with what the price did next; a decision
+    candidate is then compared with its nearest windows. Indexing a range again replaces it.
+
+    Example: aitp model patterns -s EURUSD --from 2023-01-01 --to 2024-01-01
+    """
+    settings = load_settings(data_dir)
+    start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
+    request = validated(
+        PatternIndexRequest,
+        {
+            "symbol": symbol_of(symbol),
+            "timeframe": timeframe.value,
+            "start_ns": start_ns,
+            "end_ns": end_ns,
+            "horizon": horizon,
+            "step": step,
+        },
+        OPTIONS,
+    )
+
+    async def go() -> PatternIndexResult:
+        client = await temporal_client(settings)
+        try:
+            handle = await client.start_workflow(
+                PATTERN_INDEX_WORKFLOW,
+                request,
+                id=request.workflow_id,
+                task_queue=RESEARCH,
+                result_type=PatternIndexResult,
+            )
+        except WorkflowAlreadyStartedError:
+            raise CliError(
+                f"{request.symbol} {request.timeframe} is being indexed already "
+                f"({request.workflow_id} in the Temporal UI)"
+            ) from None
+        with err_console.status(f"indexing {request.symbol} {request.timeframe} windows"):
+            try:
+                result: PatternIndexResult = await handle.result()
+            except WorkflowFailureError as exc:
+                raise CliError(f"the index build failed: {exc.cause}") from None
+        return result
+
+    result = asyncio.run(go())
+    console.print(
+        f"indexed {result.windows:,} windows of {request.symbol} {request.timeframe} "
+        f"({_day(result.first_ns)}..{_day(result.last_ns)}) into {result.collection}"
+    )
 
 
 async def _registry(settings: Settings, work: Any) -> Any:

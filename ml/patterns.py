@@ -9,7 +9,7 @@ is then compared with its k nearest, and their forward moves are the evidence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,10 +65,19 @@ def history(ts: np.ndarray, close: np.ndarray, horizon: int, step: int = 1) -> H
     return History(np.asarray(ts)[kept].astype(np.int64), vectors, forward)
 
 
-async def index_history(store: VectorStore, name: str, found: History, horizon: int) -> int:
-    """Upserts the windows (id: their last bar's time, so re-indexing a range replaces it)."""
+async def index_history(
+    store: VectorStore,
+    name: str,
+    found: History,
+    horizon: int,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Upserts the windows (id: their last bar's time, so re-indexing a range replaces it);
+    `progress` hears the count stored before each batch."""
     await store.ensure_collection(name, WINDOW)
     for start in range(0, len(found.ts), BATCH):
+        if progress is not None:
+            progress(start)
         part = slice(start, start + BATCH)
         await store.upsert(
             name,

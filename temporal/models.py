@@ -202,3 +202,37 @@ class PromotionDecision(Message):
     champion_value: float | None
     promoted: bool
     reason: str
+
+
+PATTERN_INDEX_WORKFLOW = "PatternIndexWorkflow"
+
+
+def pattern_index_workflow_id(symbol: str, timeframe: str) -> str:
+    """One index build per symbol and timeframe at a time."""
+    return f"patterns-{symbol}-{timeframe}"
+
+
+class PatternIndexRequest(Message):
+    symbol: str
+    timeframe: str = "M1"
+    start_ns: int
+    end_ns: int
+    horizon: int = Field(default=30, ge=1, le=10_000, description="bars of forward move")
+    step: int = Field(default=1, ge=1, description="index every step-th bar's window")
+
+    @model_validator(mode="after")
+    def _range(self) -> PatternIndexRequest:
+        if self.end_ns <= self.start_ns:
+            raise ValueError("the end of the range must come after its start")
+        return self
+
+    @property
+    def workflow_id(self) -> str:
+        return pattern_index_workflow_id(self.symbol, self.timeframe)
+
+
+class PatternIndexResult(Message):
+    collection: str
+    windows: int
+    first_ns: int
+    last_ns: int

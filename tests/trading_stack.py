@@ -29,7 +29,7 @@ from domain.instruments import fx_major
 from domain.market import QuoteTick
 from domain.orders import Side
 from domain.paper import PaperBroker
-from domain.ports import ModelScorer
+from domain.ports import ModelScorer, PatternValidator
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
@@ -77,6 +77,7 @@ async def trading_stack(
     route: str = "direct",
     limits: PortfolioLimits | None = None,
     scorer: ModelScorer | None = None,
+    validator: PatternValidator | None = None,
     tick_ns: int = 20_000_000,
     task_queue: str | None = None,
     tenant: str = "default",
@@ -128,7 +129,7 @@ async def trading_stack(
     worker = build_worker(
         client,
         OrderActivities(BusHotpathLink(bus, replies), book),
-        DecisionActivities(book, limits or PortfolioLimits(), scorer=scorer),
+        DecisionActivities(book, limits or PortfolioLimits(), scorer=scorer, validator=validator),
         task_queue,
     )
     try:

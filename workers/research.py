@@ -15,11 +15,14 @@ from temporalio.worker import Worker
 
 from activities.backtests import BacktestActivities
 from activities.models import ModelActivities
+from activities.patterns import PatternActivities
+from domain.ports import VectorStore
 from temporal.queues import RESEARCH
 from workers.lifecycle import run_until_signalled
 from workflows.backtest import BacktestWorkflow
 from workflows.model_retraining import ModelRetrainingWorkflow
 from workflows.model_training import ModelTrainingWorkflow
+from workflows.pattern_index import PatternIndexWorkflow
 
 
 def build_worker(
@@ -28,6 +31,7 @@ def build_worker(
     concurrency: int,
     task_queue: str = RESEARCH,
     models: ModelActivities | None = None,
+    patterns: PatternActivities | None = None,
     **options: Any,
 ) -> Worker:
     model_handlers: list[Any] = (
@@ -41,10 +45,17 @@ def build_worker(
             models.challenge_champion,
         ]
     )
+    if patterns is not None:
+        model_handlers.append(patterns.index_patterns)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BacktestWorkflow, ModelTrainingWorkflow, ModelRetrainingWorkflow],
+        workflows=[
+            BacktestWorkflow,
+            ModelTrainingWorkflow,
+            ModelRetrainingWorkflow,
+            PatternIndexWorkflow,
+        ],
         activities=[
             backtests.plan_backtest,
             backtests.sweep_chunk,
@@ -66,7 +77,8 @@ def research_activities(
     pool: Any,
     concurrency: int,
     models_dir: Path,
-) -> tuple[BacktestActivities, ModelActivities]:
+    vectors: VectorStore | None = None,
+) -> tuple[BacktestActivities, ModelActivities, PatternActivities | None]:
     """The activities over the stores: ClickHouse by HTTP when served, else chDB in-process;
     models' files under `models_dir`, their registry in PostgreSQL."""
     from adapters.clickhouse.backtests import ClickHouseBacktestArchive
@@ -86,6 +98,7 @@ def research_activities(
     return (
         BacktestActivities(market, PostgresBacktestRuns(pool), archive, threads),
         ModelActivities(market, PostgresModelRegistry(pool), models_dir, threads),
+        None if vectors is None else PatternActivities(market, vectors),
     )
 
 
@@ -97,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _serve(task_queue: str) -> None:
     from adapters.postgres.pool import create_pool
+    from adapters.vectors import open_vector_store
     from config.logs import configure_logging
     from config.settings import Settings
     from embedded.endpoints import clickhouse_target, postgres_url, temporal_address
@@ -108,13 +122,18 @@ async def _serve(task_queue: str) -> None:
     pool = await create_pool(postgres_url(settings), settings.postgres, "research-worker")
     target = clickhouse_target(settings)
     concurrency = settings.research.concurrency
-    backtests, models = research_activities(
+    key = settings.weaviate.api_key
+    vectors, _ = await open_vector_store(
+        settings.weaviate.url, key.get_secret_value() if key else None, pool
+    )
+    backtests, models, patterns = research_activities(
         target.url,
         target.chdb_path,
         settings.clickhouse.database,
         pool,
         concurrency,
         settings.data_dir / "models",
+        vectors,
     )
     worker = build_worker(
         client,
@@ -122,6 +141,7 @@ async def _serve(task_queue: str) -> None:
         concurrency,
         task_queue,
         models,
+        patterns,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     await run_until_signalled(worker)

@@ -51,10 +51,12 @@ async def _serve() -> None:
     from adapters.redis.command_log import RedisCommandLog
     from adapters.redis.event_bus import RedisStreamBus
     from adapters.redis.hotpath_link import BusHotpathLink
+    from adapters.vectors import open_vector_store
     from config.logs import configure_logging
     from config.settings import Settings
     from embedded.endpoints import postgres_url, redis_url, temporal_address
     from ml.champions import ChampionScorer
+    from ml.patterns import VectorPatternValidator
     from temporal.client import connect
 
     configure_logging()
@@ -68,7 +70,12 @@ async def _serve() -> None:
     # each candidate is scored by its model's champion; a promotion reaches this worker
     # through the registry's notification, without a restart
     scorer = ChampionScorer(PostgresModelRegistry(pool))
-    decisions = DecisionActivities(book, PortfolioLimits(), scorer=scorer)
+    key = settings.weaviate.api_key
+    vectors, source = await open_vector_store(
+        settings.weaviate.url, key.get_secret_value() if key else None, pool
+    )
+    validator = VectorPatternValidator(vectors, source=source)
+    decisions = DecisionActivities(book, PortfolioLimits(), scorer=scorer, validator=validator)
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(
         client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)

@@ -28,6 +28,7 @@ from adapters.clickhouse.market_data import ClickHouseMarketDataStore
 from adapters.files.market_files import read_market_file
 from adapters.postgres.backtests import PostgresBacktestRuns
 from adapters.postgres.pool import create_pool
+from adapters.vectors.pgvector import PgVectorStore
 from config.settings import PostgresSettings, TemporalSettings
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from temporal.backtests import BACKTEST_WORKFLOW, BacktestRequest, BacktestResult
@@ -132,13 +133,19 @@ async def research_stack(
         pool,
     )
     scratch = tempfile.TemporaryDirectory(prefix="models-")
-    activities, models = research_activities(
-        platform.clickhouse_url, None, database, pool, 2, models_dir or Path(scratch.name)
+    activities, models, patterns = research_activities(
+        platform.clickhouse_url,
+        None,
+        database,
+        pool,
+        2,
+        models_dir or Path(scratch.name),
+        PgVectorStore(pool),
     )
     try:
         if in_process:
             gc.collect()  # not inside the sandbox's validation imports (see trading_stack)
-            async with build_worker(client, activities, 2, stack.task_queue, models):
+            async with build_worker(client, activities, 2, stack.task_queue, models, patterns):
                 yield stack
         else:
             yield stack

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
+from adapters.files.market_files import read_market_file
 from config.settings import TemporalSettings
+from domain.market_data import SeriesKind
+from ml.patterns import history
 from temporal.client import connect
 from tests.conftest import RunningPlatform
 from tests.integration.test_cli_backtest import RANGE, run
@@ -123,3 +127,18 @@ def test_schedule_creates_then_updates_one_retraining_schedule(
     assert policy.overlap is ScheduleOverlapPolicy.SKIP  # type: ignore[attr-defined]
     assert policy.catchup_window == timedelta(hours=6)  # type: ignore[attr-defined]
     assert len(spec.calendars) == 1  # type: ignore[attr-defined]
+
+
+def test_patterns_indexes_every_window_of_the_range(
+    aitp: list[str], platform: RunningPlatform, gbpusd: str, shared_data: Path
+) -> None:
+    done = model(aitp, platform, "patterns", "-s", gbpusd, *RANGE, "--step", "5")
+    assert done.returncode == 0, done.stderr
+    bars = read_market_file(shared_data / "fx/GBPUSD-M1-bid-2012-02.csv", SeriesKind.BARS).frame
+    bars = bars.filter(pl.col("ts") < datetime(2012, 3, 1, tzinfo=UTC))  # --to is excluded
+    expected = history(bars["ts"].dt.epoch("ns").to_numpy(), bars["close"].to_numpy(), 30, 5)
+    assert f"indexed {len(expected.ts):,} windows of GBPUSD M1" in done.stdout
+    assert "into patterns_gbpusd_m1" in done.stdout
+    empty = model(aitp, platform, "patterns", "-s", "EURCHF", *RANGE)
+    assert empty.returncode == 1
+    assert "no EURCHF M1 bars" in empty.stderr

@@ -14,6 +14,7 @@ import pytest
 from adapters.files.market_files import read_market_file
 from adapters.postgres.models import PostgresModelRegistry, champion_changes
 from adapters.postgres.pool import create_pool
+from adapters.vectors.pgvector import PgVectorStore
 from config.settings import PostgresSettings
 from domain.market_data import SeriesKind
 from domain.ports import ModelVersion
@@ -21,6 +22,7 @@ from ml.champions import ChampionScorer
 from ml.dataset import LabelSpec, bars_with_spread, build_dataset
 from ml.ensemble import train_ensemble
 from ml.features import FEATURES_HASH
+from ml.patterns import VectorPatternValidator, collection, history, index_history
 from tests.conftest import RunningPlatform
 from tests.integration.test_decision_workflow import candidate, decide
 from tests.trading_stack import T0, trading_stack
@@ -97,3 +99,28 @@ async def test_decisions_name_the_champion_that_scored_them_and_follow_a_promoti
                 break
             await asyncio.sleep(0.1)
         assert sources[-1] == f"{NAME} v2", sources
+
+
+async def test_the_pattern_step_shows_its_evidence_from_the_indexed_history(
+    platform: RunningPlatform, pool: asyncpg.Pool, shared_data: Path
+) -> None:
+    fx = shared_data / "fx"
+    bars = read_market_file(fx / "GBPUSD-M1-bid-2012-02.csv", SeriesKind.BARS).frame
+    close = bars["close"].to_numpy()
+    ts = bars["ts"].dt.epoch("ns").to_numpy()
+    store = PgVectorStore(pool)
+    name = collection("EURUSD", "M1")
+    await store.delete_collection(name)
+    await index_history(store, name, history(ts[:20_000], close[:20_000], 30, step=2), 30)
+    try:
+        async with trading_stack(platform, validator=VectorPatternValidator(store)) as stack:
+            request = candidate(stack, bar=0).model_copy(
+                update={"closes": close[25_000:25_061].tolist()}
+            )
+            explained = await decide(stack, request)
+    finally:
+        await store.delete_collection(name)
+    pattern = explained.steps[1]
+    assert (pattern.step, pattern.source) == ("pattern", "pgvector")
+    assert "similar windows" in pattern.reasons[0]
+    assert pattern.reasons[0].split(":")[0] in ("agrees", "disagrees", "mixed")

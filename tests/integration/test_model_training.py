@@ -11,16 +11,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from adapters.files.market_files import read_market_file
 from adapters.postgres.models import PostgresModelRegistry
+from adapters.vectors.pgvector import PgVectorStore
+from domain.market_data import SeriesKind
 from ml.inference import Ensemble
+from ml.patterns import collection, embed, history
 from temporal.models import (
     MODEL_RETRAINING_WORKFLOW,
     MODEL_TRAINING_WORKFLOW,
+    PATTERN_INDEX_WORKFLOW,
+    PatternIndexRequest,
+    PatternIndexResult,
     PromotionDecision,
     RetrainingRequest,
     TrainingProgress,
@@ -31,6 +39,7 @@ from tests.conftest import REPO, RunningPlatform
 from tests.integration.research_stack import ResearchStack, ns, research_stack
 from workflows.model_retraining import ModelRetrainingWorkflow
 from workflows.model_training import ModelTrainingWorkflow
+from workflows.pattern_index import PatternIndexWorkflow
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
@@ -104,7 +113,7 @@ async def replays(stack: ResearchStack, workflow_id: str, name: str) -> None:
     """The history replays with the current code; AITP_RECORD_HISTORIES=1 checks it in."""
     history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
     replayer = Replayer(
-        workflows=[ModelTrainingWorkflow, ModelRetrainingWorkflow],
+        workflows=[ModelTrainingWorkflow, ModelRetrainingWorkflow, PatternIndexWorkflow],
         data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(history)
@@ -165,3 +174,36 @@ async def test_a_range_without_data_fails_saying_what_is_stored(stack: ResearchS
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 60)
     assert "no GBPUSD M1 bars in 2015-01-01..2015-02-01; stored: M1" in str(failed.value.cause)
+
+
+async def test_the_pattern_index_is_built_by_a_workflow_and_finds_a_window_itself(
+    stack: ResearchStack, shared_data: Path
+) -> None:
+    request = PatternIndexRequest(
+        symbol="GBPUSD", start_ns=ns("2012-02-01"), end_ns=ns("2012-03-01"), step=3
+    )
+    store = PgVectorStore(stack.pool)
+    await store.delete_collection(collection("GBPUSD", "M1"))
+    handle = await stack.client.start_workflow(
+        PATTERN_INDEX_WORKFLOW,
+        request,
+        id=request.workflow_id,
+        task_queue=stack.task_queue,
+        result_type=PatternIndexResult,
+    )
+    try:
+        result = await asyncio.wait_for(handle.result(), 120)
+        await replays(stack, handle.id, "pattern_index")
+        bars = read_market_file(shared_data / "fx/GBPUSD-M1-bid-2012-02.csv", SeriesKind.BARS).frame
+        ts = bars["ts"].dt.epoch("ns").to_numpy()
+        close, ts = bars["close"].to_numpy()[ts < request.end_ns], ts[ts < request.end_ns]
+        assert result.windows == len(history(ts, close, 30, 3).ts)
+        at = 3 * 2_000 + 32  # a window that was indexed (every third from the 33rd close)
+        window = embed(close[: at + 1])
+        assert window is not None
+        [nearest] = await store.search(result.collection, window.tolist(), 1)
+        assert nearest.id == str(int(ts[at]))
+        assert nearest.distance < 1e-6
+        assert nearest.metadata["forward"] == pytest.approx(np.log(close[at + 30] / close[at]))
+    finally:
+        await store.delete_collection(collection("GBPUSD", "M1"))

@@ -20,6 +20,7 @@ from workflows.decision import AIDecisionWorkflow
 from workflows.model_retraining import ModelRetrainingWorkflow
 from workflows.model_training import ModelTrainingWorkflow
 from workflows.order import OrderLifecycleWorkflow
+from workflows.pattern_index import PatternIndexWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "replay").glob("*.json"))
 
@@ -33,6 +34,7 @@ def test_there_are_histories_to_replay() -> None:
         "backtest_walk_forward",
         "model_training",
         "model_retraining",
+        "pattern_index",
     }
 
 
@@ -46,6 +48,7 @@ async def test_history_replays(path: Path) -> None:
             BacktestWorkflow,
             ModelTrainingWorkflow,
             ModelRetrainingWorkflow,
+            PatternIndexWorkflow,
         ],
         data_converter=pydantic_data_converter,
     )
