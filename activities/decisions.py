@@ -67,7 +67,11 @@ class DecisionActivities:
         try:
             opinion = await asyncio.wait_for(
                 self._reviewer.review(
-                    request.symbol, request.side.value, request.features, request.llm_budget_s
+                    request.symbol,
+                    request.side.value,
+                    request.features,
+                    request.llm_budget_s,
+                    request.tenant,
                 ),
                 request.llm_budget_s,
             )
@@ -76,7 +80,7 @@ class DecisionActivities:
                 "llm",
                 "skipped",
                 started,
-                [f"no answer within the {request.llm_budget_s:g}s budget"],
+                [f"LLM timed out: no answer within the {request.llm_budget_s:g}s budget"],
             )
         return _opinion("llm", opinion, started)
 

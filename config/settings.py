@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -128,6 +129,31 @@ class ApiSettings(_Section):
     )
 
 
+# OpenAI-compatible chat-completions endpoints of the providers
+LLM_ENDPOINTS = {
+    "openai": "https://api.openai.com/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai",
+}
+
+
+class LlmSettings(_Section):
+    """The decision path's LLM review, through the provider's OpenAI-compatible API. With no
+    key the step is skipped and recorded as such."""
+
+    provider: Literal["openai", "deepseek", "google"] = "openai"
+    base_url: str | None = Field(default=None, description="default: the provider's endpoint")
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    max_tokens: int = Field(default=300, ge=16, le=4_096)
+    input_usd_per_mtok: float = Field(default=0.15, ge=0, description="price per 1M input tokens")
+    output_usd_per_mtok: float = Field(default=0.60, ge=0, description="per 1M output tokens")
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or LLM_ENDPOINTS[self.provider]
+
+
 def _cores() -> int:
     return os.cpu_count() or 1
 
@@ -168,6 +194,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     research: ResearchSettings = ResearchSettings()
     mt5: Mt5Settings = Mt5Settings()
+    llm: LlmSettings = LlmSettings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

@@ -110,11 +110,34 @@ class PatternValidator(Protocol):
 
 
 class TradeReviewer(Protocol):
-    """A language model's review of the candidate, within a time budget."""
+    """A language model's review of the candidate, within a time budget; its tokens and cost
+    are counted against `tenant`."""
 
     async def review(
-        self, symbol: str, side: str, features: Mapping[str, float | None], budget_s: float
+        self,
+        symbol: str,
+        side: str,
+        features: Mapping[str, float | None],
+        budget_s: float,
+        tenant: str = "default",
     ) -> Opinion: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    """One review call, answered or not."""
+
+    tenant: str
+    provider: str
+    model: str
+    ok: bool
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class LlmUsageLedger(Protocol):
+    async def record(self, call: LlmCall) -> None: ...
 
 
 class CommandReplies(Protocol):

@@ -29,7 +29,7 @@ from domain.instruments import fx_major
 from domain.market import QuoteTick
 from domain.orders import Side
 from domain.paper import PaperBroker
-from domain.ports import ModelScorer, PatternValidator
+from domain.ports import ModelScorer, PatternValidator, TradeReviewer
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy
 from hotpath.commands import CommandConsumer, CommandHandler, events_stream
@@ -78,6 +78,7 @@ async def trading_stack(
     limits: PortfolioLimits | None = None,
     scorer: ModelScorer | None = None,
     validator: PatternValidator | None = None,
+    reviewer: TradeReviewer | None = None,
     tick_ns: int = 20_000_000,
     task_queue: str | None = None,
     tenant: str = "default",
@@ -129,7 +130,13 @@ async def trading_stack(
     worker = build_worker(
         client,
         OrderActivities(BusHotpathLink(bus, replies), book),
-        DecisionActivities(book, limits or PortfolioLimits(), scorer=scorer, validator=validator),
+        DecisionActivities(
+            book,
+            limits or PortfolioLimits(),
+            scorer=scorer,
+            validator=validator,
+            reviewer=reviewer,
+        ),
         task_queue,
     )
     try:

@@ -45,6 +45,8 @@ def build_worker(
 
 
 async def _serve() -> None:
+    from adapters.llm.reviewer import LlmReviewer
+    from adapters.postgres.llm_usage import PostgresLlmUsage
     from adapters.postgres.models import PostgresModelRegistry, champion_changes
     from adapters.postgres.orders import PostgresOrderBook
     from adapters.postgres.pool import create_pool
@@ -75,7 +77,24 @@ async def _serve() -> None:
         settings.weaviate.url, key.get_secret_value() if key else None, pool
     )
     validator = VectorPatternValidator(vectors, source=source)
-    decisions = DecisionActivities(book, PortfolioLimits(), scorer=scorer, validator=validator)
+    llm = settings.llm
+    reviewer = (
+        None  # no key: the step is skipped, and the explanation says so
+        if llm.api_key is None
+        else LlmReviewer.connect(
+            llm.endpoint,
+            llm.api_key.get_secret_value(),
+            llm.provider,
+            llm.model,
+            PostgresLlmUsage(pool),
+            max_tokens=llm.max_tokens,
+            input_usd_per_mtok=llm.input_usd_per_mtok,
+            output_usd_per_mtok=llm.output_usd_per_mtok,
+        )
+    )
+    decisions = DecisionActivities(
+        book, PortfolioLimits(), scorer=scorer, validator=validator, reviewer=reviewer
+    )
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(
         client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from adapters.files.market_files import read_market_file
+from adapters.llm.reviewer import LlmReviewer
 from adapters.postgres.models import PostgresModelRegistry, champion_changes
 from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore
@@ -24,6 +25,7 @@ from ml.ensemble import train_ensemble
 from ml.features import FEATURES_HASH
 from ml.patterns import VectorPatternValidator, collection, history, index_history
 from tests.conftest import RunningPlatform
+from tests.fakes.chat_completions import KEY, serving
 from tests.integration.test_decision_workflow import candidate, decide
 from tests.trading_stack import T0, trading_stack
 
@@ -124,3 +126,24 @@ async def test_the_pattern_step_shows_its_evidence_from_the_indexed_history(
     assert (pattern.step, pattern.source) == ("pattern", "pgvector")
     assert "similar windows" in pattern.reasons[0]
     assert pattern.reasons[0].split(":")[0] in ("agrees", "disagrees", "mixed")
+
+
+async def test_the_llm_step_reviews_and_a_slow_provider_does_not_hold_the_decision(
+    platform: RunningPlatform,
+) -> None:
+    with serving() as fake:
+        reviewer = LlmReviewer.connect(fake.url, KEY, "openai", "gpt-4o-mini")
+        async with trading_stack(platform, reviewer=reviewer) as stack:
+            fake.script.append("ok:approve")
+            reviewed = await decide(stack, candidate(stack, bar=0))
+            llm = reviewed.steps[2]
+            assert (llm.step, llm.outcome, llm.source) == ("llm", "approved", "openai:gpt-4o-mini")
+            assert llm.reasons == ["momentum agrees"]
+            fake.script.append("slow:10")
+            slow = candidate(stack, bar=1).model_copy(update={"llm_budget_s": 0.5})
+            explained = await decide(stack, slow)
+    llm = explained.steps[2]
+    assert llm.reasons[0].startswith("LLM timed out")
+    assert llm.elapsed_ms < 1_500
+    assert explained.steps[3].step == "portfolio"
+    assert explained.outcome == "approved"  # the decision went on without the review
