@@ -32,3 +32,12 @@ START = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=5),
 )
+
+# Research work (backtests, training, index builds): a few retries for a lost worker or a
+# store's hiccup, none for a request the data cannot answer.
+RESEARCH = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["BadInput"],
+)

@@ -39,6 +39,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from domain.param_grid import param_set
+    from temporal import retries
     from temporal import search_attributes as sa
     from temporal.backtests import (
         BACKTEST_WORKFLOW,
@@ -66,12 +67,7 @@ T = TypeVar("T")
 HEARTBEAT = timedelta(seconds=15)  # a killed worker's chunk is handed out again after this
 CHUNK_DEADLINE = timedelta(hours=6)
 QUICK = timedelta(minutes=2)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["BadInput"],
-)
+RETRY = retries.RESEARCH
 
 
 @workflow.defn(name=BACKTEST_WORKFLOW)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.periods import Span
+    from temporal import retries
     from temporal import search_attributes as sa
     from temporal.models import (
         MODEL_RETRAINING_WORKFLOW,
@@ -25,12 +25,7 @@ with workflow.unsafe.imports_passed_through():
         TrainingResult,
     )
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["BadInput"],
-)
+RETRY = retries.RESEARCH
 
 
 @workflow.defn(name=MODEL_RETRAINING_WORKFLOW)

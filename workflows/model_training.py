@@ -14,10 +14,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal import retries
     from temporal import search_attributes as sa
     from temporal.models import (
         MODEL_TRAINING_WORKFLOW,
@@ -36,12 +36,7 @@ with workflow.unsafe.imports_passed_through():
 HEARTBEAT = timedelta(seconds=30)  # a killed worker's fold is handed out again after this
 TRAINING = timedelta(hours=4)
 QUICK = timedelta(minutes=5)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["BadInput"],
-)
+RETRY = retries.RESEARCH
 
 
 @workflow.defn(name=MODEL_TRAINING_WORKFLOW)

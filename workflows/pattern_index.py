@@ -6,19 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal import retries
     from temporal import search_attributes as sa
     from temporal.models import PATTERN_INDEX_WORKFLOW, PatternIndexRequest, PatternIndexResult
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["BadInput"],
-)
+RETRY = retries.RESEARCH
 
 
 @workflow.defn(name=PATTERN_INDEX_WORKFLOW)

@@ -14,7 +14,9 @@ import asyncpg
 from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
 from adapters.postgres import migrations
 from adapters.postgres.pool import create_pool
+from adapters.vectors.pgvector import PgVectorStore
 from config.settings import PostgresSettings
+from domain.ports import VectorStore
 from tests.conftest import RunningPlatform
 
 
@@ -48,3 +50,22 @@ def clickhouse_executor(backend: str, tmp_path: Path, platform: RunningPlatform)
     if backend == "chdb_http":
         return ClickHouseHttpExecutor(platform.clickhouse_url)
     return ClickHouseHttpExecutor(os.environ["AITP_CLICKHOUSE__URL"])
+
+
+@asynccontextmanager
+async def vector_store(backend: str, platform: RunningPlatform) -> AsyncIterator[VectorStore]:
+    """pgvector on the platform's PostgreSQL, or the Weaviate AITP_WEAVIATE__URL names."""
+    if backend == "pgvector":
+        pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+        try:
+            yield PgVectorStore(pool)
+        finally:
+            await pool.close()
+        return
+    from adapters.vectors.weaviate import WeaviateVectorStore
+
+    weaviate = await WeaviateVectorStore.connect(os.environ["AITP_WEAVIATE__URL"])
+    try:
+        yield weaviate
+    finally:
+        await weaviate.close()

@@ -4,16 +4,12 @@ verdict's evidence."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
-from adapters.postgres.pool import create_pool
-from adapters.vectors.pgvector import PgVectorStore
-from config.settings import PostgresSettings
 from domain.ports import VectorMatch, VectorStore
 from ml.patterns import (
     WINDOW,
@@ -27,6 +23,7 @@ from ml.patterns import (
     verdict,
 )
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import vector_store
 
 T0 = 1_328_054_400 * 10**9  # 2012-02-01
 MINUTE = 60 * 10**9
@@ -36,16 +33,8 @@ MINUTE = 60 * 10**9
 async def store(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[VectorStore]:
-    if request.param == "pgvector":
-        pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
-        yield PgVectorStore(pool)
-        await pool.close()
-    else:
-        from adapters.vectors.weaviate import WeaviateVectorStore
-
-        weav = await WeaviateVectorStore.connect(os.environ["AITP_WEAVIATE__URL"])
-        yield weav
-        await weav.close()
+    async with vector_store(request.param, platform) as opened:
+        yield opened
 
 
 def closes_of(returns: np.ndarray, start: float = 1.3) -> np.ndarray:

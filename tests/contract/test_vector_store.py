@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,22 +13,15 @@ from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
 from config.settings import PostgresSettings
 from domain.ports import CollectionNotFoundError, VectorItem, VectorStore
 from tests.conftest import RunningPlatform, backends
+from tests.contract.stores import vector_store
 
 
 @pytest.fixture(params=backends("pgvector", weaviate="AITP_WEAVIATE__URL"))
 async def store(
     request: pytest.FixtureRequest, platform: RunningPlatform
 ) -> AsyncIterator[VectorStore]:
-    if request.param == "pgvector":
-        pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
-        yield PgVectorStore(pool)
-        await pool.close()
-    else:
-        from adapters.vectors.weaviate import WeaviateVectorStore
-
-        weav = await WeaviateVectorStore.connect(os.environ["AITP_WEAVIATE__URL"])
-        yield weav
-        await weav.close()
+    async with vector_store(request.param, platform) as opened:
+        yield opened
 
 
 @pytest.fixture
