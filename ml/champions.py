@@ -3,12 +3,15 @@
 
 `invalidate` is what the registry's change notification calls (the trading worker listens for
 it), so a promotion or rollback reaches running workers without a restart; the next decision
-loads the new champion's files. Every opinion names the version that gave it.
+loads the new champion's files. Should a notification be lost (the listening connection
+dropped), the champion is looked up again after `recheck_s` anyway. Every opinion names the
+version that gave it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -22,11 +25,14 @@ class ChampionScorer:
         registry: ModelRegistry,
         timeframe: str = "M1",
         load: Callable[[Path], Ensemble] = Ensemble.load,
+        recheck_s: float = 60.0,
     ) -> None:
         self._registry = registry
         self._timeframe = timeframe
         self._load = load
-        self._scorers: dict[str, EnsembleScorer | None] = {}
+        self._recheck_s = recheck_s
+        # model name -> (the champion's tag or None, its scorer, when it was looked up)
+        self._scorers: dict[str, tuple[str | None, EnsembleScorer | None, float]] = {}
         self._generation = 0  # bumped by every change: a load racing one is not kept
 
     def invalidate(self, name: str | None = None) -> None:
@@ -45,14 +51,20 @@ class ChampionScorer:
         return await scorer.score(symbol, side, features)
 
     async def _champion(self, name: str) -> EnsembleScorer | None:
-        if name in self._scorers:
-            return self._scorers[name]
+        cached = self._scorers.get(name)
+        now = time.monotonic()
+        if cached is not None and now - cached[2] < self._recheck_s:
+            return cached[1]
         generation = self._generation
         champion = await self._registry.champion(name)
-        scorer = None
-        if champion is not None:
+        tag = None if champion is None else champion.tag
+        if cached is not None and cached[0] == tag:
+            scorer = cached[1]  # the same champion: keep what is loaded
+        elif champion is None:
+            scorer = None
+        else:
             ensemble = await asyncio.to_thread(self._load, Path(champion.artifact))
             scorer = EnsembleScorer(ensemble, champion.tag)
         if generation == self._generation:
-            self._scorers[name] = scorer
+            self._scorers[name] = (tag, scorer, now)
         return scorer

@@ -147,3 +147,18 @@ async def test_the_llm_step_reviews_and_a_slow_provider_does_not_hold_the_decisi
     assert llm.elapsed_ms < 1_500
     assert explained.steps[3].step == "portfolio"
     assert explained.outcome == "approved"  # the decision went on without the review
+
+
+async def test_a_lost_notification_is_caught_up_by_looking_again(
+    pool: asyncpg.Pool, shared_data: Path, tmp_path: Path
+) -> None:
+    registry = PostgresModelRegistry(pool)
+    await register_two(registry, shared_data, tmp_path)
+    await registry.promote(NAME, 1)
+    scorer = ChampionScorer(registry, recheck_s=0.2)  # nobody listens for the notification
+    features = {"ret_1": 0.0001}
+    assert (await scorer.score("EURUSD", "buy", features)).source == f"{NAME} v1"
+    await registry.promote(NAME, 2)
+    assert (await scorer.score("EURUSD", "buy", features)).source == f"{NAME} v1"  # cached
+    await asyncio.sleep(0.3)
+    assert (await scorer.score("EURUSD", "buy", features)).source == f"{NAME} v2"
