@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -86,8 +87,16 @@ KindsOption = Annotated[
 @app.command()
 def train(
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
-    start: Annotated[str, typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01.")],
-    end: Annotated[str, typer.Option("--to", help="End instant (UTC), excluded.")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First instant (UTC), e.g. 2024-01-01; default: the first bar stored."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="End instant (UTC), excluded; default: now.", show_default=False),
+    ] = None,
     timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
     kinds: KindsOption = DEFAULT_KINDS,
     ensemble: Annotated[
@@ -136,8 +145,8 @@ def train(
 ) -> None:
     """Train an ensemble, score it walk-forward out of sample, register it as a candidate.
 
-    The version belongs to the model SYMBOL-TIMEFRAME (e.g. GBPUSD-M1); promote it to let
-    it score live decisions.
+    The version joins model SYMBOL-TIMEFRAME (e.g. GBPUSD-M1); promote it to score live
+    decisions. Without --from and --to it trains on every stored bar.
 
     Examples:
 
@@ -149,7 +158,7 @@ def train(
     Then: aitp model promote GBPUSD-M1 VERSION
     """
     settings = load_settings(data_dir)
-    start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
+    start_ns, end_ns = _range(start, end)
     if end_ns <= start_ns:
         raise CliError("--to must be after --from", EXIT_BAD_INPUT)
     request = validated(
@@ -446,8 +455,16 @@ def schedule_(
 @app.command()
 def patterns(
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
-    start: Annotated[str, typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01.")],
-    end: Annotated[str, typer.Option("--to", help="End instant (UTC), excluded.")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First instant (UTC), e.g. 2024-01-01; default: the first bar stored."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="End instant (UTC), excluded; default: now.", show_default=False),
+    ] = None,
     timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
     horizon: Annotated[
         int, typer.Option(help="Bars of forward move kept with each window.", min=1)
@@ -463,7 +480,7 @@ def patterns(
     Example: aitp model patterns -s EURUSD --from 2023-01-01 --to 2024-01-01
     """
     settings = load_settings(data_dir)
-    start_ns, end_ns = instant(start, "--from"), instant(end, "--to")
+    start_ns, end_ns = _range(start, end)
     request = validated(
         PatternIndexRequest,
         {
@@ -516,6 +533,13 @@ async def _registry(settings: Settings, work: Any) -> Any:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
 
     return await with_pool(settings, run)
+
+
+def _range(start: str | None, end: str | None) -> tuple[int, int]:
+    """--from and --to as UTC nanoseconds: by default every stored bar up to now."""
+    start_ns = 0 if start is None else instant(start, "--from")
+    end_ns = time.time_ns() if end is None else instant(end, "--to")
+    return start_ns, end_ns
 
 
 def _kinds(text: str) -> list[str]:

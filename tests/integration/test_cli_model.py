@@ -142,3 +142,15 @@ def test_patterns_indexes_every_window_of_the_range(
     empty = model(aitp, platform, "patterns", "-s", "EURCHF", *RANGE)
     assert empty.returncode == 1
     assert "no EURCHF M1 bars" in empty.stderr
+
+
+def test_without_a_range_training_takes_every_stored_bar(
+    aitp: list[str], platform: RunningPlatform, gbpusd: str
+) -> None:
+    done = model(aitp, platform, "train", "-s", gbpusd, "-k", "lightgbm", "-p",
+                 "lightgbm.rounds=10", "--folds", "1", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    version = str(orjson.loads(done.stdout)["version"])
+    shown = orjson.loads(model(aitp, platform, "show", "GBPUSD-M1", version, "--json").stdout)
+    assert shown["data_from"] == "2012-02-01"
+    assert shown["data_to"] == "2012-02-29"  # the last bar whose label the data can tell
