@@ -19,7 +19,7 @@ from domain.market_data import PriceSide, Timeframe
 from domain.ports import Challenge, MarketDataStore, ModelRegistry, ModelVersion
 from ml.dataset import Dataset, LabelSpec, bars_with_spread, build_dataset
 from ml.ensemble import train_ensemble
-from ml.evaluation import challenge, scores
+from ml.evaluation import challenge, mean_scores, scores
 from ml.features import FEATURES_HASH
 from ml.inference import Ensemble
 from ml.models import ModelError
@@ -129,22 +129,39 @@ class ModelActivities:
             raise bad_input(f"{task.name} has no version {task.challenger}")
         champion = await self._registry.champion(task.name)
         if champion is not None and champion.version == challenger.version:
-            champion = None  # a retried activity that promoted it already
-        verdict = challenge(
-            None if champion is None else dict(champion.metrics),
-            dict(challenger.metrics),
-            task.metric,
-            task.margin,
-        )
+            return PromotionDecision(  # a retry: the first attempt promoted it and recorded it
+                name=task.name,
+                challenger=challenger.version,
+                champion=None,
+                metric=task.metric,
+                challenger_value=challenger.metrics.get(task.metric),
+                champion_value=None,
+                promoted=True,
+                reason="the champion already",
+            )
+        ours, theirs, basis = dict(challenger.metrics), None, "each model's own walk-forward"
+        if champion is not None:
+            theirs = dict(champion.metrics)
+            unseen = [f for f in task.folds if f.test_from_ns > champion.data_to_ns]
+            if task.training is not None and unseen:
+                training = task.training
+                rescored = await on_thread(
+                    self._executor, lambda _: self._rescore(training, champion, unseen)
+                )
+                if rescored is not None:
+                    ours = _finite(mean_scores([f.scores for f in unseen]))
+                    theirs = rescored
+                    basis = f"the same {len(unseen)} test window(s), after the champion's data"
+        verdict = challenge(theirs, ours, task.metric, task.margin)
         decision = PromotionDecision(
             name=task.name,
             challenger=challenger.version,
             champion=None if champion is None else champion.version,
             metric=task.metric,
-            challenger_value=challenger.metrics.get(task.metric),
-            champion_value=None if champion is None else champion.metrics.get(task.metric),
+            challenger_value=ours.get(task.metric),
+            champion_value=None if theirs is None else theirs.get(task.metric),
             promoted=verdict.promote,
-            reason=verdict.reason,
+            reason=f"{verdict.reason} (on {basis})" if champion is not None else verdict.reason,
         )
         if verdict.promote and challenger.status != "champion":
             await self._registry.promote(task.name, challenger.version, verdict.reason)
@@ -152,6 +169,23 @@ class ModelActivities:
         return decision
 
     # --- the dataset, folds and training, on the pool's threads -------------------------
+    def _rescore(
+        self, request: TrainingRequest, champion: ModelVersion, folds: list[FoldScore]
+    ) -> dict[str, float] | None:
+        """The champion's scores on the challenger's test windows (None: its files cannot
+        be read with this platform's features, and its recorded scores must do)."""
+        try:
+            ensemble = Ensemble.load(Path(champion.artifact))
+        except (OSError, ModelError):
+            return None
+        data, _ = self._dataset(request)
+        splits = self._splits(request, data)
+        per_fold = []
+        for fold in folds:
+            test = data.rows(splits[fold.fold].test)
+            per_fold.append(scores(ensemble.predict_proba(test.x), test.y))
+        return _finite(mean_scores(per_fold))
+
     def _dataset(self, request: TrainingRequest) -> tuple[Dataset, int]:
         try:
             timeframe = Timeframe(request.timeframe)

@@ -185,10 +185,15 @@ class RetrainingRequest(Message):
 
 
 class ChallengeTask(Message):
+    """`training` and `folds`: how the challenger was trained and scored, so the champion
+    can be scored on the same test windows where it never saw their data."""
+
     name: str
     challenger: int
     metric: str
     margin: float
+    training: TrainingRequest | None = None
+    folds: list[FoldScore] = Field(default_factory=list)
 
 
 class PromotionDecision(Message):

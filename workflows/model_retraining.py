@@ -57,6 +57,8 @@ class ModelRetrainingWorkflow:
             ChallengeTask(
                 name=trained.name,
                 challenger=trained.version,
+                training=training,
+                folds=trained.folds,
                 metric=request.metric,
                 margin=request.margin,
             ),

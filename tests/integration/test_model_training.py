@@ -207,3 +207,24 @@ async def test_the_pattern_index_is_built_by_a_workflow_and_finds_a_window_itsel
         assert nearest.metadata["forward"] == pytest.approx(np.log(close[at + 30] / close[at]))
     finally:
         await store.delete_collection(collection("GBPUSD", "M1"))
+
+
+async def test_the_champion_is_scored_on_the_challengers_windows_it_never_saw(
+    stack: ResearchStack,
+) -> None:
+    first = await retrain(stack, lookback="2W", end_ns=ns("2012-02-16"))
+    assert first.promoted
+    registry = PostgresModelRegistry(stack.pool)
+    champion = await registry.champion("GBPUSD-M1")
+    assert champion is not None
+    assert champion.data_to_ns < ns("2012-02-16")
+    second = await retrain(stack, lookback="4W", end_ns=ns("2012-03-01"))
+    assert second.champion == champion.version
+    assert "on the same 1 test window(s), after the champion's data" in second.reason
+    assert second.champion_value is not None
+    assert second.champion_value != pytest.approx(champion.metrics["auc"])  # scored anew
+    challenger = await registry.get("GBPUSD-M1", second.challenger)
+    assert challenger is not None
+    assert second.challenger_value != pytest.approx(challenger.metrics["auc"])  # that fold only
+    recorded = await registry.challenges("GBPUSD-M1")
+    assert recorded[-1].reason == second.reason
