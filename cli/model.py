@@ -73,6 +73,16 @@ class LabelChoice(StrEnum):
     forward_sign = "forward_sign"
 
 
+SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")]
+TimeframeOption = Annotated[Timeframe, typer.Option("--timeframe", "-t")]
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="First instant (UTC), e.g. 2024-01-01; default: the first bar."),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", help="End instant (UTC), excluded; default: now.", show_default=False),
+]
 KindsOption = Annotated[
     str,
     typer.Option(
@@ -86,18 +96,10 @@ KindsOption = Annotated[
 
 @app.command()
 def train(
-    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--from", help="First instant (UTC), e.g. 2024-01-01; default: the first bar stored."
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--to", help="End instant (UTC), excluded; default: now.", show_default=False),
-    ] = None,
-    timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
+    symbol: SymbolOption,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = Timeframe.M1,
     kinds: KindsOption = DEFAULT_KINDS,
     ensemble: Annotated[
         EnsembleChoice,
@@ -387,8 +389,8 @@ def rollback(
 
 @app.command("schedule")
 def schedule_(
-    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
-    timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
+    symbol: SymbolOption,
+    timeframe: TimeframeOption = Timeframe.M1,
     every: Annotated[
         str | None,
         typer.Option(help="Interval: 12h, 1d, 7d (default 1d unless --cron).", show_default=False),
@@ -454,18 +456,10 @@ def schedule_(
 
 @app.command()
 def patterns(
-    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument, e.g. EURUSD.")],
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--from", help="First instant (UTC), e.g. 2024-01-01; default: the first bar stored."
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--to", help="End instant (UTC), excluded; default: now.", show_default=False),
-    ] = None,
-    timeframe: Annotated[Timeframe, typer.Option("--timeframe", "-t")] = Timeframe.M1,
+    symbol: SymbolOption,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = Timeframe.M1,
     horizon: Annotated[
         int, typer.Option(help="Bars of forward move kept with each window.", min=1)
     ] = 30,
