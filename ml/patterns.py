@@ -153,13 +153,11 @@ class VectorPatternValidator:
     async def validate(self, symbol: str, side: str, closes: Sequence[float]) -> Opinion:
         window = embed(closes)
         if window is None:
-            return Opinion(
-                None,
-                None,
-                (f"not enough history: the candidate sent {len(closes)} closes, "
-                 f"{WINDOW + 1} moving ones needed",),
-                self._source,
-            )  # fmt: skip
+            reason = (
+                f"not enough history: the candidate sent {len(closes)} closes, "
+                f"{WINDOW + 1} moving ones needed"
+            )
+            return Opinion(None, None, (reason,), self._source)
         name = collection(symbol, self._timeframe)
         try:
             matches = await self._store.search(name, window.tolist(), self._settings.k)
