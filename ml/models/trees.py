@@ -11,8 +11,8 @@ import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
 
+from ml.flat_forest import FlatForest
 from ml.models.base import Model
-from ml.trees import FlatForest
 
 SMALL_BATCH = 64  # rows: up to this many are scored on one thread
 

@@ -153,6 +153,20 @@ async def desk(platform: RunningPlatform, people: People) -> AsyncIterator[Stack
         yield stack
 
 
+def minute_bars(t0: datetime, opens: list[float], wick: float, drift: float) -> pl.DataFrame:
+    """M1 bars from `t0`: each opens at its value, spans +-wick, closes drift above it."""
+    return pl.DataFrame(
+        {
+            "ts": [t0 + timedelta(minutes=i) for i in range(len(opens))],
+            "open": opens,
+            "high": [o + wick for o in opens],
+            "low": [o - wick for o in opens],
+            "close": [o + drift for o in opens],
+            "volume": [1.0] * len(opens),
+        }
+    ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC")))
+
+
 @pytest.fixture(scope="session")
 def stored_symbol(platform: RunningPlatform) -> str:
     """A symbol of its own in the platform's market-data store: ten M1 bid bars from
@@ -163,21 +177,7 @@ def stored_symbol(platform: RunningPlatform) -> str:
     opens = [1.1 + i * 1e-4 for i in range(10)]
     try:
         store.ensure_schema()
-        store.write_bars(
-            symbol,
-            Timeframe.M1,
-            PriceSide.BID,
-            pl.DataFrame(
-                {
-                    "ts": [t0 + timedelta(minutes=i) for i in range(10)],
-                    "open": opens,
-                    "high": [o + 5e-4 for o in opens],
-                    "low": [o - 5e-4 for o in opens],
-                    "close": [o + 1e-4 for o in opens],
-                    "volume": [1.0] * 10,
-                }
-            ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC"))),
-        )
+        store.write_bars(symbol, Timeframe.M1, PriceSide.BID, minute_bars(t0, opens, 5e-4, 1e-4))
         store.write_ticks(
             symbol,
             pl.DataFrame(
@@ -211,19 +211,7 @@ def backtest_symbol(platform: RunningPlatform) -> str:
     try:
         store.ensure_schema()
         store.write_bars(
-            BACKTEST_SYMBOL,
-            Timeframe.M1,
-            PriceSide.BID,
-            pl.DataFrame(
-                {
-                    "ts": [t0 + timedelta(minutes=i) for i in range(600)],
-                    "open": mids,
-                    "high": [m + 2e-4 for m in mids],
-                    "low": [m - 2e-4 for m in mids],
-                    "close": [m + 1e-5 for m in mids],
-                    "volume": [1.0] * 600,
-                }
-            ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC"))),
+            BACKTEST_SYMBOL, Timeframe.M1, PriceSide.BID, minute_bars(t0, mids, 2e-4, 1e-5)
         )
     finally:
         store.close()

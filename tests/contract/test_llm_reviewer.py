@@ -6,7 +6,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -93,10 +92,8 @@ async def test_a_slow_provider_times_out_within_the_budget(
     fake: FakeChatCompletions, pool: asyncpg.Pool
 ) -> None:
     review = reviewer(fake, pool)
-    fake.script.append("slow:5")
-    started = time.monotonic()
+    fake.script.append("slow:5")  # it would approve, had the reviewer waited for it
     opinion = await review.review("EURUSD", "buy", FEATURES, 0.5)
-    assert time.monotonic() - started < 1.0
     assert opinion.approve is None
     assert opinion.reasons[0].startswith("LLM timed out: no usable answer within 0.5s")
 
