@@ -4,6 +4,7 @@ load balancer). Stores come from the AITP_* settings, else from the platform `ai
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 
 import uvicorn
@@ -32,8 +33,14 @@ def main(argv: list[str] | None = None) -> None:
     except NotRunningError as exc:
         parser.exit(2, f"python -m api: {exc}\n")
     logging.getLogger("api").info("serving on http://%s:%d", args.host, args.port)
+    app = create_app(settings)
+    # Everything imported so far lives as long as the process. Frozen, the collector stops
+    # walking it: a full collection of this heap took 80-100 ms, every few seconds under
+    # load, and was the whole p99 of a busy server.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,  # keep the platform's JSON logs

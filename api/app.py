@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import health, metrics, problems
-from api.metrics import ApiMetrics, FanoutCollector, MetricsMiddleware
+from api.metrics import ApiMetrics, MetricsMiddleware, ResourcesCollector
 from api.resources import Resources
 from api.routes import accounts, auth, backtests, decisions, market, orders, strategies, ws
 from config.settings import Settings
@@ -34,7 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     problems.install(app)
     app.state.metrics = ApiMetrics()
-    app.state.metrics.registry.register(FanoutCollector(app))
+    app.state.metrics.registry.register(ResourcesCollector(app))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(metrics.router)

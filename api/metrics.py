@@ -65,7 +65,9 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
-class FanoutCollector(Collector):
+class ResourcesCollector(Collector):
+    """Figures the app's open resources keep themselves, read when scraped."""
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
@@ -73,6 +75,16 @@ class FanoutCollector(Collector):
         resources = getattr(self.app.state, "resources", None)
         if resources is None:
             return
+        yield CounterMetricFamily(
+            "aitp_api_ratelimit_hits",
+            "Requests counted by the rate limiter",
+            resources.limiter.hits,
+        )
+        yield CounterMetricFamily(
+            "aitp_api_ratelimit_round_trips",
+            "Rate-limit script calls to Redis (each carries every request queued meanwhile)",
+            resources.limiter.round_trips,
+        )
         fanout = resources.fanout
         yield GaugeMetricFamily(
             "aitp_api_ws_clients", "WebSocket clients subscribed to a channel", fanout.clients

@@ -101,3 +101,12 @@ async def test_a_burst_beyond_every_pool_is_served_without_a_server_error(
     burst = asyncio.gather(*(client.get("/v1/positions", headers=headers) for _ in range(300)))
     answers = await asyncio.wait_for(burst, 60)
     assert {a.status_code for a in answers} == {200}
+    scraped = (await client.get("/metrics")).text
+    hits, trips = (
+        float(line.split()[-1])
+        for name in ("aitp_api_ratelimit_hits_total", "aitp_api_ratelimit_round_trips_total")
+        for line in scraped.splitlines()
+        if line.startswith(name + " ")
+    )
+    assert hits >= 300
+    assert trips < hits / 4  # concurrent requests were counted together

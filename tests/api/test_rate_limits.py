@@ -83,3 +83,47 @@ async def test_gcra_admits_the_burst_then_the_rate(platform: RunningPlatform, bu
         assert (await limiter.hit(bucket, "someone else")).remaining == burst - 1
     finally:
         await redis.aclose()
+
+
+async def test_concurrent_requests_share_round_trips_and_are_judged_one_by_one(
+    platform: RunningPlatform,
+) -> None:
+    """Forty requests at once against a burst of ten: exactly ten pass, each told a different
+    remainder, a revoked token among them is refused alone, and Redis saw fewer calls than
+    requests."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(platform.redis_url)
+    limiter = RateLimiter(redis, prefix=f"rl-test-{uuid.uuid4().hex}")
+    bucket = Bucket("api", per_second=0.001, burst=10)
+    await limiter.revoke_token("stolen", ttl_s=60)
+    try:
+        verdicts, revoked = await asyncio.gather(
+            asyncio.gather(*(limiter.hit(bucket, "crowd") for _ in range(40))),
+            limiter.hit(bucket, "thief", token_id="stolen"),
+        )
+        assert sum(v.allowed for v in verdicts) == 10
+        assert sorted(v.remaining for v in verdicts if v.allowed) == list(range(10))
+        assert all(v.retry_after_s > 0 for v in verdicts if not v.allowed)
+        assert revoked.revoked
+        assert not revoked.allowed
+        assert limiter.hits == 41
+        assert limiter.round_trips < limiter.hits
+    finally:
+        await redis.aclose()
+
+
+async def test_when_redis_is_unreachable_every_waiting_request_fails() -> None:
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    redis = Redis.from_url("redis://127.0.0.1:1")  # nothing listens on port 1
+    limiter = RateLimiter(redis)
+    bucket = Bucket("api", per_second=10, burst=10)
+    try:
+        outcomes = await asyncio.gather(
+            *(limiter.hit(bucket, "someone") for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(o, RedisConnectionError) for o in outcomes), outcomes
+    finally:
+        await redis.aclose()
