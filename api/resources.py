@@ -18,6 +18,7 @@ from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from adapters.redis.hotpath_link import BusHotpathLink
+from api.positions_view import PositionsView
 from api.ratelimit import RateLimiter
 from api.security.tokens import AccessTokens, Keyring
 from api.streams import Fanout
@@ -40,6 +41,7 @@ class Resources:
     hotpath: HotpathLink
     market: ClickHouseMarketDataStore
     clickhouse: SqlExecutor
+    positions: PositionsView
     _series: tuple[float, list[SeriesInfo]] | None = None
 
     async def stored_series(self, max_age_s: float = 30.0) -> list[SeriesInfo]:
@@ -87,6 +89,8 @@ class Resources:
         tokens = AccessTokens(keyring, api.jwt_issuer, api.jwt_audience, api.access_ttl_s)
         fanout = Fanout.for_pool(redis, pool, queue_size=api.ws_queue)
         fanout.start()
+        positions = PositionsView(pool)
+        positions.start()
         return cls(
             settings,
             pool,
@@ -99,10 +103,12 @@ class Resources:
             BusHotpathLink(RedisStreamBus(redis), RedisCommandLog(redis)),
             ClickHouseMarketDataStore(executor, settings.clickhouse.database),
             executor,
+            positions,
         )
 
     async def close(self) -> None:
         await self.fanout.stop()
+        await self.positions.stop()
         await self.pool.close()
         await self.redis.aclose()
         await asyncio.to_thread(self.market.close)

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters.postgres.notifications import Listener
 from domain.ports import Challenge, ModelVersion, RegistryError
 
 CHAMPION_CHANNEL = "model_champion"
@@ -51,20 +52,18 @@ def _version(row: asyncpg.Record) -> ModelVersion:
 
 @asynccontextmanager
 async def champion_changes(
-    pool: asyncpg.Pool, on_change: Callable[[str], None]
+    pool: asyncpg.Pool, on_change: Callable[[str | None], None]
 ) -> AsyncIterator[None]:
-    """Calls `on_change(model name)` for every change of champion while inside; holds one of
-    the pool's connections for the listening."""
-    async with pool.acquire() as conn:
-
-        def heard(_conn: Any, _pid: int, _channel: str, name: str) -> None:
-            on_change(name)
-
-        await conn.add_listener(CHAMPION_CHANNEL, heard)
-        try:
-            yield
-        finally:
-            await conn.remove_listener(CHAMPION_CHANNEL, heard)
+    """Calls `on_change(model name)` for every change of champion while inside, and
+    `on_change(None)` whenever changes may have gone unheard (the listening connection was
+    lost); holds one of the pool's connections for the listening."""
+    listener = Listener(pool, CHAMPION_CHANNEL, on_change, lambda: on_change(None))
+    listener.start()
+    try:
+        await listener.wait_listening()
+        yield
+    finally:
+        await listener.stop()
 
 
 class PostgresModelRegistry:

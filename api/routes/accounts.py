@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from adapters.postgres.tenant_books import TenantBooks
 from api.guards import Reader, Res, tenant_account
@@ -42,23 +42,14 @@ async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
     return Balance(account=account, **await ask(res, account, "balance"))
 
 
-@router.get("/positions", summary="Open positions, netted per symbol (per ticket on hedging)")
-async def list_positions(principal: Reader, res: Res, account: str | None = None) -> list[Position]:
-    rows = await TenantBooks(res.pool, principal.tenant_id).positions(account)
-    return [
-        Position(
-            account=r["account"],
-            symbol=r["symbol"],
-            position_id=r["position_id"],
-            side="buy" if r["volume"] > 0 else "sell",
-            volume=abs(r["volume"]),
-            avg_price=r["avg_price"],
-            commission=r["commission"],
-            swap=r["swap"],
-            updated_at=r["updated_at"],
-        )
-        for r in rows
-    ]
+@router.get(
+    "/positions",
+    summary="Open positions, netted per symbol (per ticket on hedging)",
+    response_model=list[Position],
+)
+async def list_positions(principal: Reader, res: Res, account: str | None = None) -> Response:
+    document = await res.positions.document(principal.tenant_id, account)
+    return Response(document, media_type="application/json")
 
 
 @router.get("/fills", summary="Fills (broker deals), newest first")

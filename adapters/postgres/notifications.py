@@ -1,0 +1,86 @@
+"""LISTEN kept open for as long as a process wants to hear a channel.
+
+PostgreSQL delivers a notification only to sessions listening when it commits, so whoever
+keeps state in memory on the strength of notifications must know when it was not listening:
+`Listener` calls `on_gap` each time it (re)attaches and each time its connection is lost,
+and `listening` says whether it hears changes now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("aitp.postgres")
+
+
+class Listener:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        channel: str,
+        on_message: Callable[[str], None],
+        on_gap: Callable[[], None],
+        retry_s: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._on_message = on_message
+        self._on_gap = on_gap
+        self._retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+        self._attached = asyncio.Event()
+        self.listening = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"listen-{self._channel}")
+
+    async def wait_listening(self, timeout_s: float = 10.0) -> None:
+        await asyncio.wait_for(self._attached.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen_until_lost()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listener lost", channel=self._channel, error=str(exc))
+            await asyncio.sleep(self._retry_s)
+
+    async def _listen_until_lost(self) -> None:
+        lost = asyncio.Event()
+
+        def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            self._on_message(payload)
+
+        def terminated(_conn: Any) -> None:
+            lost.set()
+
+        async with self._pool.acquire() as conn:
+            conn.add_termination_listener(terminated)
+            await conn.add_listener(self._channel, heard)
+            try:
+                self._on_gap()  # what changed before now was not heard
+                self.listening = True
+                self._attached.set()
+                await lost.wait()
+            finally:
+                self.listening = False
+                self._attached.clear()
+                self._on_gap()
+                if not conn.is_closed():
+                    with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                        await conn.remove_listener(self._channel, heard)
+                conn.remove_termination_listener(terminated)
