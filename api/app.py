@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import health, metrics, problems
+from api.edge import Edge
 from api.metrics import ApiMetrics, MetricsMiddleware, ResourcesCollector
 from api.resources import Resources
 from api.routes import accounts, auth, backtests, decisions, market, orders, strategies, ws
@@ -35,6 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.state.metrics = ApiMetrics()
     app.state.metrics.registry.register(ResourcesCollector(app))
+    if settings.api.edge:
+        app.add_middleware(Edge)  # added first, so it runs inside the metrics
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(metrics.router)

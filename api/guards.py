@@ -22,7 +22,7 @@ from api.security.credentials import digest, is_api_key
 from api.security.principal import Permission, Principal
 from api.security.tokens import TokenError
 
-_bearer = HTTPBearer(
+bearer_scheme = HTTPBearer(
     auto_error=False,
     description="An access token from POST /auth/login, or an API key (aitp_...)",
 )
@@ -49,7 +49,7 @@ def unauthorized(reason: str) -> HTTPException:
 
 async def authenticate(
     res: Res,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     if credentials is None:
         raise HTTPException(

@@ -127,6 +127,11 @@ class ApiSettings(_Section):
     accept_wait_s: float = Field(
         default=0.5, ge=0, le=10, description="how long placing an order waits for the broker"
     )
+    edge: bool = Field(
+        default=True,
+        description="answer GET /v1/positions before FastAPI's routing (api/edge.py); "
+        "false: FastAPI serves it like every other route",
+    )
 
 
 # OpenAI-compatible chat-completions endpoints of the providers

@@ -47,9 +47,13 @@ async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
     summary="Open positions, netted per symbol (per ticket on hedging)",
     response_model=list[Position],
 )
-async def list_positions(principal: Reader, res: Res, account: str | None = None) -> Response:
+async def list_positions(
+    principal: Reader, res: Res, response: Response, account: str | None = None
+) -> Response:
+    """The kept document as it is: validating and serialising it again per request would cost
+    more than the rest of the read. `response` carries the rate-limit headers the guard set."""
     document = await res.positions.document(principal.tenant_id, account)
-    return Response(document, media_type="application/json")
+    return Response(document, media_type="application/json", headers=response.headers)
 
 
 @router.get("/fills", summary="Fills (broker deals), newest first")

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from adapters.postgres.identity import ApiKeyRecord, IdentityError, Refresh, UserRecord
 from api.guards import Manager, Operator, Reader, Res, unauthorized
@@ -116,13 +116,12 @@ async def refresh(body: RefreshInput, res: Res) -> TokenPair:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Sign out: this access token and the refresh token's sign-in stop working",
 )
-async def logout(body: LogoutInput, principal: Reader, res: Res) -> Response:
+async def logout(body: LogoutInput, principal: Reader, res: Res) -> None:
     if principal.token_id and principal.token_expires_at:
         ttl = principal.token_expires_at - int(datetime.now(UTC).timestamp())
         await res.limiter.revoke_token(principal.token_id, ttl)
     if body.refresh_token:
         await res.identity.revoke_family(digest(body.refresh_token), principal.user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/me", tags=["auth"], summary="Who the credential belongs to")
@@ -190,12 +189,11 @@ async def list_keys(principal: Reader, res: Res) -> list[ApiKey]:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke an API key; it stops working at once",
 )
-async def revoke_key(key_id: uuid.UUID, principal: Reader, res: Res) -> Response:
+async def revoke_key(key_id: uuid.UUID, principal: Reader, res: Res) -> None:
     _signed_in(principal)
     mine = None if Permission.MANAGE in principal.permissions else principal.user_id
     if not await res.identity.revoke_key(principal.tenant_id, key_id, mine):
         raise HTTPException(404, "no such API key")
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # --- users and tenants ----------------------------------------------------------------------

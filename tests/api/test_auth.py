@@ -87,6 +87,8 @@ async def test_logout_stops_the_access_token_and_the_refresh_token(
         "/auth/logout", json={"refresh_token": pair["refresh_token"]}, headers=headers
     )
     assert out.status_code == 204
+    assert out.content == b""
+    assert "RateLimit-Remaining" in out.headers  # counted like every other request
     after = await app_client.get("/v1/me", headers=headers)
     assert after.status_code == 401
     assert after.json()["detail"] == "token revoked"
@@ -121,7 +123,9 @@ async def test_an_api_key_is_shown_once_scoped_and_revocable(
     )
     assert minted.status_code == 403
 
-    assert (await app_client.delete(f"/v1/api-keys/{body['id']}", headers=admin)).status_code == 204
+    deleted = await app_client.delete(f"/v1/api-keys/{body['id']}", headers=admin)
+    assert deleted.status_code == 204
+    assert "RateLimit-Remaining" in deleted.headers
     revoked = await app_client.get("/v1/me", headers=program)
     assert revoked.status_code == 401
     assert revoked.json()["detail"] == "unknown or revoked API key"
