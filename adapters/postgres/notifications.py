@@ -2,8 +2,9 @@
 
 PostgreSQL delivers a notification only to sessions listening when it commits, so whoever
 keeps state in memory on the strength of notifications must know when it was not listening:
-`Listener` calls `on_gap` each time it (re)attaches and each time its connection is lost,
-and `listening` says whether it hears changes now.
+`Listener` calls `on_gap` each time it (re)attaches and each time its connection is lost
+(closed, or silent to a probe every `probe_s`), and `listening` says whether it hears changes
+now.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ class Listener:
         on_message: Callable[[str], None],
         on_gap: Callable[[], None],
         retry_s: float = 1.0,
+        probe_s: float = 15.0,
     ) -> None:
         self._pool = pool
         self._channel = channel
         self._on_message = on_message
         self._on_gap = on_gap
         self._retry_s = retry_s
+        self._probe_s = probe_s
         self._task: asyncio.Task[None] | None = None
         self._attached = asyncio.Event()
         self.listening = False
@@ -55,8 +58,8 @@ class Listener:
         while True:
             try:
                 await self._listen_until_lost()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("listener lost", channel=self._channel, error=str(exc))
+            except Exception as exc:  # whatever broke it, listening again is the remedy
+                log.warning("listener lost", channel=self._channel, error=repr(exc))
             await asyncio.sleep(self._retry_s)
 
     async def _listen_until_lost(self) -> None:
@@ -70,17 +73,22 @@ class Listener:
 
         async with self._pool.acquire() as conn:
             conn.add_termination_listener(terminated)
-            await conn.add_listener(self._channel, heard)
             try:
+                await conn.add_listener(self._channel, heard)
                 self._on_gap()  # what changed before now was not heard
                 self.listening = True
                 self._attached.set()
-                await lost.wait()
+                while not lost.is_set():
+                    # a peer that vanished without closing the socket is found by asking
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), self._probe_s)
+                    if not lost.is_set():
+                        await conn.fetchval("SELECT 1", timeout=self._probe_s)
             finally:
                 self.listening = False
                 self._attached.clear()
                 self._on_gap()
-                if not conn.is_closed():
-                    with contextlib.suppress(asyncpg.InterfaceError, OSError):
-                        await conn.remove_listener(self._channel, heard)
                 conn.remove_termination_listener(terminated)
+                # closed without a word to the server: a silent peer would hold an UNLISTEN
+                # for minutes; the pool opens a fresh connection when it next needs one
+                conn.terminate()
