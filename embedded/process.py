@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -123,11 +124,44 @@ def reap_children() -> None:
             del _children[pid]
 
 
+_LOWEST_FREE_PORT = 20_000  # above the well-known and registered services' usual ports
+_given: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    """Where the kernel starts choosing ports for outgoing connections (Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, for a server about to start.
+
+    It is chosen below the kernel's ephemeral range: a port from that range can be taken by
+    any outgoing connection between now and the moment the server binds it (a Temporal dev
+    server once failed to start that way). Where the range is unknown, or no port below it
+    is free, the kernel picks one.
+    """
+    floor = _ephemeral_floor()
+    if floor > _LOWEST_FREE_PORT:
+        for _ in range(200):
+            port = random.randrange(_LOWEST_FREE_PORT, floor)
+            if port in _given:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _given.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
