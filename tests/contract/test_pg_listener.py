@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -62,9 +62,9 @@ async def proxied(platform: RunningPlatform) -> AsyncIterator[tuple[FreezablePro
     await proxy.stop()
 
 
-async def _until(check: object, within_s: float = 5.0) -> None:
+async def _until(check: Callable[[], bool], within_s: float = 5.0) -> None:
     for _ in range(int(within_s / 0.01)):
-        if check():  # type: ignore[operator]
+        if check():
             return
         await asyncio.sleep(0.01)
     raise AssertionError("not within the time")
