@@ -7,10 +7,12 @@ without acting twice; the reply is read back by that id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.orders import Fill
+from domain.messages import UnreadableMessageError, read
 from domain.ports import HotpathLink, OrderBook
 from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
 
@@ -27,11 +29,14 @@ class OrderActivities:
     @activity.defn(name="hotpath_command")
     async def hotpath_command(self, command: HotpathCommand) -> HotpathReply:
         local = activity.info().is_local  # a local activity has no heartbeat to send
+        try:  # the workflow's command, read against the contract before it leaves
+            typed = read(command.kind, command.version, command.data)
+        except UnreadableMessageError as exc:
+            raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None
         reply = await self._hotpath.ask(
             command.account,
             command.command_id,
-            command.kind,
-            command.data,
+            typed,  # type: ignore[arg-type]
             command.timeout_s,
             None if local else activity.heartbeat,
         )
@@ -40,9 +45,8 @@ class OrderActivities:
                 f"the hot path of {command.account} did not answer {command.command_id} "
                 f"within {command.timeout_s}s"
             )
-        data = reply.get("data") or {}
         return HotpathReply.model_validate(
-            {"ok": reply["ok"], "error": reply.get("error"), **_fields(data)}
+            {"ok": reply.ok, "error": reply.error, **_fields(reply.data)}
         )
 
     @activity.defn(name="record_order")
@@ -56,21 +60,12 @@ class OrderActivities:
 
     @activity.defn(name="record_fill")
     async def record_fill(self, record: FillRecord) -> bool:
-        fill = Fill(
-            record.fill_id,
-            record.client_order_id,
-            record.side,
-            record.volume,
-            record.price,
-            record.ts,
-            record.commission,
-        )
         try:
-            return await self._book.record_fill(record.account, record.symbol, fill)
-        except LookupError as exc:
+            return await self._book.record_fill(record.account, record.fill())
+        except LookupError as exc:  # no such account: no retry can fix it
             raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None
 
 
-def _fields(data: dict[str, object]) -> dict[str, object]:
+def _fields(data: Mapping[str, object]) -> dict[str, object]:
     keys = ("state", "reason", "filled", "broker_order_id", "amended", "cancelled", "fills")
     return {k: data[k] for k in keys if data.get(k) is not None}

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from api.resources import Resources
+from domain.messages import Command
 
 ANSWER_WITHIN_S = 2.0
 
@@ -17,12 +18,8 @@ class HotpathRefusalError(Exception):
     """The hot path answered, and said no; the message says why."""
 
 
-async def ask(
-    res: Resources, account: str, kind: str, data: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    reply = await res.hotpath.ask(
-        account, f"api-{uuid.uuid4().hex}", kind, data or {}, ANSWER_WITHIN_S
-    )
+async def ask(res: Resources, account: str, command: Command) -> dict[str, Any]:
+    reply = await res.hotpath.ask(account, f"api-{uuid.uuid4().hex}", command, ANSWER_WITHIN_S)
     if reply is None:
         raise HTTPException(
             503,
@@ -30,7 +27,6 @@ async def ask(
             "is it running? (`aitp status`)",
             headers={"Retry-After": "5"},
         )
-    if not reply.get("ok"):
-        raise HotpathRefusalError(str(reply.get("error") or "refused"))
-    answer: dict[str, Any] = reply.get("data") or {}
-    return answer
+    if not reply.ok:
+        raise HotpathRefusalError(reply.error or "refused")
+    return dict(reply.data)

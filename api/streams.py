@@ -24,6 +24,20 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
+from domain.messages import (
+    EVENTS,
+    BarClosed,
+    DecisionCandidate,
+    Event,
+    FillReported,
+    KillSwitchEngaged,
+    QuoteSampled,
+    UnreadableMessageError,
+    account_of,
+    decode,
+    events_stream,
+)
+
 log = structlog.get_logger("aitp.api.streams")
 
 TENANT_CHANNELS = ("orders", "fills", "positions", "decisions")
@@ -38,18 +52,20 @@ def valid_channel(channel: str) -> bool:
     return kind in SYMBOL_CHANNELS and 0 < len(symbol) <= 32 and symbol.isprintable()
 
 
-def channels_of(kind: str, data: dict[str, Any]) -> tuple[str, ...]:
+def channels_of(event: Event) -> tuple[str, ...]:
     """The channels an event of the hot path goes to."""
-    if kind == "quote":
-        return (f"quotes:{data.get('symbol')}",)
-    if kind == "bar":
-        return (f"bars:{data.get('symbol')}",)
-    if kind == "fill":
+    if isinstance(event, QuoteSampled):
+        return (f"quotes:{event.symbol}",)
+    if isinstance(event, BarClosed):
+        return (f"bars:{event.symbol}",)
+    if isinstance(event, FillReported):
         return ("fills", "orders", "positions")
-    if kind.startswith("order_"):
+    if event.TYPE.startswith("order_"):
         return ("orders",)
-    if kind == "decision_candidate":
+    if isinstance(event, DecisionCandidate):
         return ("decisions",)
+    if isinstance(event, KillSwitchEngaged):
+        return ("orders", "positions")
     return ()
 
 
@@ -85,6 +101,7 @@ class Fanout:
         self._quotes: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}  # latest per symbol
         self.delivered = 0
         self.dropped_clients = 0
+        self.unreadable = 0
 
     @classmethod
     def for_pool(cls, redis: Redis, pool: asyncpg.Pool, **options: Any) -> Fanout:
@@ -137,7 +154,7 @@ class Fanout:
     async def _refresh_accounts(self) -> None:
         self._tenant_of = await self._accounts()
         for code in self._tenant_of:
-            self._cursors.setdefault(f"events:{code}", "$")
+            self._cursors.setdefault(events_stream(code), "$")
 
     async def _run(self) -> None:
         refreshed = float("-inf")
@@ -157,7 +174,7 @@ class Fanout:
                         self._cursors[name] = (
                             message_id.decode() if isinstance(message_id, bytes) else message_id
                         )
-                        self.dispatch(name.removeprefix("events:"), fields)
+                        self.dispatch(account_of(name), fields)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: say so, wait, go on from where it was
@@ -169,12 +186,18 @@ class Fanout:
         tenant = self._tenant_of.get(account)
         if tenant is None:
             return
-        kind = fields.get(b"kind", b"").decode()
-        raw = fields.get(b"data", b"{}")
-        data = orjson.loads(raw)
-        if kind == "quote":
-            self._quotes[tenant, str(data.get("symbol"))] = data
-        channels = [c for c in channels_of(kind, data) if (tenant, c) in self._subscribers]
+        try:
+            event = decode(fields).message
+        except UnreadableMessageError as exc:  # the bridge dead-letters it; screens skip it
+            self.unreadable += 1
+            log.warning("unreadable event skipped", account=account, error=str(exc))
+            return
+        if not isinstance(event, EVENTS):  # a command has no place on an event stream
+            return
+        kind, raw = event.TYPE, fields.get(b"data", b"{}")
+        if isinstance(event, QuoteSampled):
+            self._quotes[tenant, event.symbol] = orjson.loads(raw)
+        channels = [c for c in channels_of(event) if (tenant, c) in self._subscribers]
         for channel in channels:
             # spliced rather than re-encoded: the data is JSON already, and stays as it came
             head = orjson.dumps(

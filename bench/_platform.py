@@ -33,7 +33,8 @@ from config.settings import (
     Settings,
     TemporalSettings,
 )
-from domain.orders import Fill, Order, Side
+from domain.messages import FillReported
+from domain.orders import Order, Side
 from embedded import state, supervisor
 from embedded.process import free_port
 
@@ -111,11 +112,16 @@ async def seed_desk(postgres: str) -> None:
             cid = f"bench-{n}"
             order = Order(cid, symbol, side, Decimal("0.5"))
             await book.record_order(ACCOUNT, order)
-            await book.record_fill(
-                ACCOUNT,
-                symbol,
-                Fill(f"f{n}", cid, side, Decimal("0.5"), Decimal(price), time.time_ns()),
+            fill = FillReported(
+                fill_id=f"f{n}",
+                client_order_id=cid,
+                symbol=symbol,
+                side=side,
+                volume=Decimal("0.5"),
+                price=Decimal(price),
+                ts=time.time_ns(),
             )
+            await book.record_fill(ACCOUNT, fill)
     finally:
         await pool.close()
 

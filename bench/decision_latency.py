@@ -29,6 +29,7 @@ import numpy as np
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
 from adapters.postgres.orders import PostgresOrderBook
@@ -45,13 +46,15 @@ from config.settings import (
 from domain.clock import ManualClock
 from domain.instruments import fx_major
 from domain.market import QuoteTick
+from domain.messages import events_stream
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from embedded import supervisor
-from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
+from temporal.books import BOOKS_WORKFLOW
 from temporal.client import connect
 from temporal.decisions import DecisionRequest
 from workers.bridge import Bridge
@@ -65,7 +68,10 @@ def ms(samples: list[float], q: float) -> float:
 
 
 async def settled(client: Client, task_queue: str, limit_s: float = 120) -> None:
-    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    query = (
+        f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+        f" AND WorkflowType != '{BOOKS_WORKFLOW}'"  # the account's books run for good
+    )
     for _ in range(int(limit_s / 0.5)):
         if not (await client.count_workflows(query)).count:
             return
@@ -133,6 +139,7 @@ async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
         DecisionActivities(
             book, PortfolioLimits(max_volume_per_symbol=Decimal(10**9), max_open_symbols=10**6)
         ),
+        BooksActivities(BusHotpathLink(bus, replies), book, bus),
         task_queue,
         max_concurrent_workflow_tasks=50,
     )

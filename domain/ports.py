@@ -8,16 +8,19 @@ importing the domain stays free of data libraries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.market_data import PriceSide, SeriesInfo, Timeframe
-from domain.orders import Fill, Order
+from domain.messages import FillReported
+from domain.orders import Order
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from domain.messages import Command, Reply
 
 
 class MarketDataStore(Protocol):
@@ -77,6 +80,11 @@ class EventBus(Protocol):
     async def reclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
     ) -> list[BusMessage]: ...
+
+    async def dead_letter(self, stream: str, group: str, message: BusMessage, reason: str) -> str:
+        """Move a message nobody can read to `dead:{stream}` with the reason, and acknowledge
+        it in one step: never half-read, never redelivered forever. Returns the new entry id."""
+        ...
 
     async def length(self, stream: str) -> int: ...
 
@@ -157,25 +165,49 @@ class HotpathLink(Protocol):
         self,
         account: str,
         command_id: str,
-        kind: str,
-        data: Mapping[str, Any],
+        command: Command,
         timeout_s: float,
         waiting: Callable[[], None] | None = None,
-    ) -> dict[str, Any] | None:
-        """The reply (`ok`, and `data` or `error`), or None if none came within the time."""
+    ) -> Reply | None:
+        """The reply, or None if none came within the time."""
         ...
 
 
 class OrderBook(Protocol):
-    """Orders, fills and positions of accounts, written idempotently (replays change nothing)."""
+    """Orders, fills and positions of accounts, written idempotently (replays change nothing).
 
-    async def ensure_account(self, account: str, tenant: str = "default") -> None: ...
+    Every deal the venue reports is a fill here, whoever caused it, recorded once by its deal
+    id; positions move with each new fill and are recomputed from their fills on a repair."""
+
+    async def ensure_account(
+        self,
+        account: str,
+        tenant: str = "default",
+        currency: str = "USD",
+        deposit: Decimal | None = None,
+    ) -> None: ...
 
     async def record_order(self, account: str, order: Order) -> None: ...
 
-    async def record_fill(self, account: str, symbol: str, fill: Fill) -> bool: ...
+    async def record_fill(self, account: str, fill: FillReported, repair: bool = False) -> bool:
+        """True if the deal was new; `repair`: found by a reconciliation, not by its event."""
+        ...
 
-    async def positions(self, account: str) -> dict[str, tuple[Decimal, Decimal]]: ...
+    async def positions(self, account: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """Open positions by symbol: (signed net volume, average price)."""
+        ...
+
+    async def fill_ids(self, account: str) -> set[str]: ...
+
+    async def rebuild_positions(self, account: str, symbols: Iterable[str]) -> None: ...
+
+    async def balance(self, account: str) -> Decimal | None:
+        """The deposit plus what every fill did to it; None while the deposit is unknown."""
+        ...
+
+    async def save_reconciliation(
+        self, account: str, report: Mapping[str, Any], repaired: int
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from adapters.mt5.symbols import SymbolUnknownError
 from adapters.mt5.symbols import instrument as mt5_instrument
-from adapters.postgres.orders import PostgresOrderBook, UnknownAccountError
+from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
@@ -40,11 +40,12 @@ from config.logs import configure_logging
 from config.settings import Settings
 from domain.instruments import Instrument, standard
 from domain.market import QuoteTick
+from domain.messages import SessionStarted, events_stream
 from domain.orders import OrderState
 from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
 from hotpath.books_check import WORKING, differences
-from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.engine import Engine
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
 from hotpath.journal import JournaledPaperBroker, PaperJournal
@@ -128,7 +129,7 @@ def make_venue(
         journal = PaperJournal(workdir / f"{args.account}.jsonl")
 
         def replay(engine: Engine) -> None:
-            engine.restore(journal.records())
+            engine.restore(journal.entries())
 
         return JournaledPaperBroker(journal, quotes, instruments), replay
     mt5 = load_mt5(settings.mt5.bridge)
@@ -181,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=0.0, help="replay: x real time; 0 = max")
     parser.add_argument("--symbols", default="EURUSD", help="comma-separated")
     parser.add_argument("--strategy", action="append", default=[], metavar="KIND:NAME=V,...")
-    parser.add_argument("--balance", type=Decimal, default=Decimal(100_000))
+    parser.add_argument(
+        "--balance", type=Decimal, default=Decimal(100_000), help="paper: the opening deposit"
+    )
+    parser.add_argument("--tenant", default="default", help="the tenant that owns the account")
     parser.add_argument("--currency", default="USD")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--metrics-port", type=int, default=0, help="0: no metrics endpoint")
@@ -250,22 +254,32 @@ def main(argv: list[str] | None = None) -> int:
     metrics = HotpathMetrics(args.account)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    return asyncio.run(_run(args.account, settings, engine, switches, feed, metrics, log))
+    return asyncio.run(
+        _run(
+            args.account, settings, engine, switches, feed, metrics, log, args.tenant, args.balance
+        )
+    )
 
 
 async def check_books(
-    engine: Engine, settings: Settings, metrics: HotpathMetrics, log: structlog.stdlib.BoundLogger
+    engine: Engine,
+    settings: Settings,
+    metrics: HotpathMetrics,
+    log: structlog.stdlib.BoundLogger,
+    tenant: str,
+    deposit: Decimal,
 ) -> None:
-    """Compare the books in PostgreSQL with the broker's state just rebuilt; alarm on any gap."""
+    """The account's row exists before the first tick (orders, quotes and live events work at
+    once); then the books in PostgreSQL are compared with the venue's state just rebuilt. Any
+    gap is logged here, and repaired by the account's books workflow, which the session's
+    start asks to reconcile."""
     assert settings.postgres.url is not None
     pool = await create_pool(settings.postgres.url, settings.postgres, f"hotpath-{engine.account}")
     try:
         book = PostgresOrderBook(pool)
-        try:
-            states = await book.order_states(engine.account)
-            positions = await book.positions(engine.account)
-        except UnknownAccountError:
-            states, positions = {}, {}
+        await book.ensure_account(engine.account, tenant, engine.book.currency, deposit)
+        states = await book.order_states(engine.account)
+        positions = await book.positions(engine.account)
     finally:
         await pool.close()
     for cid, recorded in states.items():  # sent by the previous process: the venue may know
@@ -291,6 +305,8 @@ async def _run(
     feed: Feed,
     metrics: HotpathMetrics,
     log: structlog.stdlib.BoundLogger,
+    tenant: str,
+    deposit: Decimal,
 ) -> int:
     assert settings.redis.url is not None
     bus = RedisStreamBus.from_url(settings.redis.url)
@@ -312,7 +328,15 @@ async def _run(
         recorder = MarketDataRecorder(store)
     clock = DataClock(engine) if isinstance(feed, ReplayFeed) else None
     if settings.postgres.url:
-        await check_books(engine, settings, metrics, log)
+        await check_books(engine, settings, metrics, log, tenant, deposit)
+    engine.outbox.emit(
+        SessionStarted(
+            account=account,
+            ts=time.time_ns(),
+            orders=len(engine.orders),
+            positions=len(engine.book.positions),
+        )
+    )
     hot = HotPath(engine, feed, publisher, consumer, recorder, metrics, clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

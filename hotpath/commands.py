@@ -10,13 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from adapters.redis.command_log import RedisCommandLog
-from domain.orders import Order, OrderError, OrderType, Side, TimeInForce
+from domain.clock import Clock
+from domain.messages import (
+    AmendOrder,
+    AnyMessage,
+    CancelOrder,
+    IntentRejected,
+    Kill,
+    ListStrategies,
+    OrderStatus,
+    QueryBalance,
+    QueryOrder,
+    QueryPositions,
+    QueryVenue,
+    Rearm,
+    Reply,
+    SetStrategy,
+    SubmitOrder,
+    UnreadableMessageError,
+    as_dict,
+    commands_stream,
+    decode,
+    replies_stream,
+)
+from domain.orders import Order, OrderError
 from domain.ports import BusMessage, EventBus
 from domain.positions import RateError
 from hotpath.engine import Engine
@@ -30,18 +52,6 @@ class CommandError(ValueError):
     """A command that cannot be carried out as given; the reply says why."""
 
 
-def commands_stream(account: str) -> str:
-    return f"commands:{account}"
-
-
-def replies_stream(account: str) -> str:
-    return f"replies:{account}"
-
-
-def events_stream(account: str) -> str:
-    return f"events:{account}"
-
-
 class CommandHandler:
     """What each command does to the engine; tested without a bus. Its one write is the
     strategy switches, when given a place to keep them."""
@@ -49,57 +59,66 @@ class CommandHandler:
     def __init__(self, engine: Engine, switches: StrategySwitches | None = None) -> None:
         self.engine = engine
         self.switches = switches
+        self._handlers: Mapping[type[Any], Callable[[Any, int], dict[str, Any]]] = {
+            SubmitOrder: self._submit,
+            CancelOrder: self._cancel,
+            AmendOrder: self._amend,
+            QueryOrder: self._query_order,
+            QueryPositions: self._positions,
+            QueryBalance: self._balance,
+            QueryVenue: self._venue,
+            IntentRejected: self._intent_rejected,
+            Kill: self._kill,
+            Rearm: self._rearm,
+            SetStrategy: self._strategy,
+            ListStrategies: self._strategies,
+        }
 
-    def handle(self, kind: str, data: dict[str, Any], now: int) -> dict[str, Any]:
-        method = getattr(self, f"_{kind}", None)
-        if method is None:
-            raise CommandError(f"unknown command {kind!r}")
-        result: dict[str, Any] = method(data, now)
-        return result
+    def handle(self, command: AnyMessage, now: int) -> dict[str, Any]:
+        """Carry the command out; an event on the command stream is unreadable as a command."""
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise UnreadableMessageError(f"{command.TYPE} is not a command")
+        return handler(command, now)
 
-    def _submit(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        cid = _required(data, "client_order_id")
-        known = self.engine.recall(cid)
+    def _submit(self, command: SubmitOrder, now: int) -> dict[str, Any]:
+        known = self.engine.recall(command.client_order_id)
         if known is not None:  # the order exists: report it, never submit it twice
             return _order_view(known)
-        order = _order(data)
+        try:
+            order = command.order()
+        except OrderError as exc:
+            raise CommandError(str(exc)) from None
         self.engine.submit(order, now)
         return _order_view(order)
 
-    def _cancel(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        cid = _required(data, "client_order_id")
+    def _cancel(self, command: CancelOrder, now: int) -> dict[str, Any]:
+        cid = command.client_order_id
         cancelled = self.engine.cancel(cid)
         order = self.engine.orders.get(cid)
-        return {"cancelled": cancelled, **(_order_view(order) if order else {"state": "unknown"})}
+        if order is None:
+            return {"cancelled": cancelled, "state": "unknown"}
+        return _order_view(order, cancelled=cancelled)
 
-    def _amend(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        cid = _required(data, "client_order_id")
-        price, volume = _decimal(data, "price"), _decimal(data, "volume")
-        if price is None and volume is None:
+    def _amend(self, command: AmendOrder, now: int) -> dict[str, Any]:
+        cid = command.client_order_id
+        if command.price is None and command.volume is None:
             raise CommandError("amend needs a new price or volume")
-        taken, why = self.engine.amend(cid, price, volume)
+        taken, why = self.engine.amend(cid, command.price, command.volume)
         order = self.engine.orders.get(cid)
-        view = _order_view(order) if order is not None else {"state": "unknown"}
-        return {"amended": taken, **({"reason": why} if why else {}), **view}
+        if order is None:
+            return {"amended": taken, "reason": why, "state": "unknown"}
+        view = _order_view(order, amended=taken)
+        return {**view, "reason": why} if why else view
 
-    def _query_order(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        cid = _required(data, "client_order_id")
+    def _query_order(self, command: QueryOrder, now: int) -> dict[str, Any]:
+        cid = command.client_order_id
         order = self.engine.recall(cid)
         if order is None:
             return {"state": "unknown"}
-        fills = [
-            {
-                "fill_id": f.fill_id,
-                "volume": str(f.volume),
-                "price": str(f.price),
-                "ts": f.ts,
-                "commission": str(f.commission),
-            }
-            for f in self.engine.fills.get(cid, [])
-        ]
-        return {**_order_view(order), "fills": fills}
+        return _order_view(order, fills=self.engine.fills.get(cid, []))
 
-    def _positions(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+    def _positions(self, command: QueryPositions, now: int) -> dict[str, Any]:
         book = self.engine.book
         return {
             "positions": {p.position_id: str(p.volume) for p in book},
@@ -107,7 +126,11 @@ class CommandHandler:
             "working": sorted(o.client_order_id for o in self.engine.broker.working()),
         }
 
-    def _balance(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+    def _venue(self, command: QueryVenue, now: int) -> dict[str, Any]:
+        """The venue's deals and positions, as the books must show them."""
+        return as_dict(self.engine.venue_state())
+
+    def _balance(self, command: QueryBalance, now: int) -> dict[str, Any]:
         book = self.engine.book
         marks = {
             s: (Decimal(str(q.bid)), Decimal(str(q.ask))) for s, q in self.engine.quotes.items()
@@ -124,27 +147,26 @@ class CommandHandler:
             "working_orders": len(list(self.engine.broker.working())),
         }
 
-    def _intent_rejected(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        freed = self.engine.intent_rejected(_required(data, "strategy"))
-        return {"freed": freed}
+    def _intent_rejected(self, command: IntentRejected, now: int) -> dict[str, Any]:
+        return {"freed": self.engine.intent_rejected(command.strategy)}
 
-    def _kill(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        return self.engine.kill(bool(data.get("flatten", False)), now)
+    def _kill(self, command: Kill, now: int) -> dict[str, Any]:
+        return self.engine.kill(command.flatten, now)
 
-    def _rearm(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+    def _rearm(self, command: Rearm, now: int) -> dict[str, Any]:
         self.engine.gate.kill_switch.rearm(self.engine.account)
         return {"engaged": False}
 
-    def _strategy(self, data: dict[str, Any], now: int) -> dict[str, Any]:
-        name = _required(data, "name")
+    def _strategy(self, command: SetStrategy, now: int) -> dict[str, Any]:
+        name = command.name
         if name not in self.engine.enabled:
             raise CommandError(f"no strategy {name!r}; running: {', '.join(self.engine.enabled)}")
-        self.engine.enabled[name] = bool(data.get("enabled", True))
+        self.engine.enabled[name] = command.enabled
         if self.switches is not None:
             self.switches.save(self.engine.enabled)
         return {"name": name, "enabled": self.engine.enabled[name]}
 
-    def _strategies(self, data: dict[str, Any], now: int) -> dict[str, Any]:
+    def _strategies(self, command: ListStrategies, now: int) -> dict[str, Any]:
         return {
             "strategies": [
                 {
@@ -161,56 +183,9 @@ class CommandHandler:
         }
 
 
-def _required(data: dict[str, Any], field: str) -> str:
-    value = data.get(field)
-    if not isinstance(value, str) or not value:
-        raise CommandError(f"{field} is required")
-    return value
-
-
-def _decimal(data: dict[str, Any], field: str) -> Decimal | None:
-    if data.get(field) is None:
-        return None
-    try:
-        return Decimal(str(data[field]))
-    except InvalidOperation:
-        raise CommandError(f"{field}={data[field]!r} is not a number") from None
-
-
-def _order(data: dict[str, Any]) -> Order:
-    try:
-        volume = _decimal(data, "volume")
-        if volume is None:
-            raise CommandError("volume is required")
-        return Order(
-            client_order_id=_required(data, "client_order_id"),
-            symbol=_required(data, "symbol"),
-            side=Side(_required(data, "side")),
-            volume=volume,
-            order_type=OrderType(data.get("order_type", "market")),
-            time_in_force=TimeInForce(data.get("time_in_force", "gtc")),
-            price=_decimal(data, "price"),
-            stop_price=_decimal(data, "stop_price"),
-            expire_at=data.get("expire_at"),
-            strategy=data.get("strategy"),
-            stop_loss=_decimal(data, "stop_loss"),
-            take_profit=_decimal(data, "take_profit"),
-        )
-    except (OrderError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-
-
-def _order_view(order: Order) -> dict[str, Any]:
-    return {
-        "client_order_id": order.client_order_id,
-        "state": order.state.value,
-        "volume": str(order.volume),
-        "price": str(order.price) if order.price is not None else None,
-        "filled": str(order.filled),
-        "avg_fill_price": str(order.avg_fill_price) if order.avg_fill_price is not None else None,
-        "broker_order_id": order.broker_order_id,
-        "reason": order.reason,
-    }
+def _order_view(order: Order, **answer: Any) -> dict[str, Any]:
+    """Only what is set: an answer without fills or flags leaves them out."""
+    return {k: v for k, v in as_dict(OrderStatus.of(order, **answer)).items() if v is not None}
 
 
 class CommandConsumer:
@@ -221,7 +196,7 @@ class CommandConsumer:
         replies: RedisCommandLog,
         handler: CommandHandler,
         consumer: str,
-        clock: Any,
+        clock: Clock,
     ) -> None:
         self.account = account
         self.bus = bus
@@ -230,6 +205,7 @@ class CommandConsumer:
         self.consumer = consumer
         self.clock = clock
         self.handled = 0
+        self.unreadable = 0
         self.replayed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -249,26 +225,35 @@ class CommandConsumer:
         stream = commands_stream(self.account)
         for message in messages:
             reply = await self.answer(message)
-            await self.bus.publish(
-                replies_stream(self.account), {"id": message.fields.get("id", b""), "reply": reply}
-            )
+            if reply:  # a command without an id has nobody to answer; it was dead-lettered
+                command_id = message.fields.get("id", b"")
+                await self.bus.publish(replies_stream(self.account), Reply.entry(command_id, reply))
             await self.bus.ack(stream, GROUP, [message.id])
 
+    async def _bury(self, message: BusMessage, reason: str) -> None:
+        """Unreadable: to the dead-letter stream with the reason, counted and logged."""
+        self.unreadable += 1
+        log.error("unreadable command %s dead-lettered: %s", message.id, reason)
+        await self.bus.dead_letter(commands_stream(self.account), GROUP, message, reason)
+
     async def answer(self, message: BusMessage) -> bytes:
-        command_id = message.fields.get("id", b"").decode()
+        command_id = message.fields.get("id", b"").decode(errors="replace")
         if not command_id:
-            return orjson.dumps({"ok": False, "error": "the command has no id"})
+            await self._bury(message, "the command has no id")
+            return b""
         stored = await self.replies.recall(self.account, command_id)
         if stored is not None:
             self.replayed += 1
             return stored
-        kind = message.fields.get("kind", b"").decode()
         try:
-            data = orjson.loads(message.fields.get("data", b"{}"))
-            reply = {"ok": True, "data": self.handler.handle(kind, data, self.clock.now_ns())}
-        except (CommandError, orjson.JSONDecodeError) as exc:
-            reply = {"ok": False, "error": str(exc)}
-        encoded = orjson.dumps(reply)
+            command = decode(message.fields).message
+            reply = Reply(True, self.handler.handle(command, self.clock.now_ns()))
+        except UnreadableMessageError as exc:
+            await self._bury(message, str(exc))
+            reply = Reply(False, error=str(exc))
+        except CommandError as exc:
+            reply = Reply(False, error=str(exc))
+        encoded = reply.encode()
         self.handled += 1
         if not await self.replies.remember(self.account, command_id, encoded):
             encoded = await self.replies.recall(self.account, command_id) or encoded

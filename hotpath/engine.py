@@ -19,6 +19,25 @@ from domain.bars import BarBuilder
 from domain.instruments import Instrument
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
+from domain.messages import (
+    BarClosed,
+    DecisionCandidate,
+    FillReported,
+    FillSource,
+    KillSwitchEngaged,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderResubmitted,
+    OrderUnresolved,
+    QuoteSampled,
+    SubmitOrder,
+    VenuePosition,
+    VenueReport,
+)
+from domain.messages import SwapCharged as SwapBooked
 from domain.orders import Fill, Order, OrderState, Side
 from domain.paper import (
     Accepted,
@@ -35,7 +54,7 @@ from domain.paper import (
 from domain.positions import Book, LiveQuoteRates, Position, RateError
 from domain.risk import KILL_SWITCH, AccountState, Reason, RiskGate
 from domain.strategies import OrderIntent, Strategy
-from hotpath.journal import fill_from, order_from
+from hotpath.journal import JournalEntry
 from hotpath.outbox import Outbox
 from hotpath.venue import Venue
 from ml.features import FeatureState
@@ -90,7 +109,8 @@ class Engine:
         self.timeframe = timeframe
         self.stats = EngineStats()
         self.orders: dict[str, Order] = {}
-        self.fills: dict[str, list[Fill]] = {}  # by client order id: what a query reports
+        # every deal, by client order id: what a query or a reconciliation reports
+        self.fills: dict[str, list[FillReported]] = {}
         self._builders = {s: BarBuilder(s, timeframe) for s in instruments}
         # the model's features, one definition with training's (ml.features)
         self._features = {s: FeatureState() for s in instruments}
@@ -125,9 +145,7 @@ class Engine:
             self._bar_closed(closed, None if last is None else last.ask - last.bid)
         if tick.ts - self._last_sample.get(symbol, 0) >= self._quote_sample_ns:
             self._last_sample[symbol] = tick.ts
-            self.outbox.emit(
-                "quote", {"symbol": symbol, "ts": tick.ts, "bid": tick.bid, "ask": tick.ask}
-            )
+            self.outbox.emit(QuoteSampled(symbol=symbol, ts=tick.ts, bid=tick.bid, ask=tick.ask))
         for strategy in self._by_symbol[symbol]:
             for intent in strategy.on_tick(tick):
                 self._execute(intent, tick.ts)
@@ -154,17 +172,16 @@ class Engine:
         features = self._features[bar.symbol]
         features.update(bar.ts, bar.high, bar.low, bar.close, spread)
         self.outbox.emit(
-            "bar",
-            {
-                "symbol": bar.symbol,
-                "timeframe": bar.timeframe.value,
-                "ts": bar.ts,
-                "o": bar.open,
-                "h": bar.high,
-                "l": bar.low,
-                "c": bar.close,
-                "v": bar.volume,
-            },
+            BarClosed(
+                symbol=bar.symbol,
+                timeframe=bar.timeframe.value,
+                ts=bar.ts,
+                o=bar.open,
+                h=bar.high,
+                l=bar.low,
+                c=bar.close,
+                v=bar.volume,
+            )
         )
         for strategy in self._by_symbol[bar.symbol]:
             intents = strategy.on_bar(bar)
@@ -175,20 +192,25 @@ class Engine:
                     strategy.on_reject(intent)
                 continue
             snapshot, closes = features.snapshot(), features.closes()
+            instrument = self.instruments[bar.symbol]
             for intent in intents:
                 self.outbox.emit(
-                    "decision_candidate",
-                    {
-                        "account": self.account,
-                        "symbol": intent.symbol,
-                        "strategy": intent.strategy,
-                        "bar_ts": bar.ts,
-                        "side": intent.side.value,
-                        "volume": str(intent.volume),
-                        "reason": intent.reason,
-                        "features": {**snapshot, **intent.features},
-                        "closes": closes,
-                    },
+                    DecisionCandidate(
+                        account=self.account,
+                        symbol=intent.symbol,
+                        strategy=intent.strategy,
+                        bar_ts=bar.ts,
+                        side=intent.side,
+                        volume=intent.volume,
+                        reason=intent.reason,
+                        features={**snapshot, **intent.features},
+                        closes=closes,
+                        order_type=intent.order_type,
+                        price=_price(instrument, intent.price),
+                        stop_loss=_price(instrument, intent.stop_loss),
+                        take_profit=_price(instrument, intent.take_profit),
+                        decide=self.route == "decision",
+                    )
                 )
                 if self.route == "decision":
                     self._awaiting[intent.strategy] = intent
@@ -210,9 +232,9 @@ class Engine:
             intent.volume,
             intent.order_type,
             strategy=intent.strategy,
-            price=instrument.round_price(intent.price) if intent.price is not None else None,
-            stop_loss=instrument.round_price(intent.stop_loss) if intent.stop_loss else None,
-            take_profit=instrument.round_price(intent.take_profit) if intent.take_profit else None,
+            price=_price(instrument, intent.price),
+            stop_loss=_price(instrument, intent.stop_loss),
+            take_profit=_price(instrument, intent.take_profit),
         )
         self.submit(order, now, owner=self._strategy(intent.strategy), intent=intent)
         if self._measure:
@@ -254,8 +276,7 @@ class Engine:
         order.reject(reason.value)
         self.stats.rejected[reason.value] = self.stats.rejected.get(reason.value, 0) + 1
         self.outbox.emit(
-            "order_rejected",
-            {"client_order_id": order.client_order_id, "reason": reason.value, "detail": detail},
+            OrderRejected(client_order_id=order.client_order_id, reason=reason.value, detail=detail)
         )
 
     def cancel(self, client_order_id: str) -> bool:
@@ -304,59 +325,55 @@ class Engine:
                 self.submit(order, now)
                 flattened.append(order.client_order_id)
         self.outbox.emit(
-            "kill_switch",
-            {
-                "account": self.account,
-                "flatten": flatten,
-                "cancelled": cancelled,
-                "flattened": flattened,
-            },
+            KillSwitchEngaged(
+                account=self.account, flatten=flatten, cancelled=cancelled, flattened=flattened
+            )
         )
         return {"engaged": True, "cancelled": cancelled, "flattened": flattened}
 
-    def restore(self, records: Iterable[dict[str, Any]]) -> int:
+    def restore(self, entries: Iterable[JournalEntry]) -> int:
         """Rebuild orders, books, broker and strategy positions from the venue's journal.
 
         Runs before the first tick after a restart; nothing is emitted or sent, since all of
-        it happened before. Returns the number of records replayed.
+        it happened before. Returns the number of entries replayed.
         """
         replayed = 0
-        for record in records:
+        for entry in entries:
             replayed += 1
-            kind = record["t"]
-            if kind == "submit":
-                order = order_from(record["order"])
+            message = entry.message
+            if isinstance(message, SubmitOrder):
+                order = message.order()
                 order.submit()
                 self.orders[order.client_order_id] = order
                 self.gate.remember(order.client_order_id)
                 self.broker.restore_order(order)
-            elif kind == "accepted":
-                order = self.orders[record["id"]]
+            elif isinstance(message, OrderAccepted):
+                order = self.orders[message.client_order_id]
                 if order.state is OrderState.SUBMITTED:
-                    order.accept(record["broker_order_id"])
-            elif kind == "fill":
-                for symbol, (ts, bid, ask) in record.get("quotes", {}).items():
-                    self.quotes[symbol] = QuoteTick(symbol, ts, bid, ask)
-                fill = fill_from(record["fill"])
+                    order.accept(message.broker_order_id)
+            elif isinstance(message, FillReported):
+                self.quotes.update(entry.quotes)
+                fill, symbol = message.fill(), message.symbol
                 known = self.orders.get(fill.client_order_id)
-                self.broker.restore_fill(fill, record["symbol"], known)
-                self.fills.setdefault(fill.client_order_id, []).append(fill)
+                self.broker.restore_fill(fill, symbol, known)
                 if known is not None:
                     known.apply_fill(fill)
-                self.book.apply(fill, record["symbol"])
+                profit = self.book.apply(fill, symbol) + fill.commission
+                source = self._source(fill, known, direct=False)
+                self._report(fill, symbol, known, source, profit)
                 owner = self._strategy(known.strategy) if known and known.strategy else None
-                for strategy in [owner] if owner else self._by_symbol[record["symbol"]]:
+                for strategy in [owner] if owner else self._by_symbol[symbol]:
                     strategy.on_fill(fill)
-            elif kind == "removed":
-                self.broker.restore_removed(record["id"])
-                gone = self.orders.get(record["id"])
+            else:  # rejected, cancelled or expired: the venue no longer works it
+                self.broker.restore_removed(message.client_order_id)
+                gone = self.orders.get(message.client_order_id)
                 if gone is not None and not gone.state.terminal:
-                    if record["state"] == "cancelled":
-                        gone.cancel(record["reason"])
-                    elif record["state"] == "expired":
+                    if isinstance(message, OrderCancelled):
+                        gone.cancel(message.reason)
+                    elif isinstance(message, OrderExpired):
                         gone.expire()
                     else:
-                        gone.reject(record["reason"])
+                        gone.reject(message.reason)
         self._seq = max(self._seq, _highest_seq(self._prefix, self.orders))
         return replayed
 
@@ -440,11 +457,10 @@ class Engine:
                 if order.state is OrderState.SUBMITTED:
                     order.accept(event.broker_order_id)
                 self.outbox.emit(
-                    "order_accepted",
-                    {
-                        "client_order_id": event.client_order_id,
-                        "broker_order_id": event.broker_order_id,
-                    },
+                    OrderAccepted(
+                        client_order_id=event.client_order_id,
+                        broker_order_id=event.broker_order_id,
+                    )
                 )
             elif isinstance(event, Rejected):
                 order = self.orders[event.client_order_id]
@@ -452,85 +468,113 @@ class Engine:
                     order.reject(event.reason)
                 self._release(event.client_order_id, reject=True)
                 self.outbox.emit(
-                    "order_rejected",
-                    {"client_order_id": event.client_order_id, "reason": event.reason},
+                    OrderRejected(client_order_id=event.client_order_id, reason=event.reason)
                 )
             elif isinstance(event, Cancelled | Expired):
                 order = self.orders[event.client_order_id]
+                self._release(event.client_order_id, reject=True)
                 if isinstance(event, Cancelled):
                     order.cancel(event.reason)
+                    self.outbox.emit(
+                        OrderCancelled(client_order_id=order.client_order_id, reason=event.reason)
+                    )
                 else:
                     order.expire()
-                self._release(event.client_order_id, reject=True)
-                self.outbox.emit(
-                    "order_" + order.state.value, {"client_order_id": order.client_order_id}
-                )
+                    self.outbox.emit(OrderExpired(client_order_id=order.client_order_id))
             elif isinstance(event, Amended):
                 order = self.orders[event.client_order_id]
                 order.amend(event.price, event.volume)
                 self.outbox.emit(
-                    "order_amended",
-                    {
-                        "client_order_id": event.client_order_id,
-                        "price": str(order.price),
-                        "volume": str(order.volume),
-                    },
+                    OrderAmended(
+                        client_order_id=event.client_order_id,
+                        price=order.price,
+                        volume=order.volume,
+                    )
                 )
             elif isinstance(event, Unresolved):
                 order = self.orders[event.client_order_id]
                 order.mark_unresolved(event.detail)
                 self.outbox.emit(
-                    "order_unresolved",
-                    {"client_order_id": event.client_order_id, "detail": event.detail},
+                    OrderUnresolved(client_order_id=event.client_order_id, detail=event.detail)
                 )
             elif isinstance(event, Resubmitted):
                 self.orders[event.client_order_id].submit()
-                self.outbox.emit("order_resubmitted", {"client_order_id": event.client_order_id})
+                self.outbox.emit(OrderResubmitted(client_order_id=event.client_order_id))
             elif isinstance(event, SwapCharged):
                 rate = self.book.rates.rate(
                     self.instruments[event.symbol].currency_profit, self.book.currency
                 )
-                self.book.charge_swap(event.position_id, event.amount * rate)
+                amount = event.amount * rate
+                self.book.charge_swap(event.position_id, amount)
+                self.outbox.emit(
+                    SwapBooked(
+                        position_id=event.position_id,
+                        symbol=event.symbol,
+                        amount=amount,
+                        ts=max((q.ts for q in self.quotes.values()), default=0),
+                    )
+                )
 
     def _filled(self, fill: Fill, symbol: str, in_book: bool = False) -> None:
         self.stats.fills += 1
-        self.fills.setdefault(fill.client_order_id, []).append(fill)
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)
         owner = self._owner.get(fill.client_order_id)
+        source = self._source(fill, order, owner is not None)
         if owner is None and order is not None and order.strategy:
             owner = self._strategy(order.strategy)  # sent by a decision on its behalf
             if owner is not None:
                 self._awaiting.pop(order.strategy, None)
+        profit = Decimal(0)
         if in_book:  # the adopted positions hold it, for the books and the strategies alike
             pass
         elif owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
-            self.book.apply(fill, symbol)
+            profit = self.book.apply(fill, symbol) + fill.commission
             for strategy in self._by_symbol[symbol]:
                 strategy.on_fill(fill)
         else:
-            self.book.apply(fill, symbol)
+            profit = self.book.apply(fill, symbol) + fill.commission
             owner.on_fill(fill)
         if order is not None and order.state.terminal:
             self._release(fill.client_order_id)
-        self.outbox.emit(
-            "fill",
-            {
-                "fill_id": fill.fill_id,
-                "client_order_id": fill.client_order_id,
-                "symbol": symbol,
-                "side": fill.side.value,
-                "volume": str(fill.volume),
-                "price": str(fill.price),
-                "commission": str(fill.commission),
-                "ts": fill.ts,
-                "reason": fill.reason,
-                # what the fill left behind, for screens that show orders and positions live
-                "order_state": order.state.value if order is not None else None,
-                "net_volume": str(self.book.net(symbol)),
-            },
+        self.outbox.emit(self._report(fill, symbol, order, source, profit))
+
+    def _report(
+        self, fill: Fill, symbol: str, order: Order | None, source: FillSource, profit: Decimal
+    ) -> FillReported:
+        """The deal as the venue reports it, kept for queries and reconciliation."""
+        report = FillReported(
+            fill_id=fill.fill_id,
+            client_order_id=fill.client_order_id,
+            symbol=symbol,
+            side=fill.side,
+            volume=fill.volume,
+            price=fill.price,
+            ts=fill.ts,
+            commission=fill.commission,
+            profit=profit,
+            position_id=fill.position_id,
+            source=source,
+            strategy=order.strategy if order is not None else None,
+            order_state=order.state.value if order is not None else None,
+            net_volume=self.book.net(symbol),
         )
+        self.fills.setdefault(fill.client_order_id, []).append(report)
+        return report
+
+    @staticmethod
+    def _source(fill: Fill, order: Order | None, direct: bool) -> FillSource:
+        """Who caused this fill, for the books' provenance."""
+        if fill.reason == "sl":
+            return FillSource.STOP_LOSS
+        if fill.reason == "tp":
+            return FillSource.TAKE_PROFIT
+        if order is None:
+            return FillSource.BROKER
+        if order.strategy == KILL_SWITCH:
+            return FillSource.KILL_SWITCH
+        return FillSource.STRATEGY if direct else FillSource.ORDER
 
     def _release(self, client_order_id: str, reject: bool = False) -> None:
         owner = self._owner.pop(client_order_id, None)
@@ -538,8 +582,30 @@ class Engine:
         if reject and owner is not None and intent is not None:
             owner.on_reject(intent)
 
+    def venue_state(self) -> VenueReport:
+        """What the venue holds for the account: every deal it reported, positions and cash.
+        The books in PostgreSQL must equal this; reconciliation compares against it."""
+        return VenueReport(
+            fills=[f for fills in self.fills.values() for f in fills],
+            positions=[
+                VenuePosition(
+                    position_id=p.position_id,
+                    symbol=p.symbol,
+                    volume=p.volume,
+                    avg_price=p.avg_price,
+                )
+                for p in self.book
+            ],
+            balance=self.book.balance,
+            currency=self.book.currency,
+        )
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "orders": len(self.orders),
             "positions": {p.symbol: str(p.volume) for p in self.book},
         }
+
+
+def _price(instrument: Instrument, price: float | None) -> Decimal | None:
+    return instrument.round_price(price) if price is not None else None

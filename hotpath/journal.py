@@ -5,12 +5,18 @@ Every order the broker accepts and every broker event is appended to a JSON-line
 one unbuffered write (the page cache survives the process, so no fsync per order is paid),
 and a restarted hot path replays it to rebuild the broker, the orders, the books and the
 strategies' positions before it trades again.
+
+Each line is a message of `domain.messages` in its envelope, written by the one codec: the
+order as submitted (`SubmitOrder`), acceptance, rejection, cancellation, expiry and the deal
+(`FillReported`, with the quotes its profit was converted at). Journals written before the
+envelope (lines with a `t` key) are read as the same messages.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,31 @@ from typing import Any
 import orjson
 
 from domain.market import QuoteTick
-from domain.orders import Fill, Order, OrderType, Side, TimeInForce
+from domain.messages import (
+    FillReported,
+    FillSource,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    SubmitOrder,
+    UnreadableMessageError,
+    body,
+    read,
+)
+from domain.orders import Order, Side
 from domain.paper import Accepted, BrokerEvent, Cancelled, Expired, Filled, PaperBroker, Rejected
+
+JournalMessage = (
+    SubmitOrder | OrderAccepted | OrderRejected | OrderCancelled | OrderExpired | FillReported
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    message: JournalMessage
+    ts: int = 0  # when the venue wrote it (a submission's engine time)
+    quotes: Mapping[str, QuoteTick] = field(default_factory=dict)  # a fill's conversion quotes
 
 
 class PaperJournal:
@@ -28,71 +57,116 @@ class PaperJournal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
-    def _append(self, record: dict[str, Any]) -> None:
-        os.write(self._fd, orjson.dumps(record, default=str) + b"\n")
+    def _append(
+        self, message: JournalMessage, ts: int = 0, quotes: Mapping[str, QuoteTick] | None = None
+    ) -> None:
+        line = b'{"type":"%s","v":%d,"ts":%d,"data":%s' % (
+            message.TYPE.encode(),
+            message.VERSION,
+            ts,
+            body(message),
+        )
+        if quotes:
+            line += b',"quotes":' + orjson.dumps(
+                {s: [q.ts, q.bid, q.ask] for s, q in quotes.items()}
+            )
+        os.write(self._fd, line + b"}\n")
 
     def submitted(self, order: Order, now: int) -> None:
-        self._append({"t": "submit", "now": now, "order": _order_record(order)})
+        self._append(SubmitOrder.of(order), now)
 
     def event(self, event: BrokerEvent, quotes: Mapping[str, QuoteTick] | None = None) -> None:
         if isinstance(event, Filled):
             f = event.fill
-            self._append(
-                {
-                    "t": "fill",
-                    "symbol": event.symbol,
-                    # the quotes the books converted this fill's profit with
-                    "quotes": {s: [q.ts, q.bid, q.ask] for s, q in (quotes or {}).items()},
-                    "fill": {
-                        "fill_id": f.fill_id,
-                        "client_order_id": f.client_order_id,
-                        "side": f.side.value,
-                        "volume": str(f.volume),
-                        "price": str(f.price),
-                        "ts": f.ts,
-                        "commission": str(f.commission),
-                        "position_id": f.position_id,
-                        "reason": f.reason,
-                    },
-                }
+            deal = FillReported(
+                fill_id=f.fill_id,
+                client_order_id=f.client_order_id,
+                symbol=event.symbol,
+                side=f.side,
+                volume=f.volume,
+                price=f.price,
+                ts=f.ts,
+                commission=f.commission,
+                position_id=f.position_id,
+                source=_SOURCE.get(f.reason, FillSource.ORDER),
             )
+            self._append(deal, f.ts, quotes)
         elif isinstance(event, Accepted):
             self._append(
-                {
-                    "t": "accepted",
-                    "id": event.client_order_id,
-                    "broker_order_id": event.broker_order_id,
-                }
+                OrderAccepted(
+                    client_order_id=event.client_order_id, broker_order_id=event.broker_order_id
+                )
             )
-        elif isinstance(event, Rejected | Cancelled):
-            self._append(
-                {
-                    "t": "removed",
-                    "id": event.client_order_id,
-                    "state": "rejected" if isinstance(event, Rejected) else "cancelled",
-                    "reason": event.reason,
-                }
-            )
+        elif isinstance(event, Rejected):
+            self._append(OrderRejected(client_order_id=event.client_order_id, reason=event.reason))
+        elif isinstance(event, Cancelled):
+            self._append(OrderCancelled(client_order_id=event.client_order_id, reason=event.reason))
         elif isinstance(event, Expired):
-            self._append(
-                {
-                    "t": "removed",
-                    "id": event.client_order_id,
-                    "state": "expired",
-                    "reason": "expired",
-                }
-            )
+            self._append(OrderExpired(client_order_id=event.client_order_id))
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def entries(self) -> Iterator[JournalEntry]:
+        """Every record, oldest first; a torn last line (killed mid-write) is not a record."""
         if not self.path.exists():
             return
         with self.path.open("rb") as handle:
-            for line in handle:
-                if line.endswith(b"\n"):  # a torn last line (killed mid-write) is not a record
-                    yield orjson.loads(line)
+            for n, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    continue
+                try:
+                    yield _entry(orjson.loads(line))
+                except (orjson.JSONDecodeError, UnreadableMessageError, KeyError) as exc:
+                    raise UnreadableMessageError(f"{self.path} line {n}: {exc}") from None
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+_SOURCE = {"sl": FillSource.STOP_LOSS, "tp": FillSource.TAKE_PROFIT}
+
+
+def _entry(record: dict[str, Any]) -> JournalEntry:
+    if "t" in record:
+        return _legacy(record)
+    message = read(record["type"], record["v"], record["data"])
+    quotes = {
+        s: QuoteTick(s, ts, bid, ask) for s, (ts, bid, ask) in record.get("quotes", {}).items()
+    }
+    return JournalEntry(message, record.get("ts", 0), quotes)  # type: ignore[arg-type]
+
+
+def _legacy(record: dict[str, Any]) -> JournalEntry:
+    """A line of a journal written before the envelope."""
+    kind = record["t"]
+    if kind == "submit":
+        return JournalEntry(read("submit", 1, record["order"]), record.get("now", 0))  # type: ignore[arg-type]
+    if kind == "accepted":
+        accepted = OrderAccepted(
+            client_order_id=record["id"], broker_order_id=record.get("broker_order_id")
+        )
+        return JournalEntry(accepted)
+    if kind == "fill":
+        f = record["fill"]
+        deal = FillReported(
+            fill_id=f["fill_id"],
+            client_order_id=f["client_order_id"],
+            symbol=record["symbol"],
+            side=Side(f["side"]),
+            volume=Decimal(f["volume"]),
+            price=Decimal(f["price"]),
+            ts=f["ts"],
+            commission=Decimal(f["commission"]),
+            position_id=f.get("position_id"),
+            source=_SOURCE.get(f.get("reason") or "", FillSource.ORDER),
+        )
+        quotes = {s: QuoteTick(s, ts, bid, ask) for s, (ts, bid, ask) in record["quotes"].items()}
+        return JournalEntry(deal, f["ts"], quotes)
+    cid, state = record["id"], record["state"]
+    reason = record.get("reason") or state
+    if state == "cancelled":
+        return JournalEntry(OrderCancelled(client_order_id=cid, reason=reason))
+    if state == "expired":
+        return JournalEntry(OrderExpired(client_order_id=cid))
+    return JournalEntry(OrderRejected(client_order_id=cid, reason=reason))
 
 
 class JournaledPaperBroker(PaperBroker):
@@ -128,59 +202,3 @@ class JournaledPaperBroker(PaperBroker):
             if not isinstance(event, Rejected):
                 self.journal.event(event, self.quotes)
         return events
-
-
-def _order_record(order: Order) -> dict[str, Any]:
-    return {
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "volume": str(order.volume),
-        "order_type": order.order_type.value,
-        "time_in_force": order.time_in_force.value,
-        "price": _s(order.price),
-        "stop_price": _s(order.stop_price),
-        "expire_at": order.expire_at,
-        "strategy": order.strategy,
-        "stop_loss": _s(order.stop_loss),
-        "take_profit": _s(order.take_profit),
-    }
-
-
-def _s(value: Decimal | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-def _d(value: str | None) -> Decimal | None:
-    return Decimal(value) if value is not None else None
-
-
-def order_from(record: dict[str, Any]) -> Order:
-    return Order(
-        client_order_id=record["client_order_id"],
-        symbol=record["symbol"],
-        side=Side(record["side"]),
-        volume=Decimal(record["volume"]),
-        order_type=OrderType(record["order_type"]),
-        time_in_force=TimeInForce(record["time_in_force"]),
-        price=_d(record["price"]),
-        stop_price=_d(record["stop_price"]),
-        expire_at=record["expire_at"],
-        strategy=record["strategy"],
-        stop_loss=_d(record["stop_loss"]),
-        take_profit=_d(record["take_profit"]),
-    )
-
-
-def fill_from(record: dict[str, Any]) -> Fill:
-    return Fill(
-        record["fill_id"],
-        record["client_order_id"],
-        Side(record["side"]),
-        Decimal(record["volume"]),
-        Decimal(record["price"]),
-        record["ts"],
-        Decimal(record["commission"]),
-        record["position_id"],
-        record["reason"],
-    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-DROPPABLE = frozenset({"quote"})
+from domain.messages import Event, QuoteSampled
+
+DROPPABLE: tuple[type[Event], ...] = (QuoteSampled,)
 
 
 class OutboxFullError(RuntimeError):
@@ -23,13 +24,13 @@ class Outbox:
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._events: deque[tuple[str, dict[str, Any]]] = deque()
+        self._events: deque[Event] = deque()
         self.emitted = 0
         self.dropped = 0
         self.alarm = False
         self.wakeup: Callable[[], None] | None = None  # the publisher's doorbell
 
-    def emit(self, kind: str, payload: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         events = self._events
         if len(events) >= self.capacity and not self._drop_one_sample():
             self.alarm = True
@@ -37,28 +38,28 @@ class Outbox:
                 f"{len(events)} events wait for the bus and none can be dropped; "
                 "the hot path stops trading rather than lose an order or a fill"
             )
-        events.append((kind, payload))
+        events.append(event)
         self.emitted += 1
         if self.wakeup is not None:
             self.wakeup()
 
     def _drop_one_sample(self) -> bool:
-        for i, (kind, _) in enumerate(self._events):
-            if kind in DROPPABLE:
+        for i, event in enumerate(self._events):
+            if isinstance(event, DROPPABLE):
                 del self._events[i]
                 self.dropped += 1
                 return True
         return False
 
-    def take(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+    def take(self, limit: int = 1000) -> list[Event]:
         """The oldest events, for the publisher; put them `back` if publishing fails."""
-        out: list[tuple[str, dict[str, Any]]] = []
+        out: list[Event] = []
         events = self._events
         while events and len(out) < limit:
             out.append(events.popleft())
         return out
 
-    def back(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    def back(self, batch: list[Event]) -> None:
         self._events.extendleft(reversed(batch))
 
     def __len__(self) -> int:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
-from typing import Any
 
-import orjson
-
+from domain.messages import Event, encode
 from domain.ports import EventBus
 from hotpath.outbox import Outbox
 
@@ -29,7 +28,7 @@ class Publisher:
         bus: EventBus,
         stream: str,
         batch: int = 500,
-        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.bus = bus
@@ -39,17 +38,22 @@ class Publisher:
         self.published = 0
         self.failures = 0
         self.bus_down_since: float | None = None
+        # envelope ids: unique across restarts of the process, in order within one
+        self._id_prefix = f"{os.getpid():x}.{time.time_ns():x}"
+        self._seq = 0
 
     async def flush(self) -> int:
         """Publish what waits, in order; on failure put it back and raise."""
         events = self.outbox.take(self.batch)
         done = 0
         try:
-            for kind, payload in events:
-                await self.bus.publish(self.stream, {"kind": kind, "data": orjson.dumps(payload)})
+            for event in events:
+                self._seq += 1
+                fields = encode(event, f"{self._id_prefix}.{self._seq}", time.time_ns())
+                await self.bus.publish(self.stream, fields)
                 done += 1
                 if self.on_event is not None:
-                    self.on_event(kind, payload)
+                    self.on_event(event)
         except Exception:
             self.outbox.back(events[done:])
             raise

@@ -15,6 +15,7 @@ import polars as pl
 
 from domain.market import QuoteTick
 from domain.market_data import PriceSide, Timeframe
+from domain.messages import BarClosed, Event, fields_of
 from domain.ports import MarketDataStore
 from hotpath.pacing import wait_or_stop
 
@@ -41,10 +42,10 @@ class MarketDataRecorder:
             rows = self._ticks[tick.symbol] = []
         rows.append((tick.ts, tick.bid, tick.ask))
 
-    def event(self, kind: str, payload: dict[str, Any]) -> None:
+    def event(self, event: Event) -> None:
         """Published events pass by here; closed bars are kept."""
-        if kind == "bar":
-            self._bars.append(payload)
+        if isinstance(event, BarClosed):
+            self._bars.append(fields_of(event))
 
     async def flush(self) -> None:
         ticks, self._ticks = self._ticks, {}

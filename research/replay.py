@@ -17,6 +17,8 @@ import numpy as np
 from domain.instruments import Instrument
 from domain.market import QuoteTick
 from domain.market_data import Timeframe
+from domain.messages import FillReported, OrderRejected
+from domain.orders import Side
 from domain.paper import PaperBroker, PaperConfig
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import create
@@ -87,15 +89,15 @@ class _Drain:
 
     def __init__(self, engine: Engine) -> None:
         self.outbox = engine.outbox
-        self.fills: list[dict[str, Any]] = []
+        self.fills: list[FillReported] = []
         self.refusals: list[str] = []
 
     def __call__(self) -> None:
-        for kind, payload in self.outbox.take(2**31):
-            if kind == "fill":
-                self.fills.append(payload)
-            elif kind == "order_rejected":
-                self.refusals.append(str(payload.get("reason")))
+        for event in self.outbox.take(2**31):
+            if isinstance(event, FillReported):
+                self.fills.append(event)
+            elif isinstance(event, OrderRejected):
+                self.refusals.append(event.reason)
 
 
 def replay(
@@ -186,7 +188,7 @@ def replay_ticks(
 def _round_trips(
     ts: np.ndarray,
     instrument: Instrument,
-    fills: list[dict[str, Any]],
+    fills: list[FillReported],
     marks: tuple[float, float],
     rate: np.ndarray,
 ) -> list[Trade]:
@@ -194,14 +196,14 @@ def _round_trips(
     still open is marked at the last close (bid for a long, ask for a short). Profit is
     converted at the rate where the trade closed, commission is in the account currency."""
     contract = float(instrument.contract_size)
-    index = np.searchsorted(ts, [int(f["ts"]) for f in fills])
+    index = np.searchsorted(ts, [f.ts for f in fills])
     trades: list[Trade] = []
     net = 0.0
     entry: tuple[float, int, float, float, float] | None = None  # side, index, px, lots, fee
     for fill, at in zip(fills, index.tolist(), strict=True):
-        signed = float(fill["volume"]) * (1 if fill["side"] == "buy" else -1)
-        price = float(fill["price"])
-        fee = float(fill["commission"])
+        signed = float(fill.volume) * (1 if fill.side is Side.BUY else -1)
+        price = float(fill.price)
+        fee = float(fill.commission)
         if entry is not None and signed * net < 0:
             direction, opened, entry_px, volume, entry_fee = entry
             gross = direction * (price - entry_px) * volume * contract * rate[at]

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from domain.orders import Side
+from domain.messages import DecisionCandidate
+from domain.orders import OrderType, Side
 from temporal.messages import Message
 
 DECISION_WORKFLOW = "AIDecisionWorkflow"
@@ -31,6 +32,30 @@ class DecisionRequest(Message):
         default_factory=list, description="the last closes up to the bar, oldest first"
     )
     llm_budget_s: float = 2.0
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+    @classmethod
+    def of(cls, candidate: DecisionCandidate, tenant: str = "default") -> DecisionRequest:
+        """The decision's input for a candidate the hot path emitted."""
+        return cls(
+            account=candidate.account,
+            tenant=tenant,
+            symbol=candidate.symbol,
+            strategy=candidate.strategy,
+            bar_ts=candidate.bar_ts,
+            side=candidate.side,
+            volume=candidate.volume,
+            reason=candidate.reason,
+            features=candidate.features,
+            closes=candidate.closes,
+            order_type=candidate.order_type,
+            price=candidate.price,
+            stop_loss=candidate.stop_loss,
+            take_profit=candidate.take_profit,
+        )
 
     @property
     def workflow_id(self) -> str:

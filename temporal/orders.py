@@ -7,9 +7,21 @@ fields get defaults, and readers ignore fields they do not know.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
+from domain.messages import (
+    Command,
+    FillReported,
+    FillSource,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    as_dict,
+)
 from domain.orders import Order, OrderState, OrderType, Side, TimeInForce
 from temporal.messages import Message
 
@@ -81,6 +93,44 @@ class OrderEvent(Message):
     price: Decimal | None = None
     commission: Decimal = Decimal(0)
     ts: int = 0
+    swap: Decimal = Decimal(0)
+    profit: Decimal = Decimal(0)
+    position_id: str | None = None
+    source: FillSource = FillSource.ORDER
+
+    @classmethod
+    def of(
+        cls,
+        event: FillReported
+        | OrderAccepted
+        | OrderRejected
+        | OrderCancelled
+        | OrderExpired
+        | OrderAmended,
+    ) -> OrderEvent:
+        """The order workflow's signal for one of the hot path's events."""
+        if isinstance(event, FillReported):
+            return cls(
+                kind="fill",
+                fill_id=event.fill_id,
+                volume=event.volume,
+                price=event.price,
+                ts=event.ts,
+                commission=event.commission,
+                swap=event.swap,
+                profit=event.profit,
+                position_id=event.position_id,
+                source=event.source,
+            )
+        if isinstance(event, OrderAccepted):
+            return cls(kind="accepted", broker_order_id=event.broker_order_id)
+        if isinstance(event, OrderRejected):
+            return cls(kind="rejected", reason=event.reason)
+        if isinstance(event, OrderCancelled):
+            return cls(kind="cancelled", reason=event.reason)
+        if isinstance(event, OrderExpired):
+            return cls(kind="expired")
+        return cls(kind="amended", price=event.price, volume=event.volume)
 
 
 class CancelRequest(Message):
@@ -119,21 +169,39 @@ class OrderView(Message):
 
 
 class HotpathCommand(Message):
-    """A command for the account's hot path; the id makes a retried activity harmless."""
+    """A command for the account's hot path, as `domain.messages` defines it (its type,
+    version and fields); the id makes a retried activity harmless."""
 
     account: str
     command_id: str
-    kind: str  # submit | cancel | amend | query_order
-    data: dict[str, str | None]
+    kind: str  # the command's TYPE: submit | cancel | amend | query_order | ...
+    data: dict[str, Any]
+    version: int = 1
     timeout_s: float = 10.0
+
+    @classmethod
+    def of(cls, account: str, command_id: str, command: Command) -> HotpathCommand:
+        return cls(
+            account=account,
+            command_id=command_id,
+            kind=command.TYPE,
+            data=as_dict(command),
+            version=command.VERSION,
+        )
 
 
 class FillInfo(Message):
+    """A deal as a query of the hot path reports it."""
+
     fill_id: str
     volume: Decimal
     price: Decimal
     ts: int = 0
     commission: Decimal = Decimal(0)
+    swap: Decimal = Decimal(0)
+    profit: Decimal = Decimal(0)
+    position_id: str | None = None
+    source: FillSource = FillSource.ORDER
 
 
 class HotpathReply(Message):
@@ -157,6 +225,8 @@ class OrderRecord(Message):
 
 
 class FillRecord(Message):
+    """A deal for the books, with its costs, the profit it realised and who caused it."""
+
     account: str
     symbol: str
     client_order_id: str
@@ -166,3 +236,45 @@ class FillRecord(Message):
     price: Decimal
     commission: Decimal = Decimal(0)
     ts: int = 0
+    swap: Decimal = Decimal(0)
+    profit: Decimal = Decimal(0)
+    position_id: str | None = None
+    source: FillSource = FillSource.ORDER
+    strategy: str | None = None
+
+    def fill(self) -> FillReported:
+        """The deal, as the books record it."""
+        return FillReported(
+            fill_id=self.fill_id,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            volume=self.volume,
+            price=self.price,
+            ts=self.ts,
+            commission=self.commission,
+            swap=self.swap,
+            profit=self.profit,
+            position_id=self.position_id,
+            source=self.source,
+            strategy=self.strategy,
+        )
+
+    @classmethod
+    def of(cls, account: str, fill: FillReported) -> FillRecord:
+        return cls(
+            account=account,
+            symbol=fill.symbol,
+            client_order_id=fill.client_order_id,
+            side=fill.side,
+            fill_id=fill.fill_id,
+            volume=fill.volume,
+            price=fill.price,
+            commission=fill.commission,
+            ts=fill.ts,
+            swap=fill.swap,
+            profit=fill.profit,
+            position_id=fill.position_id,
+            source=fill.source,
+            strategy=fill.strategy,
+        )

@@ -10,7 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from adapters.redis.event_bus import RedisStreamBus
-from hotpath.commands import commands_stream, replies_stream
+from domain.messages import Command, commands_stream, encode, replies_stream
 from tests.conftest import REPO
 
 
@@ -37,9 +37,16 @@ async def start_hotpath(
 
 
 async def send_command(
+    bus: RedisStreamBus, account: str, command_id: str, command: Command
+) -> None:
+    await bus.publish(commands_stream(account), encode(command, command_id))
+
+
+async def send_raw(
     bus: RedisStreamBus, account: str, command_id: str, kind: str, data: dict[str, object]
 ) -> None:
-    fields = {"id": command_id, "kind": kind, "data": orjson.dumps(data)}
+    """A command as a careless sender might write it: for the tests of the reader."""
+    fields = {"type": kind, "v": "1", "id": command_id, "data": orjson.dumps(data)}
     await bus.publish(commands_stream(account), fields)
 
 

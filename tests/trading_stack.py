@@ -16,6 +16,7 @@ from decimal import Decimal
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
+from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
 from adapters.postgres.orders import PostgresOrderBook
@@ -27,12 +28,13 @@ from config.settings import PostgresSettings, TemporalSettings
 from domain.clock import ManualClock
 from domain.instruments import fx_major
 from domain.market import QuoteTick
+from domain.messages import Command, Reply, events_stream
 from domain.orders import Side
-from domain.paper import PaperBroker
+from domain.paper import PaperBroker, PaperConfig
 from domain.ports import ModelScorer, PatternValidator, TradeReviewer
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy
-from hotpath.commands import CommandConsumer, CommandHandler, events_stream
+from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
@@ -55,7 +57,14 @@ class Stack:
     book: PostgresOrderBook
     bridge: Bridge
     replies: RedisCommandLog
+    link: BusHotpathLink
     prices: list[tuple[float, float]] = field(default_factory=list)  # quotes the feed plays next
+
+    async def ask(self, command: Command) -> Reply:
+        """A command to the stack's hot path, as the API sends one; its reply."""
+        reply = await self.link.ask(self.account, f"t-{uuid.uuid4().hex}", command, 10)
+        assert reply is not None, f"the hot path did not answer {command}"
+        return reply
 
     async def start(self, cid: str, **fields: object) -> WorkflowHandle[object, OrderView]:
         values = {"symbol": "EURUSD", "side": Side.BUY, "volume": Decimal("0.10"), **fields}
@@ -82,6 +91,8 @@ async def trading_stack(
     tick_ns: int = 20_000_000,
     task_queue: str | None = None,
     tenant: str = "default",
+    paper: PaperConfig | None = None,
+    reconcile_s: float = 5.0,
 ) -> AsyncIterator[Stack]:
     """`task_queue` defaults to a fresh one, so stacks never take each other's tasks."""
     account = f"w{uuid.uuid4().hex[:8]}"
@@ -94,7 +105,7 @@ async def trading_stack(
         account,
         instruments,
         strategies,
-        PaperBroker(instruments),
+        PaperBroker(instruments, paper),
         RiskGate(account, RiskLimits(quote_max_age_ns=10**18, max_repeats=10**6)),
         Outbox(),
         balance=Decimal(100_000),
@@ -104,9 +115,12 @@ async def trading_stack(
     engine.on_tick(QuoteTick("EURUSD", T0, 1.1000, 1.1002))
     client = await connect(platform.temporal_address, TemporalSettings())
     task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
-    await book.ensure_account(account, tenant)
-    bridge = Bridge(bus, client, [account], "bridge-1", task_queue=task_queue)
-    stack = Stack(client, task_queue, account, engine, book, bridge, replies)
+    await book.ensure_account(account, tenant, deposit=Decimal(100_000))
+    bridge = Bridge(
+        bus, client, [account], "bridge-1", task_queue=task_queue, reconcile_s=reconcile_s
+    )
+    link = BusHotpathLink(bus, replies)
+    stack = Stack(client, task_queue, account, engine, book, bridge, replies, link)
     stop = asyncio.Event()
 
     async def market() -> None:  # the hot path's feed: a tick every 20 ms of wall time
@@ -129,7 +143,7 @@ async def trading_stack(
     gc.collect()
     worker = build_worker(
         client,
-        OrderActivities(BusHotpathLink(bus, replies), book),
+        OrderActivities(link, book),
         DecisionActivities(
             book,
             limits or PortfolioLimits(),
@@ -137,6 +151,7 @@ async def trading_stack(
             validator=validator,
             reviewer=reviewer,
         ),
+        BooksActivities(link, book, bus),
         task_queue,
     )
     try:

@@ -2,9 +2,11 @@
 
 It reads each account's event stream in a consumer group. An order event becomes a signal to
 `order-{client_order_id}`; the entry is acknowledged only after Temporal accepted the signal,
-so a bridge that dies leaves its entries pending and the next one reclaims them. Events for
-orders no workflow owns (a strategy's own orders on the direct path) are acknowledged and
-counted. Decision candidates start decision workflows once those exist.
+so a bridge that dies leaves its entries pending and the next one reclaims them. A fill that
+no order workflow owns (a bracket leg, the kill switch's flattening, a strategy's own order on
+the direct route, the broker's own deal) goes to the account's books workflow, started on
+demand; so does the hot path's start, which asks for a comparison with the venue. Decision
+candidates start decision workflows; a message nobody can read goes to the dead-letter stream.
 """
 
 from __future__ import annotations
@@ -12,30 +14,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
-from typing import Any
+from typing import Literal
 
-import orjson
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.messages import (
+    DecisionCandidate,
+    FillReported,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    SessionStarted,
+    UnreadableMessageError,
+    decode,
+    events_stream,
+)
 from domain.ports import BusMessage, EventBus
+from temporal.books import BOOKS_WORKFLOW, BooksRequest, books_workflow_id
 from temporal.decisions import DECISION_WORKFLOW, DecisionRequest
-from temporal.orders import OrderEvent, order_workflow_id
+from temporal.orders import FillRecord, OrderEvent, order_workflow_id
 from temporal.queues import TRADING
 
 log = logging.getLogger("aitp.bridge")
 GROUP = "bridge"
-ORDER_KINDS = {
-    "order_accepted": "accepted",
-    "order_rejected": "rejected",
-    "order_cancelled": "cancelled",
-    "order_expired": "expired",
-    "order_amended": "amended",
-    "fill": "fill",
-}
+OrderMessage = OrderAccepted | OrderRejected | OrderCancelled | OrderExpired | OrderAmended
+Delivery = Literal["signalled", "unowned", "retry"]
+SIGNALLED: Delivery = "signalled"
+UNOWNED: Delivery = "unowned"  # no workflow owns the order, or it has finished
+RETRY: Delivery = "retry"  # Temporal did not take it: leave the entry pending
 
 
 class Bridge:
@@ -47,6 +58,7 @@ class Bridge:
         consumer: str,
         reclaim_idle_ms: int = 30_000,
         task_queue: str = TRADING,
+        reconcile_s: float = 5.0,
     ) -> None:
         self.bus = bus
         self.client = client
@@ -58,17 +70,21 @@ class Bridge:
         self.unowned = 0
         self.decisions = 0
         self.duplicates = 0
+        self.unreadable = 0
+        self.booked = 0  # fills handed to the account's books workflow
+        self.reconcile_s = reconcile_s
 
     async def run(self, stop: asyncio.Event) -> None:
         for account in self.accounts:
-            await self.bus.ensure_group(f"events:{account}", GROUP)
+            await self.bus.ensure_group(events_stream(account), GROUP)
+            await self._books(account, "reconcile")  # the books are checked from now on
         next_reclaim = 0.0
         while not stop.is_set():
             reclaim_now = time.monotonic() >= next_reclaim
             if reclaim_now:
                 next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
             for account in self.accounts:
-                stream = f"events:{account}"
+                stream = events_stream(account)
                 try:
                     reclaimed = (
                         []
@@ -86,30 +102,30 @@ class Bridge:
                     await self.deliver(account, stream, message)
 
     async def deliver(self, account: str, stream: str, message: BusMessage) -> None:
-        kind = message.fields.get("kind", b"").decode()
-        target = ORDER_KINDS.get(kind)
-        if target is not None:
-            payload = orjson.loads(message.fields.get("data", b"{}"))
-            if not await self._signal(payload, target):
-                return  # not acknowledged: it stays pending and is delivered again
-        elif kind == "decision_candidate":
-            payload = orjson.loads(message.fields.get("data", b"{}"))
-            if not await self._decide(payload):
-                return
-        await self.bus.ack(stream, GROUP, [message.id])
+        try:
+            event = decode(message.fields).message
+        except UnreadableMessageError as exc:
+            self.unreadable += 1
+            log.error("unreadable event %s on %s dead-lettered: %s", message.id, stream, exc)
+            await self.bus.dead_letter(stream, GROUP, message, str(exc))
+            return
+        done = True
+        if isinstance(event, FillReported):
+            sent = await self._signal(event.client_order_id, OrderEvent.of(event))
+            done = sent != RETRY
+            if sent == UNOWNED:  # no order workflow: the account's books own this deal
+                done = await self._books(account, "fill", FillRecord.of(account, event))
+        elif isinstance(event, OrderMessage):
+            done = await self._signal(event.client_order_id, OrderEvent.of(event)) != RETRY
+        elif isinstance(event, DecisionCandidate) and event.decide:
+            done = await self._decide(event)
+        elif isinstance(event, SessionStarted):  # a hot path came up: compare the books now
+            done = await self._books(account, "reconcile")
+        if done:  # not acknowledged otherwise: it stays pending and is delivered again
+            await self.bus.ack(stream, GROUP, [message.id])
 
-    async def _decide(self, payload: dict[str, Any]) -> bool:
-        request = DecisionRequest(
-            account=payload["account"],
-            symbol=payload["symbol"],
-            strategy=payload["strategy"],
-            bar_ts=int(payload["bar_ts"]),
-            side=payload["side"],
-            volume=Decimal(payload["volume"]),
-            reason=payload.get("reason", ""),
-            features=payload.get("features") or {},
-            closes=payload.get("closes") or [],
-        )
+    async def _decide(self, candidate: DecisionCandidate) -> bool:
+        request = DecisionRequest.of(candidate)
         try:
             await self.client.start_workflow(
                 DECISION_WORKFLOW,
@@ -128,28 +144,35 @@ class Bridge:
         self.decisions += 1
         return True
 
-    async def _signal(self, payload: dict[str, Any], kind: str) -> bool:
-        cid = payload.get("client_order_id")
-        if not cid:
-            return True
-        event = OrderEvent(
-            kind=kind,
-            broker_order_id=payload.get("broker_order_id"),
-            reason=payload.get("reason"),
-            fill_id=payload.get("fill_id"),
-            volume=Decimal(payload["volume"]) if payload.get("volume") else None,
-            price=Decimal(payload["price"]) if payload.get("price") else None,
-            ts=int(payload.get("ts") or 0),
-        )
+    async def _signal(self, client_order_id: str, event: OrderEvent) -> Delivery:
         try:
-            await self.client.get_workflow_handle(order_workflow_id(cid)).signal("event", event)
+            handle = self.client.get_workflow_handle(order_workflow_id(client_order_id))
+            await handle.signal("event", event)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 self.unowned += 1  # no workflow owns this order (or it already finished)
-                return True
-            log.warning("signal to %s failed, will retry: %s", cid, exc)
-            return False
+                return UNOWNED
+            log.warning("signal to %s failed, will retry: %s", client_order_id, exc)
+            return RETRY
         self.signalled += 1
+        return SIGNALLED
+
+    async def _books(self, account: str, signal: str, *args: FillRecord) -> bool:
+        """Signal the account's books workflow, starting it if it does not run."""
+        try:
+            await self.client.start_workflow(
+                BOOKS_WORKFLOW,
+                BooksRequest(account=account, reconcile_s=self.reconcile_s),
+                id=books_workflow_id(account),
+                task_queue=self.task_queue,
+                start_signal=signal,
+                start_signal_args=list(args),
+                static_summary=f"books of {account}",
+            )
+        except RPCError as exc:
+            log.warning("books of %s not signalled (%s), will retry: %s", account, signal, exc)
+            return False
+        self.booked += signal == "fill"
         return True
 
 

@@ -1,4 +1,5 @@
-"""The trading worker: decision and order workflows, with their activities, on one queue."""
+"""The trading worker: decision, order and account-books workflows, with their activities,
+on one queue."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
 from temporal.queues import TRADING
 from workers.lifecycle import run_until_signalled
+from workflows.books import AccountBooksWorkflow
 from workflows.decision import AIDecisionWorkflow
 from workflows.order import OrderLifecycleWorkflow
 
@@ -22,6 +25,7 @@ def build_worker(
     client: Client,
     orders: OrderActivities,
     decisions: DecisionActivities,
+    books: BooksActivities,
     task_queue: str = TRADING,
     **options: Any,
 ) -> Worker:
@@ -29,6 +33,7 @@ def build_worker(
         orders.hotpath_command,
         orders.record_order,
         orders.record_fill,
+        books.reconcile_books,
         decisions.score_model,
         decisions.validate_pattern,
         decisions.review_llm,
@@ -38,7 +43,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow],
+        workflows=[OrderLifecycleWorkflow, AIDecisionWorkflow, AccountBooksWorkflow],
         activities=handlers,
         **options,
     )
@@ -67,8 +72,10 @@ async def _serve() -> None:
     redis = redis_url(settings)
     pool = await create_pool(postgres_url(settings), settings.postgres, "trading-worker")
     book = PostgresOrderBook(pool)
-    link = BusHotpathLink(RedisStreamBus.from_url(redis), RedisCommandLog.from_url(redis))
+    bus = RedisStreamBus.from_url(redis)
+    link = BusHotpathLink(bus, RedisCommandLog.from_url(redis))
     orders = OrderActivities(link, book)
+    books = BooksActivities(link, book, bus)
     # each candidate is scored by its model's champion; a promotion reaches this worker
     # through the registry's notification, without a restart
     scorer = ChampionScorer(PostgresModelRegistry(pool))
@@ -97,7 +104,7 @@ async def _serve() -> None:
     )
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(
-        client, orders, decisions, graceful_shutdown_timeout=timedelta(seconds=30)
+        client, orders, decisions, books, graceful_shutdown_timeout=timedelta(seconds=30)
     )
     async with champion_changes(pool, scorer.invalidate):
         await run_until_signalled(worker)

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from domain.messages import IntentRejected
     from temporal import retries
     from temporal import search_attributes as sa
     from temporal.decisions import (
@@ -110,6 +111,11 @@ class AIDecisionWorkflow:
             side=r.side,
             volume=r.volume,
             strategy=r.strategy,
+            # the protection the strategy asked for travels with the order
+            order_type=r.order_type,
+            price=r.price,
+            stop_loss=r.stop_loss,
+            take_profit=r.take_profit,
         )
         summary = f"{r.summary}: {r.volume} lots, from {workflow.info().workflow_id}"
         if workflow.patched("order-started-by-id"):
@@ -132,11 +138,10 @@ class AIDecisionWorkflow:
 
     async def _tell_hotpath(self) -> None:
         r = self._request
-        command = HotpathCommand(
-            account=r.account,
-            command_id=f"rejected-{workflow.info().workflow_id}",
-            kind="intent_rejected",
-            data={"strategy": r.strategy, "reason": self._reason},
+        command = HotpathCommand.of(
+            r.account,
+            f"rejected-{workflow.info().workflow_id}",
+            IntentRejected(strategy=r.strategy),
         )
         await workflow.execute_activity(
             "hotpath_command",

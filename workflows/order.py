@@ -11,12 +11,12 @@ fill goes to the books in PostgreSQL through idempotent activities.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.messages import AmendOrder, CancelOrder, Command, QueryOrder, SubmitOrder
     from domain.orders import Fill, IllegalTransition, OrderError, OrderState
     from temporal import retries
     from temporal import search_attributes as sa
@@ -106,7 +106,7 @@ class OrderLifecycleWorkflow:
         order = self._order
         expired = order.expire_at is not None and workflow.time_ns() >= order.expire_at
         if not waiting_ack and expired:  # GTD reached: ask the hot path to cancel it
-            await self._command("cancel", {"client_order_id": order.client_order_id})
+            await self._command(CancelOrder(client_order_id=order.client_order_id))
             return
         if not waiting_ack:  # still working: catch up with anything that did not arrive
             await self._reconcile()
@@ -114,7 +114,7 @@ class OrderLifecycleWorkflow:
         if order.state is OrderState.SUBMITTED:
             order.mark_unresolved(f"no acknowledgement in {self._request.ack_timeout_s:g}s")
             await self._record()
-        seen = await self._command("query_order", {"client_order_id": order.client_order_id})
+        seen = await self._command(QueryOrder(client_order_id=order.client_order_id))
         if seen.state in (None, "unknown"):
             # The hot path answers from its journal (paper) or the broker's records (MT5): an
             # order it does not know never reached the venue, and sending it again cannot
@@ -136,7 +136,7 @@ class OrderLifecycleWorkflow:
     async def _reconcile(self) -> None:
         order = self._order
         before = order.state
-        seen = await self._command("query_order", {"client_order_id": order.client_order_id})
+        seen = await self._command(QueryOrder(client_order_id=order.client_order_id))
         for fill in seen.fills:
             if fill.fill_id not in order.fill_ids:  # a fill whose event never arrived
                 await self._fill(
@@ -147,6 +147,10 @@ class OrderLifecycleWorkflow:
                         price=fill.price,
                         ts=fill.ts,
                         commission=fill.commission,
+                        swap=fill.swap,
+                        profit=fill.profit,
+                        position_id=fill.position_id,
+                        source=fill.source,
                     )
                 )
         self._apply_state(seen)
@@ -157,20 +161,21 @@ class OrderLifecycleWorkflow:
         order, r = self._order, self._request
         if order.state is OrderState.NEW:
             order.submit()
-        data = {
-            "client_order_id": r.client_order_id,
-            "symbol": r.symbol,
-            "side": r.side.value,
-            "volume": str(r.volume),
-            "order_type": r.order_type.value,
-            "time_in_force": r.time_in_force.value,
-            "strategy": r.strategy,
-            "price": _s(r.price),
-            "stop_price": _s(r.stop_price),
-            "stop_loss": _s(r.stop_loss),
-            "take_profit": _s(r.take_profit),
-        }
-        reply = await self._command("submit", data, command_id)
+        submit = SubmitOrder(
+            client_order_id=r.client_order_id,
+            symbol=r.symbol,
+            side=r.side,
+            volume=r.volume,
+            order_type=r.order_type,
+            time_in_force=r.time_in_force,
+            price=r.price,
+            stop_price=r.stop_price,
+            expire_at=r.expire_at,
+            strategy=r.strategy,
+            stop_loss=r.stop_loss,
+            take_profit=r.take_profit,
+        )
+        reply = await self._command(submit, command_id)
         if not reply.ok:
             order.reject(reply.error or "refused by the hot path")
         else:
@@ -253,6 +258,11 @@ class OrderLifecycleWorkflow:
                 price=fill.price,
                 commission=fill.commission,
                 ts=fill.ts,
+                swap=event.swap,
+                profit=event.profit,
+                position_id=event.position_id,
+                source=event.source,
+                strategy=order.strategy,
             ),
             start_to_close_timeout=retries.BOOKS_TIMEOUT,
             retry_policy=retries.BOOKS,
@@ -268,7 +278,7 @@ class OrderLifecycleWorkflow:
         if order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
             return UpdateResult(accepted=False, reason=f"cannot cancel while {order.state.value}")
         order.request_cancel()
-        reply = await self._command("cancel", {"client_order_id": order.client_order_id})
+        reply = await self._command(CancelOrder(client_order_id=order.client_order_id))
         if reply.ok and reply.cancelled:
             if not order.state.terminal:
                 order.cancel(request.reason)
@@ -284,12 +294,9 @@ class OrderLifecycleWorkflow:
         if order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
             return UpdateResult(accepted=False, reason=f"cannot amend while {order.state.value}")
         reply = await self._command(
-            "amend",
-            {
-                "client_order_id": order.client_order_id,
-                "price": _s(request.price),
-                "volume": _s(request.volume),
-            },
+            AmendOrder(
+                client_order_id=order.client_order_id, price=request.price, volume=request.volume
+            )
         )
         if not (reply.ok and reply.amended):
             return UpdateResult(accepted=False, reason=reply.error or reply.reason or "refused")
@@ -315,17 +322,12 @@ class OrderLifecycleWorkflow:
         )
 
     # --- plumbing -----------------------------------------------------------------------------
-    async def _command(
-        self, kind: str, data: dict[str, str | None], command_id: str | None = None
-    ) -> HotpathReply:
+    async def _command(self, message: Command, command_id: str | None = None) -> HotpathReply:
         self._commands += 1
         # a fresh id per question (queries must not get a stale answer); the same id on retries
-        fresh = (
-            f"{kind}-{self._order.client_order_id}-{workflow.info().run_id[:8]}-{self._commands}"
-        )
-        command = HotpathCommand(
-            account=self._request.account, command_id=command_id or fresh, kind=kind, data=data
-        )
+        order_id, run = self._order.client_order_id, workflow.info().run_id[:8]
+        fresh = f"{message.TYPE}-{order_id}-{run}-{self._commands}"
+        command = HotpathCommand.of(self._request.account, command_id or fresh, message)
         try:
             # A local activity runs in this worker without a trip through the task queue: the
             # hot path answers in about a millisecond, and every order waits on this call.
@@ -390,7 +392,3 @@ class OrderLifecycleWorkflow:
         o.state, o.filled, o.avg_fill_price = carried.state, carried.filled, carried.avg_fill_price
         o.broker_order_id, o.reason = carried.broker_order_id, carried.reason
         o.fill_ids, o.volume, o.price = set(carried.fill_ids), carried.volume, carried.price
-
-
-def _s(value: Decimal | None) -> str | None:
-    return str(value) if value is not None else None

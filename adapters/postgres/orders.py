@@ -2,21 +2,30 @@
 
 An order row is keyed by (account, client order id) and only moves forward: once terminal
 it is never written back to a working state by a late or replayed event. A fill is keyed by
-the broker's deal id; recording it again is a no-op. The order's filled volume and the
-position are derived from the fills in the same transaction, so they can never disagree
-with them.
+the venue's deal id; recording it again is a no-op. Every deal is a fill, whoever caused it:
+one with no order row (a bracket leg, the kill switch, the broker's own) keeps the client
+order id the venue gave it and is linked to its order row if one is written later.
+
+A new fill moves its position incrementally, in the same transaction (the position row is
+locked, so two writers of one symbol queue up); a repair recomputes the affected positions
+from their fills, in the order the venue made them. The balance is the deposit plus what
+every fill did to it (profit, less commission, plus swap).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
-from domain.orders import TERMINAL, Fill, Order, Side
+from domain.messages import FillReported
+from domain.orders import TERMINAL, Order, Side
 from domain.positions import net
 
 _TERMINAL = [state.value for state in TERMINAL]
+ZERO = Decimal(0)
 
 
 class UnknownAccountError(LookupError):
@@ -29,7 +38,14 @@ class PostgresOrderBook:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def ensure_account(self, account: str, tenant: str = "default") -> None:
+    async def ensure_account(
+        self,
+        account: str,
+        tenant: str = "default",
+        currency: str = "USD",
+        deposit: Decimal | None = None,
+    ) -> None:
+        """The account's row, created if missing; a deposit given is kept if none was."""
         async with self._pool.acquire() as conn, conn.transaction():
             tenant_id = await conn.fetchval(
                 """INSERT INTO tenants (slug, name) VALUES ($1, $1)
@@ -37,10 +53,14 @@ class PostgresOrderBook:
                 tenant,
             )
             await conn.execute(
-                """INSERT INTO accounts (tenant_id, name, broker, code) VALUES ($1, $2, 'paper', $2)
-                   ON CONFLICT (code) DO NOTHING""",
+                """INSERT INTO accounts (tenant_id, name, broker, code, currency, deposit)
+                   VALUES ($1, $2, 'paper', $2, $3, $4)
+                   ON CONFLICT (code) DO UPDATE
+                   SET deposit = COALESCE(accounts.deposit, EXCLUDED.deposit)""",
                 tenant_id,
                 account,
+                currency,
+                deposit,
             )
 
     async def _account(self, conn: asyncpg.Connection, account: str) -> asyncpg.Record:
@@ -52,18 +72,21 @@ class PostgresOrderBook:
     async def record_order(self, account: str, order: Order) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             acct = await self._account(conn, account)
-            await conn.execute(
+            order_id = await conn.fetchval(
                 """INSERT INTO orders (tenant_id, account_id, client_order_id, symbol, side,
                        order_type, time_in_force, volume, price, stop_price, state, strategy,
                        broker_order_id)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                    ON CONFLICT (account_id, client_order_id) DO UPDATE
-                   SET state = EXCLUDED.state,
-                       volume = EXCLUDED.volume,
-                       price = EXCLUDED.price,
+                   SET state = CASE WHEN orders.state = ANY($14::text[]) THEN orders.state
+                                    ELSE EXCLUDED.state END,
+                       volume = CASE WHEN orders.state = ANY($14::text[]) THEN orders.volume
+                                     ELSE EXCLUDED.volume END,
+                       price = CASE WHEN orders.state = ANY($14::text[]) THEN orders.price
+                                    ELSE EXCLUDED.price END,
                        broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
                        updated_at = now()
-                   WHERE NOT orders.state = ANY($14::text[])""",
+                   RETURNING id""",
                 acct["tenant_id"],
                 acct["id"],
                 order.client_order_id,
@@ -79,9 +102,19 @@ class PostgresOrderBook:
                 order.broker_order_id,
                 _TERMINAL,
             )
+            # deals booked before the order's row existed (found by a reconciliation) join it
+            linked = await conn.execute(
+                """UPDATE fills SET order_id = $1
+                   WHERE account_id = $2 AND client_order_id = $3 AND order_id IS NULL""",
+                order_id,
+                acct["id"],
+                order.client_order_id,
+            )
+            if linked != "UPDATE 0":
+                await _filled_volume(conn, order_id)
 
-    async def record_fill(self, account: str, symbol: str, fill: Fill) -> bool:
-        """True if this deal was new; the order's filled volume and the position follow."""
+    async def record_fill(self, account: str, fill: FillReported, repair: bool = False) -> bool:
+        """True if this deal was new; its order's filled volume and its position follow."""
         async with self._pool.acquire() as conn, conn.transaction():
             acct = await self._account(conn, account)
             order_id = await conn.fetchval(
@@ -89,64 +122,114 @@ class PostgresOrderBook:
                 acct["id"],
                 fill.client_order_id,
             )
-            if order_id is None:
-                raise LookupError(f"fill {fill.fill_id} for unknown order {fill.client_order_id}")
             inserted = await conn.fetchval(
-                """INSERT INTO fills (tenant_id, account_id, order_id, broker_fill_id, symbol,
-                       side, volume, price, commission, ts_event)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10::float8 / 1e9))
+                """INSERT INTO fills (tenant_id, account_id, order_id, client_order_id,
+                       broker_fill_id, symbol, side, volume, price, commission, swap, profit,
+                       position_id, strategy, source, repaired, ts_ns, ts_event)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                           $16, $17::bigint, to_timestamp($17::bigint / 1e9))
                    ON CONFLICT (account_id, broker_fill_id) DO NOTHING
                    RETURNING true""",
                 acct["tenant_id"],
                 acct["id"],
                 order_id,
+                fill.client_order_id,
                 fill.fill_id,
-                symbol,
+                fill.symbol,
                 fill.side.value,
                 fill.volume,
                 fill.price,
                 fill.commission,
+                fill.swap,
+                fill.profit,
+                fill.position_id,
+                fill.strategy,
+                fill.source.value,
+                repair,
                 fill.ts,
             )
             if not inserted:
                 return False
-            await conn.execute(
-                """UPDATE orders SET filled_volume =
-                       (SELECT coalesce(sum(volume), 0) FROM fills WHERE order_id = $1),
-                       updated_at = now()
-                   WHERE id = $1""",
-                order_id,
-            )
-            await self._position(conn, acct, symbol)
+            if order_id is not None:
+                await _filled_volume(conn, order_id)
+            await self._move_position(conn, acct, fill)
             return True
 
-    async def _position(self, conn: asyncpg.Connection, acct: asyncpg.Record, symbol: str) -> None:
-        """The netting position of `symbol`, rebuilt from every fill of it (average cost)."""
-        fills = await conn.fetch(
-            """SELECT side, volume, price, commission FROM fills
-               WHERE account_id = $1 AND symbol = $2 ORDER BY ts_event, broker_fill_id""",
-            acct["id"],
-            symbol,
-        )
-        volume = avg = commission = Decimal(0)
-        for f in fills:
-            signed = f["volume"] if f["side"] == Side.BUY.value else -f["volume"]
-            volume, avg, _ = net(volume, avg, signed, f["price"])
-            commission += f["commission"]
+    async def _move_position(
+        self, conn: asyncpg.Connection, acct: asyncpg.Record, fill: FillReported
+    ) -> None:
+        """The netting position of the fill's symbol, moved by this one fill (average cost)."""
         await conn.execute(
             """INSERT INTO positions (tenant_id, account_id, symbol, position_id, volume,
-                   avg_price, commission)
-               VALUES ($1, $2, $3, $3, $4, $5, $6)
-               ON CONFLICT (account_id, symbol, position_id) DO UPDATE
-               SET volume = EXCLUDED.volume, avg_price = EXCLUDED.avg_price,
-                   commission = EXCLUDED.commission, updated_at = now()""",
+                   avg_price)
+               VALUES ($1, $2, $3, $3, 0, 0)
+               ON CONFLICT (account_id, symbol, position_id) DO NOTHING""",
             acct["tenant_id"],
             acct["id"],
-            symbol,
-            volume,
-            avg if volume else Decimal(0),
-            commission,
+            fill.symbol,
         )
+        held = await conn.fetchrow(
+            """SELECT volume, avg_price FROM positions
+               WHERE account_id = $1 AND symbol = $2 AND position_id = $2 FOR UPDATE""",
+            acct["id"],
+            fill.symbol,
+        )
+        signed = fill.volume if fill.side is Side.BUY else -fill.volume
+        volume, avg, _ = net(held["volume"], held["avg_price"], signed, fill.price)
+        await conn.execute(
+            """UPDATE positions SET volume = $3, avg_price = $4, realised = realised + $5,
+                   commission = commission + $6, swap = swap + $7, updated_at = now()
+               WHERE account_id = $1 AND symbol = $2 AND position_id = $2""",
+            acct["id"],
+            fill.symbol,
+            volume,
+            avg if volume else ZERO,
+            fill.profit,
+            fill.commission,
+            fill.swap,
+        )
+
+    async def rebuild_positions(self, account: str, symbols: Iterable[str]) -> None:
+        """Recompute positions from every fill of their symbols, in the venue's order."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            acct = await self._account(conn, account)
+            for symbol in sorted(set(symbols)):
+                await conn.execute(
+                    """SELECT 1 FROM positions WHERE account_id = $1 AND symbol = $2
+                       FOR UPDATE""",
+                    acct["id"],
+                    symbol,
+                )
+                fills = await conn.fetch(
+                    """SELECT side, volume, price, commission, swap, profit FROM fills
+                       WHERE account_id = $1 AND symbol = $2 ORDER BY ts_ns, seq""",
+                    acct["id"],
+                    symbol,
+                )
+                volume = avg = realised = commission = swap = ZERO
+                for f in fills:
+                    signed = f["volume"] if f["side"] == Side.BUY.value else -f["volume"]
+                    volume, avg, _ = net(volume, avg, signed, f["price"])
+                    realised += f["profit"]
+                    commission += f["commission"]
+                    swap += f["swap"]
+                await conn.execute(
+                    """INSERT INTO positions (tenant_id, account_id, symbol, position_id, volume,
+                           avg_price, realised, commission, swap)
+                       VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)
+                       ON CONFLICT (account_id, symbol, position_id) DO UPDATE
+                       SET volume = EXCLUDED.volume, avg_price = EXCLUDED.avg_price,
+                           realised = EXCLUDED.realised, commission = EXCLUDED.commission,
+                           swap = EXCLUDED.swap, updated_at = now()""",
+                    acct["tenant_id"],
+                    acct["id"],
+                    symbol,
+                    volume,
+                    avg if volume else ZERO,
+                    realised,
+                    commission,
+                    swap,
+                )
 
     async def positions(self, account: str) -> dict[str, tuple[Decimal, Decimal]]:
         async with self._pool.acquire() as conn:
@@ -157,6 +240,48 @@ class PostgresOrderBook:
                 acct["id"],
             )
         return {r["symbol"]: (r["volume"], r["avg_price"]) for r in rows}
+
+    async def fill_ids(self, account: str) -> set[str]:
+        async with self._pool.acquire() as conn:
+            acct = await self._account(conn, account)
+            rows = await conn.fetch(
+                "SELECT broker_fill_id FROM fills WHERE account_id = $1", acct["id"]
+            )
+        return {r["broker_fill_id"] for r in rows}
+
+    async def balance(self, account: str) -> Decimal | None:
+        """The deposit and what every fill did to it; None while no deposit is known."""
+        async with self._pool.acquire() as conn:
+            acct = await self._account(conn, account)
+            value: Decimal | None = await conn.fetchval(
+                """SELECT a.deposit + COALESCE(
+                       (SELECT sum(profit - commission + swap) FROM fills
+                        WHERE account_id = a.id), 0)
+                   FROM accounts a WHERE a.id = $1""",
+                acct["id"],
+            )
+        return value
+
+    async def save_reconciliation(
+        self, account: str, report: Mapping[str, Any], repaired: int
+    ) -> None:
+        async with self._pool.acquire() as conn:
+            acct = await self._account(conn, account)
+            await conn.execute(
+                """INSERT INTO reconciliations (account_id, tenant_id, checked_at, status,
+                       report, repairs)
+                   VALUES ($1, $2, $3::text::timestamptz, $4, $5::jsonb, $6)
+                   ON CONFLICT (account_id) DO UPDATE
+                   SET checked_at = EXCLUDED.checked_at, status = EXCLUDED.status,
+                       report = EXCLUDED.report,
+                       repairs = reconciliations.repairs + EXCLUDED.repairs""",
+                acct["id"],
+                acct["tenant_id"],
+                report["checked_at"],
+                report["status"],
+                dict(report),
+                repaired,
+            )
 
     async def order_states(self, account: str) -> dict[str, str]:
         """Every order of the account and its state, by client order id."""
@@ -177,3 +302,13 @@ class PostgresOrderBook:
                 client_order_id,
             )
             return row
+
+
+async def _filled_volume(conn: asyncpg.Connection, order_id: object) -> None:
+    await conn.execute(
+        """UPDATE orders SET filled_volume =
+               (SELECT coalesce(sum(volume), 0) FROM fills WHERE order_id = $1),
+               updated_at = now()
+           WHERE id = $1""",
+        order_id,
+    )

@@ -30,9 +30,10 @@ _ORDER = """SELECT o.id, a.code AS account, o.client_order_id, o.symbol, o.side,
                    o.time_in_force, o.volume, o.filled_volume, o.price, o.stop_price, o.state,
                    o.strategy, o.broker_order_id, o.created_at, o.updated_at
             FROM orders o JOIN accounts a ON a.id = o.account_id"""
-_FILL = """SELECT f.id, a.code AS account, o.client_order_id, f.broker_fill_id, f.symbol, f.side,
-                  f.volume, f.price, f.commission, f.swap, f.ts_event
-           FROM fills f JOIN accounts a ON a.id = f.account_id JOIN orders o ON o.id = f.order_id"""
+_FILL = """SELECT f.id, a.code AS account, f.client_order_id, f.broker_fill_id, f.symbol, f.side,
+                  f.volume, f.price, f.commission, f.swap, f.profit, f.source, f.repaired,
+                  f.ts_event
+           FROM fills f JOIN accounts a ON a.id = f.account_id"""
 
 
 class TenantBooks:
@@ -134,7 +135,7 @@ class TenantBooks:
                     WHERE f.tenant_id = $1
                       AND ($2::timestamptz IS NULL OR (f.ts_event, f.id) < ($2, $3::uuid))
                       AND ($4::text IS NULL OR a.code = $4)
-                      AND ($5::text IS NULL OR o.client_order_id = $5)
+                      AND ($5::text IS NULL OR f.client_order_id = $5)
                     ORDER BY f.ts_event DESC, f.id DESC LIMIT $6""",
                 self._tenant,
                 at,
@@ -144,6 +145,17 @@ class TenantBooks:
                 limit,
             )
         )
+
+    async def reconciliation(self, code: str) -> asyncpg.Record | None:
+        """The last comparison of the account's books with its venue."""
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            """SELECT r.report, r.repairs FROM reconciliations r
+               JOIN accounts a ON a.id = r.account_id
+               WHERE r.tenant_id = $1 AND a.code = $2""",
+            self._tenant,
+            code,
+        )
+        return row
 
     async def claim(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from domain.messages import dead_letter_stream
 from domain.ports import BusMessage
 
 DEFAULT_MAXLEN = 1_000_000
@@ -88,6 +89,20 @@ class RedisStreamBus:
         )
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
         return [BusMessage(eid, _fields(raw), deliveries.get(eid, 2)) for eid, raw in claimed]
+
+    async def dead_letter(self, stream: str, group: str, message: BusMessage, reason: str) -> str:
+        fields: dict[str, bytes | str] = {
+            **message.fields,
+            "dead.reason": reason,
+            "dead.group": group,
+            "dead.id": message.id,
+            "dead.deliveries": str(message.deliveries),
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(dead_letter_stream(stream), fields, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xack(stream, group, message.id)
+            entry_id, _ = await pipe.execute()
+        return _text(entry_id)
 
     async def pending(self, stream: str, group: str) -> int:
         info = await self._redis.xpending(stream, group)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-import orjson
-
+from domain.messages import Command, Reply, commands_stream, encode
 from domain.ports import CommandReplies, EventBus
 
 
@@ -27,25 +25,20 @@ class BusHotpathLink:
         self,
         account: str,
         command_id: str,
-        kind: str,
-        data: Mapping[str, Any],
+        command: Command,
         timeout_s: float,
         waiting: Callable[[], None] | None = None,
-    ) -> dict[str, Any] | None:
-        fields: dict[str, bytes | str] = {
-            "id": command_id,
-            "kind": kind,
-            "data": orjson.dumps(dict(data)),
-        }
-        await self._bus.publish(f"commands:{account}", fields)
+    ) -> Reply | None:
+        await self._bus.publish(
+            commands_stream(account), encode(command, command_id, time.time_ns())
+        )
         started = time.monotonic()
         deadline = started + timeout_s
         delay = 0.0005
         while True:
             raw = await self._replies.recall(account, command_id)
             if raw is not None:
-                reply: dict[str, Any] = orjson.loads(raw)
-                return reply
+                return Reply.decode(raw)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))

@@ -1,17 +1,29 @@
-"""Accounts, positions and fills: reads of the tenant's books."""
+"""Accounts, positions and fills (reads of the tenant's books), the books' reconciliation with
+the venue, and the kill switch."""
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Response
 
 from adapters.postgres.tenant_books import TenantBooks
-from api.guards import Reader, Res, tenant_account
+from api.guards import Reader, Res, Trader, tenant_account
 from api.hotpath import ask
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.schemas.base import Page
-from api.schemas.trading import Account, Balance, Fill, Position
+from api.schemas.trading import (
+    Account,
+    Balance,
+    Fill,
+    KillRequest,
+    KillSwitch,
+    Position,
+    Reconciliation,
+)
+from domain.messages import Kill, QueryBalance, Rearm
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
+log = structlog.get_logger("aitp.api.accounts")
 
 
 @router.get("/accounts", summary="Your tenant's trading accounts")
@@ -39,7 +51,68 @@ _ACCOUNT = ("name", "broker", "currency", "leverage", "hedging", "created_at")
 )
 async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
     await tenant_account(res, principal, account)
-    return Balance(account=account, **await ask(res, account, "balance"))
+    return Balance(account=account, **await ask(res, account, QueryBalance()))
+
+
+@router.post(
+    "/accounts/{account}/kill",
+    summary="Engage the kill switch: cancel every working order, refuse new ones, and close "
+    "every position if asked",
+    responses={
+        404: {"description": "no such account in your tenant"},
+        503: {"description": "the account's hot path is not answering"},
+    },
+)
+async def kill(account: str, body: KillRequest, principal: Trader, res: Res) -> KillSwitch:
+    """The flattening orders' fills reach `/v1/fills` (source `kill_switch`) and the positions
+    go flat as soon as the venue fills them. Orders stay refused until `rearm`."""
+    await tenant_account(res, principal, account)
+    answer = await ask(res, account, Kill(flatten=body.flatten))
+    log.warning(
+        "kill switch engaged", account=account, flatten=body.flatten, by=str(principal.user_id)
+    )
+    return KillSwitch(
+        account=account,
+        engaged=True,
+        cancelled=answer.get("cancelled", []),
+        flattened=answer.get("flattened", []),
+    )
+
+
+@router.post(
+    "/accounts/{account}/rearm",
+    summary="Re-arm after a kill: the account takes orders again",
+    responses={
+        404: {"description": "no such account in your tenant"},
+        503: {"description": "the account's hot path is not answering"},
+    },
+)
+async def rearm(account: str, principal: Trader, res: Res) -> KillSwitch:
+    await tenant_account(res, principal, account)
+    await ask(res, account, Rearm())
+    log.warning("kill switch re-armed", account=account, by=str(principal.user_id))
+    return KillSwitch(account=account, engaged=False)
+
+
+@router.get(
+    "/accounts/{account}/reconciliation",
+    summary="The last comparison of the account's books with its venue, and its repairs",
+    responses={404: {"description": "no such account in your tenant"}},
+)
+async def get_reconciliation(account: str, principal: Reader, res: Res) -> Reconciliation:
+    await tenant_account(res, principal, account)
+    row = await TenantBooks(res.pool, principal.tenant_id).reconciliation(account)
+    if row is None:
+        return Reconciliation(account=account, checked_at=None, status="never", repairs_total=0)
+    report = row["report"]
+    fields = ("venue_fills", "book_fills", "repaired_fills", "differences")
+    return Reconciliation(
+        account=account,
+        checked_at=report["checked_at"],
+        status=report["status"],
+        repairs_total=row["repairs"],
+        **{k: report[k] for k in fields if k in report},
+    )
 
 
 @router.get(
@@ -80,6 +153,9 @@ async def list_fills(
             price=r["price"],
             commission=r["commission"],
             swap=r["swap"],
+            profit=r["profit"],
+            source=r["source"],
+            repaired=r["repaired"],
             time=r["ts_event"],
         )
         for r in rows[:limit]

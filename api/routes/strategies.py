@@ -14,6 +14,7 @@ from api.hotpath import HotpathRefusalError, ask
 from api.resources import Resources
 from api.schemas.trading import Strategy
 from api.security.principal import Principal
+from domain.messages import ListStrategies, SetStrategy
 
 router = APIRouter(prefix="/v1/accounts/{account}/strategies", tags=["strategies"])
 
@@ -32,7 +33,7 @@ def strategy_id(name: str) -> str:
 
 async def _strategies(res: Resources, principal: Principal, account: str) -> list[Strategy]:
     await tenant_account(res, principal, account)
-    answer = await ask(res, account, "strategies")
+    answer = await ask(res, account, ListStrategies())
     return [Strategy(id=strategy_id(s["name"]), **s) for s in answer.get("strategies", [])]
 
 
@@ -53,9 +54,8 @@ async def _switch(
     if found is None:
         known = ", ".join(s.id for s in running) or "none"
         raise HTTPException(404, f"no strategy {strategy!r} on {account!r}; it runs: {known}")
-    data: dict[str, Any] = {"name": found.name, "enabled": enabled}
     try:
-        answer = await ask(res, account, "strategy", data)
+        answer = await ask(res, account, SetStrategy(name=found.name, enabled=enabled))
     except HotpathRefusalError as exc:  # stopped meanwhile by a restart with other strategies
         raise HTTPException(404, str(exc)) from None
     return found.model_copy(update={"enabled": answer["enabled"]})

@@ -90,7 +90,7 @@ class UpdateOutcome(Output):
 class Fill(Output):
     id: uuid.UUID
     account: str
-    order_id: str
+    order_id: str = Field(description="the client order id the venue gave the deal")
     broker_fill_id: str
     symbol: str
     side: Side
@@ -98,7 +98,36 @@ class Fill(Output):
     price: Decimal
     commission: Decimal
     swap: Decimal
+    profit: Decimal = Field(description="realised by the deal, account currency, before costs")
+    source: Literal["order", "strategy", "stop_loss", "take_profit", "kill_switch", "broker"] = (
+        Field(description="who caused the deal")
+    )
+    repaired: bool = Field(description="found by reconciliation with the venue, not by its event")
     time: datetime
+
+
+class KillRequest(Input):
+    flatten: bool = Field(False, description="also close every open position at market")
+
+
+class KillSwitch(Output):
+    account: str
+    engaged: bool
+    cancelled: list[str] = Field(default_factory=list, description="working orders cancelled")
+    flattened: list[str] = Field(
+        default_factory=list, description="the orders that close the open positions"
+    )
+
+
+class Reconciliation(Output):
+    account: str
+    checked_at: datetime | None = Field(description="null until the books were first compared")
+    status: str = Field(description="equal | repaired | different | venue unreachable | never")
+    venue_fills: int = 0
+    book_fills: int = 0
+    repaired_fills: list[str] = Field(default_factory=list)
+    differences: list[str] = Field(default_factory=list)
+    repairs_total: int = Field(0, description="deals recorded by repairs since the account began")
 
 
 class Balance(Output):

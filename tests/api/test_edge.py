@@ -18,7 +18,8 @@ from api.app import create_app
 from api.edge import Edge
 from api.security.passwords import hash_password
 from config.settings import PostgresSettings, TierLimits
-from domain.orders import Fill, Order, Side
+from domain.messages import FillReported
+from domain.orders import Order, Side
 from tests.api.conftest import PASSWORD, People, bearer, login, settings_for
 from tests.conftest import RunningPlatform
 
@@ -36,8 +37,16 @@ async def desk_account(platform: RunningPlatform, people: People) -> str:
         await book.ensure_account(account, people["a", "trader"].tenant)
         order = Order(f"edge-{uuid.uuid4().hex[:8]}", "GBPUSD", Side.SELL, Decimal("0.3"))
         await book.record_order(account, order)
-        fill = Fill("edge-f1", order.client_order_id, Side.SELL, order.volume, Decimal("1.27"), 1)
-        await book.record_fill(account, "GBPUSD", fill)
+        fill = FillReported(
+            fill_id="edge-f1",
+            client_order_id=order.client_order_id,
+            symbol="GBPUSD",
+            side=Side.SELL,
+            volume=order.volume,
+            price=Decimal("1.27"),
+            ts=1,
+        )
+        await book.record_fill(account, fill)
     finally:
         await pool.close()
     return account

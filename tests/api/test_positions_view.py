@@ -20,7 +20,8 @@ from adapters.postgres.pool import create_pool
 from api.app import create_app
 from api.positions_view import PositionsView
 from config.settings import PostgresSettings
-from domain.orders import Fill, Order, Side
+from domain.messages import FillReported
+from domain.orders import Order, Side
 from tests.api.conftest import People, bearer, serve, settings_for
 from tests.conftest import RunningPlatform
 
@@ -44,8 +45,16 @@ async def api(platform: RunningPlatform) -> AsyncIterator[tuple[httpx.AsyncClien
 async def _fill(book: PostgresOrderBook, account: str, symbol: str, side: Side, lots: str) -> None:
     order = Order(uuid.uuid4().hex[:20], symbol, side, Decimal(lots))
     await book.record_order(account, order)
-    fill = Fill(uuid.uuid4().hex, order.client_order_id, side, Decimal(lots), Decimal("1.1"), 1)
-    await book.record_fill(account, symbol, fill)
+    fill = FillReported(
+        fill_id=uuid.uuid4().hex,
+        client_order_id=order.client_order_id,
+        symbol=symbol,
+        side=side,
+        volume=Decimal(lots),
+        price=Decimal("1.1"),
+        ts=1,
+    )
+    await book.record_fill(account, fill)
 
 
 async def _until(client: httpx.AsyncClient, url: str, headers: dict[str, str], want: Any) -> Any:

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.streams import Fanout
+from domain.messages import OrderAccepted, encode
 from tests.api.conftest import LiveApi, People, bearer
 from tests.trading_stack import Stack
 
@@ -189,7 +190,7 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_go_on() -> None:
     elsewhere = fanout.join(uuid.uuid4(), lambda: dropped.append("elsewhere"))
     for sub in (slow, fast, elsewhere):
         fanout.subscribe(sub, ["orders"])
-    event = {b"kind": b"order_accepted", b"data": b'{"client_order_id": "x"}'}
+    event = {k.encode(): v for k, v in encode(OrderAccepted(client_order_id="x")).items()}
     for n in range(5):
         fanout.dispatch("acct", event)
         if n < 4:
@@ -204,5 +205,5 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_go_on() -> None:
         "channel": "orders",
         "account": "acct",
         "kind": "order_accepted",
-        "data": {"client_order_id": "x"},
+        "data": {"client_order_id": "x", "broker_order_id": None},
     }

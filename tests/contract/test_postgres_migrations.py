@@ -94,9 +94,9 @@ async def test_fills_are_unique_per_broker_ticket(fresh_db: str) -> None:
             tenant,
             account,
         )
-        insert = """INSERT INTO fills (tenant_id, account_id, order_id, broker_fill_id, symbol,
-                        side, volume, price, ts_event)
-                    VALUES ($1, $2, $3, 'deal-7', 'EURUSD', 'buy', 1, 1.1, now())
+        insert = """INSERT INTO fills (tenant_id, account_id, order_id, client_order_id,
+                        broker_fill_id, symbol, side, volume, price, ts_event, ts_ns)
+                    VALUES ($1, $2, $3, 'c-1', 'deal-7', 'EURUSD', 'buy', 1, 1.1, now(), 0)
                     ON CONFLICT (account_id, broker_fill_id) DO NOTHING"""
         await conn.execute(insert, tenant, account, order)
         await conn.execute(insert, tenant, account, order)

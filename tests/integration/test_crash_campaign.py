@@ -81,11 +81,11 @@ Venue = tuple[list[str], dict[str, tuple[str, Decimal]]]  # executed orders; fil
 def paper_venue(data_dir: Path) -> Venue:
     journal = data_dir / "hotpath" / "demo.jsonl"
     records = [orjson.loads(line) for line in journal.read_bytes().splitlines()]
-    executed = [r["order"]["client_order_id"] for r in records if r["t"] == "submit"]
+    executed = [r["data"]["client_order_id"] for r in records if r["type"] == "submit"]
     fills = {
-        r["fill"]["fill_id"]: (r["fill"]["side"], Decimal(r["fill"]["volume"]))
+        r["data"]["fill_id"]: (r["data"]["side"], Decimal(r["data"]["volume"]))
         for r in records
-        if r["t"] == "fill"
+        if r["type"] == "fill"
     }
     return executed, fills
 

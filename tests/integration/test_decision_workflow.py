@@ -10,6 +10,7 @@ from decimal import Decimal
 import orjson
 
 from activities.decisions import PortfolioLimits
+from domain.messages import DecisionCandidate
 from domain.orders import OrderState, Side
 from domain.ports import Opinion
 from domain.strategies import MaCross
@@ -138,18 +139,17 @@ async def test_the_whole_loop_from_bar_close_to_booked_fill(platform: RunningPla
 
 async def test_a_candidate_delivered_twice_is_decided_once(stack: Stack) -> None:
     request = candidate(stack, bar=60)
-    payload = {
-        "account": request.account,
-        "symbol": request.symbol,
-        "strategy": request.strategy,
-        "bar_ts": request.bar_ts,
-        "side": "buy",
-        "volume": "0.10",
-        "reason": "entry_long",
-        "features": {},
-    }
-    assert await stack.bridge._decide(payload)
-    assert await stack.bridge._decide(payload)
+    sent = DecisionCandidate(
+        account=request.account,
+        symbol=request.symbol,
+        strategy=request.strategy,
+        bar_ts=request.bar_ts,
+        side=Side.BUY,
+        volume=Decimal("0.10"),
+        reason="entry_long",
+    )
+    assert await stack.bridge._decide(sent)
+    assert await stack.bridge._decide(sent)
     assert (stack.bridge.decisions, stack.bridge.duplicates) == (1, 1)
     assert await filled(stack, request.client_order_id) is OrderState.FILLED
     assert stack.engine.stats.orders == 1

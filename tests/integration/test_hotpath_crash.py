@@ -13,6 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.redis.event_bus import RedisStreamBus
+from domain.messages import QueryPositions, SubmitOrder
+from domain.orders import OrderType, Side
 from tests.conftest import RunningPlatform
 from tests.hotpath_client import all_replies, hotpath_env, send_command, start_hotpath, wait_reply
 
@@ -31,10 +33,10 @@ def venue_positions(journal: Path) -> dict[str, Decimal]:
     net: dict[str, Decimal] = {}
     for line in journal.read_bytes().splitlines():
         record = orjson.loads(line)
-        if record["t"] == "fill":
-            fill = record["fill"]
+        if record["type"] == "fill":
+            fill = record["data"]
             signed = Decimal(fill["volume"]) * (1 if fill["side"] == "buy" else -1)
-            net[record["symbol"]] = net.get(record["symbol"], Decimal(0)) + signed
+            net[fill["symbol"]] = net.get(fill["symbol"], Decimal(0)) + signed
     return {s: v for s, v in net.items() if v}
 
 
@@ -46,42 +48,27 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
     bus = RedisStreamBus(client)
     proc = await start(account, tmp_path, platform)
     try:
-        await send_command(
-            bus,
-            account,
-            "c1",
-            "submit",
-            {"client_order_id": "k-1", "symbol": "EURUSD", "side": "buy", "volume": "0.30"},
+        market = SubmitOrder(
+            client_order_id="k-1", symbol="EURUSD", side=Side.BUY, volume=Decimal("0.3")
         )
-        await send_command(
-            bus,
-            account,
-            "c2",
-            "submit",
-            {
-                "client_order_id": "k-2",
-                "symbol": "EURUSD",
-                "side": "buy",
-                "volume": "0.20",
-                "order_type": "limit",
-                "price": "1.0650",
-            },
+        await send_command(bus, account, "c1", market)
+        limit = SubmitOrder(
+            client_order_id="k-2",
+            symbol="EURUSD",
+            side=Side.BUY,
+            volume=Decimal("0.20"),
+            order_type=OrderType.LIMIT,
+            price=Decimal("1.0650"),
         )
+        await send_command(bus, account, "c2", limit)
         assert (await wait_reply(client, account, "c2"))["ok"] is True
         # more orders in flight, then kill -9 at once: some may be done, some not yet read
         for n in range(3, 9):
-            await send_command(
-                bus,
-                account,
-                f"c{n}",
-                "submit",
-                {
-                    "client_order_id": f"k-{n}",
-                    "symbol": "EURUSD",
-                    "side": "sell" if n % 2 else "buy",
-                    "volume": "0.10",
-                },
+            side = Side.SELL if n % 2 else Side.BUY
+            order = SubmitOrder(
+                client_order_id=f"k-{n}", symbol="EURUSD", side=side, volume=Decimal("0.1")
             )
+            await send_command(bus, account, f"c{n}", order)
         await asyncio.sleep(0.15)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
@@ -89,7 +76,7 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
         proc = await start(account, tmp_path, platform)
         for n in range(3, 9):  # every command is answered after the restart
             await wait_reply(client, account, f"c{n}")
-        await send_command(bus, account, "q", "positions", {})
+        await send_command(bus, account, "q", QueryPositions())
         books = (await wait_reply(client, account, "q"))["data"]
         venue = venue_positions(tmp_path / "hotpath" / f"{account}.jsonl")
         assert {s: Decimal(v) for s, v in books["positions"].items()} == venue  # type: ignore[index]

@@ -18,14 +18,28 @@ from adapters.redis.event_bus import RedisStreamBus
 from domain.clock import ManualClock
 from domain.instruments import fx_major
 from domain.market import QuoteTick
+from domain.messages import (
+    AmendOrder,
+    FillReported,
+    Kill,
+    OrderAccepted,
+    Rearm,
+    SubmitOrder,
+    commands_stream,
+    dead_letter_stream,
+    decode,
+    events_stream,
+    replies_stream,
+)
+from domain.orders import OrderType, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
-from hotpath.commands import CommandConsumer, CommandHandler, replies_stream
+from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
 from tests.conftest import RunningPlatform
-from tests.hotpath_client import hotpath_env, send_command, start_hotpath, wait_reply
+from tests.hotpath_client import hotpath_env, send_command, send_raw, start_hotpath, wait_reply
 
 NOW = 1_700_000_000 * 10**9
 
@@ -76,9 +90,11 @@ async def wiring(platform: RunningPlatform):
 
 async def test_a_command_delivered_twice_is_answered_twice_and_acted_on_once(wiring) -> None:
     account, bus, engine, consumer = wiring
-    submit = {"client_order_id": "o-1", "symbol": "EURUSD", "side": "buy", "volume": "0.10"}
-    await send_command(bus, account, "cmd-1", "submit", submit)
-    await send_command(bus, account, "cmd-1", "submit", submit)  # the same command again
+    submit = SubmitOrder(
+        client_order_id="o-1", symbol="EURUSD", side=Side.BUY, volume=Decimal("0.10")
+    )
+    await send_command(bus, account, "cmd-1", submit)
+    await send_command(bus, account, "cmd-1", submit)  # the same command again
     replies = await run_until_replies(consumer, bus, account, 2)
     assert [r["id"] for r in replies] == ["cmd-1", "cmd-1"]
     assert replies[0] == replies[1]
@@ -92,57 +108,60 @@ async def test_a_command_delivered_twice_is_answered_twice_and_acted_on_once(wir
 
 async def test_a_new_command_for_a_known_order_never_submits_it_again(wiring) -> None:
     account, bus, engine, consumer = wiring
-    submit = {"client_order_id": "o-2", "symbol": "EURUSD", "side": "sell", "volume": "0.10"}
-    await send_command(bus, account, "a", "submit", submit)
-    await send_command(
-        bus, account, "b", "submit", submit
-    )  # a retried activity with a fresh command id
+    submit = SubmitOrder(
+        client_order_id="o-2", symbol="EURUSD", side=Side.SELL, volume=Decimal("0.1")
+    )
+    await send_command(bus, account, "a", submit)
+    await send_command(bus, account, "b", submit)  # a retried activity with a fresh command id
     replies = await run_until_replies(consumer, bus, account, 2)
     assert [r["data"]["client_order_id"] for r in replies] == ["o-2", "o-2"]  # type: ignore[index]
     assert engine.stats.orders == 1
 
 
-async def test_bad_commands_get_an_error_naming_the_problem(wiring) -> None:
-    account, bus, _, consumer = wiring
-    await send_command(bus, account, "x1", "teleport", {})
-    await send_command(
-        bus, account, "x2", "submit", {"client_order_id": "o-3", "symbol": "EURUSD", "side": "buy"}
+async def test_unreadable_commands_are_answered_and_dead_lettered_with_the_reason(
+    wiring,
+) -> None:
+    account, bus, engine, consumer = wiring
+    await send_raw(bus, account, "x1", "teleport", {})
+    await send_raw(bus, account, "x2", "submit", {"client_order_id": "o-3", "symbol": "EURUSD"})
+    bad_side = {"client_order_id": "o-4", "symbol": "EURUSD", "side": "up", "volume": "1"}
+    await send_raw(bus, account, "x3", "submit", bad_side)
+    fill = FillReported(
+        fill_id="D1",
+        client_order_id="o-5",
+        symbol="EURUSD",
+        side=Side.BUY,
+        volume=Decimal(1),
+        price=Decimal("1.1"),
+        ts=NOW,
     )
-    await send_command(
-        bus,
-        account,
-        "x3",
-        "submit",
-        {"client_order_id": "o-4", "symbol": "EURUSD", "side": "up", "volume": "1"},
-    )
-    replies = await run_until_replies(consumer, bus, account, 3)
-    assert [r["ok"] for r in replies] == [False, False, False]
-    assert replies[0]["error"] == "unknown command 'teleport'"
-    assert replies[1]["error"] == "volume is required"
-    assert "'up' is not a valid Side" in str(replies[2]["error"])
+    await send_command(bus, account, "x4", fill)  # type: ignore[arg-type]  # no command
+    replies = await run_until_replies(consumer, bus, account, 4)
+    assert [r["ok"] for r in replies] == [False, False, False, False]
+    assert str(replies[0]["error"]).startswith("unknown message type 'teleport'")
+    assert "side: Field required" in str(replies[1]["error"])
+    assert "volume: Field required" in str(replies[1]["error"])
+    assert "side: Input should be 'buy' or 'sell'" in str(replies[2]["error"])
+    assert engine.orders == {}
+    dead = await bus._redis.xrange(dead_letter_stream(commands_stream(account)))
+    reasons = {f[b"id"]: f[b"dead.reason"].decode() for _, f in dead}
+    assert set(reasons) == {b"x1", b"x2", b"x3", b"x4"}
+    assert reasons[b"x4"] == "fill is not a command"
+    assert consumer.unreadable == 4
+    assert await bus.pending(commands_stream(account), "hotpath") == 0  # none comes back
 
 
 async def test_the_kill_switch_cancels_flattens_and_refuses_until_rearmed(wiring) -> None:
     account, bus, engine, consumer = wiring
-    await send_command(
-        bus,
-        account,
-        "k0",
-        "submit",
-        {"client_order_id": "o-5", "symbol": "EURUSD", "side": "buy", "volume": "1"},
-    )
+    submit = SubmitOrder(client_order_id="o-5", symbol="EURUSD", side=Side.BUY, volume=Decimal(1))
+    await send_command(bus, account, "k0", submit)
     await run_until_replies(consumer, bus, account, 1)
     engine.on_tick(QuoteTick("EURUSD", NOW + 1, 1.1, 1.1002))
     assert engine.book.net_volume("EURUSD") == 1
-    await send_command(bus, account, "k1", "kill", {"flatten": True})
-    await send_command(
-        bus,
-        account,
-        "k2",
-        "submit",
-        {"client_order_id": "o-6", "symbol": "EURUSD", "side": "buy", "volume": "1"},
-    )
-    await send_command(bus, account, "k3", "rearm", {})
+    await send_command(bus, account, "k1", Kill(flatten=True))
+    again = SubmitOrder(client_order_id="o-6", symbol="EURUSD", side=Side.BUY, volume=Decimal(1))
+    await send_command(bus, account, "k2", again)
+    await send_command(bus, account, "k3", Rearm())
     replies = await run_until_replies(consumer, bus, account, 4)
     engine.on_tick(QuoteTick("EURUSD", NOW + 2, 1.1, 1.1002))
     assert replies[1]["data"]["engaged"] is True  # type: ignore[index]
@@ -157,7 +176,7 @@ async def test_events_wait_in_the_outbox_while_the_bus_is_down(platform: Running
     stream = f"events:t{uuid.uuid4().hex[:8]}"
     publisher = Publisher(outbox, down, stream)
     for n in range(5):
-        outbox.emit("fill", {"n": n})
+        outbox.emit(OrderAccepted(client_order_id=f"o-{n}"))
     with pytest.raises(Exception):  # noqa: B017, PT011  (whatever the client raises)
         await publisher.flush()
     assert len(outbox) == 5
@@ -165,7 +184,9 @@ async def test_events_wait_in_the_outbox_while_the_bus_is_down(platform: Running
     assert await publisher.flush() == 5
     assert len(outbox) == 0
     entries = await publisher.bus._redis.xrange(stream)
-    assert [orjson.loads(f[b"data"])["n"] for _, f in entries] == [0, 1, 2, 3, 4]
+    assert [decode(f).message for _, f in entries] == [
+        OrderAccepted(client_order_id=f"o-{n}") for n in range(5)
+    ]
     await publisher.bus.close()
     await down.close()
 
@@ -181,18 +202,15 @@ async def test_the_hotpath_process_trades_by_command_and_stops_cleanly(
     client = aioredis.from_url(platform.redis_url)
     try:
         bus = RedisStreamBus(client)
-        await send_command(
-            bus,
-            account,
-            "p1",
-            "submit",
-            {"client_order_id": "p-1", "symbol": "EURUSD", "side": "buy", "volume": "0.1"},
+        submit = SubmitOrder(
+            client_order_id="p-1", symbol="EURUSD", side=Side.BUY, volume=Decimal("0.1")
         )
+        await send_command(bus, account, "p1", submit)
         reply = await wait_reply(client, account, "p1")
         assert reply["ok"] is True
         kinds: set[str] = set()
         for _ in range(100):
-            kinds = {f[b"kind"].decode() for _, f in await client.xrange(f"events:{account}")}
+            kinds = {f[b"type"].decode() for _, f in await client.xrange(events_stream(account))}
             if {"quote", "fill"} <= kinds:
                 break
             await asyncio.sleep(0.05)
@@ -269,17 +287,19 @@ async def test_mt5_without_the_package_or_a_bridge_says_how_to_fix_it(
 
 async def test_amend_by_command(wiring) -> None:
     account, bus, engine, consumer = wiring
-    limit = {
-        "client_order_id": "o-7",
-        "symbol": "EURUSD",
-        "side": "buy",
-        "volume": "0.10",
-        "order_type": "limit",
-        "price": "1.0950",
-    }
-    await send_command(bus, account, "a1", "submit", limit)
-    await send_command(bus, account, "a2", "amend", {"client_order_id": "o-7", "price": "1.0960"})
-    await send_command(bus, account, "a3", "amend", {"client_order_id": "o-7"})
+    limit = SubmitOrder(
+        client_order_id="o-7",
+        symbol="EURUSD",
+        side=Side.BUY,
+        volume=Decimal("0.10"),
+        order_type=OrderType.LIMIT,
+        price=Decimal("1.0950"),
+    )
+    await send_command(bus, account, "a1", limit)
+    await send_command(
+        bus, account, "a2", AmendOrder(client_order_id="o-7", price=Decimal("1.0960"))
+    )
+    await send_command(bus, account, "a3", AmendOrder(client_order_id="o-7"))
     replies = await run_until_replies(consumer, bus, account, 3)
     assert replies[1]["data"]["amended"] is True  # type: ignore[index]
     assert replies[1]["data"]["price"] == "1.09600"  # type: ignore[index]

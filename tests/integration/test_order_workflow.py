@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from domain.orders import OrderState, OrderType
-from hotpath.commands import CommandHandler
+from domain.messages import Event, FillReported
+from domain.orders import Order, OrderState, OrderType
+from hotpath.engine import Engine
 from hotpath.outbox import Outbox
 from temporal.order_client import OrderNotFoundError, cancel_order
 from temporal.orders import (
@@ -119,9 +119,9 @@ async def test_a_fill_whose_event_was_lost_is_found_by_reconciliation(stack: Sta
         def __init__(self, inner: Outbox) -> None:
             self.inner = inner
 
-        def emit(self, kind: str, payload: dict[str, object]) -> None:
-            if kind != "fill":
-                self.inner.emit(kind, payload)
+        def emit(self, event: Event) -> None:
+            if not isinstance(event, FillReported):
+                self.inner.emit(event)
 
     stack.engine.outbox = LosingFills(stack.engine.outbox)  # type: ignore[assignment]
     handle = await stack.start("lost-1", reconcile_s=0.5)
@@ -140,11 +140,11 @@ async def test_an_order_the_hot_path_keeps_losing_is_resent_then_rejected(
     up to a budget, and then rejects it instead of waiting forever."""
     seen: list[str] = []
 
-    def forgetful(self: CommandHandler, data: dict[str, Any], now: int) -> dict[str, Any]:
-        seen.append(data["client_order_id"])
-        return {"client_order_id": data["client_order_id"], "state": "submitted"}
+    def forgetful(self: Engine, order: Order, now: int, **_: object) -> bool:
+        seen.append(order.client_order_id)
+        return True  # taken, and never heard of again
 
-    monkeypatch.setattr(CommandHandler, "_submit", forgetful)
+    monkeypatch.setattr(Engine, "submit", forgetful)
     handle = await stack.start("lossy-1", ack_timeout_s=0.3)
     view = await asyncio.wait_for(handle.result(), 30)
     assert view.state is OrderState.REJECTED

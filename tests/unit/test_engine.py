@@ -12,6 +12,7 @@ import pytest
 from domain.instruments import fx_major
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
+from domain.messages import BarClosed, FillReported, OrderAccepted, OrderRejected, QuoteSampled
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross
@@ -82,8 +83,8 @@ def test_bar_replay_fills_ma_cross_at_the_next_open_as_documented(shared_data: P
         if eng.stats.fills > before:
             fills.append(i)
     got = [
-        (fills[n], payload["side"], float(payload["price"]))
-        for n, (kind, payload) in enumerate(e for e in eng.outbox.take(10**6) if e[0] == "fill")
+        (fills[n], fill.side.value, float(fill.price))
+        for n, fill in enumerate(e for e in eng.outbox.take(10**6) if isinstance(e, FillReported))
     ]
     closes = np.array([b.close for b in bars])
     opens = np.array([b.open for b in bars])
@@ -105,17 +106,15 @@ def test_tick_replay_builds_bars_trades_and_keeps_the_books(shared_data: Path) -
     for ts, bid, ask in frame.select("ts", "bid", "ask").iter_rows():
         eng.on_tick(QuoteTick("USDJPY", ts, bid, ask))
     events = eng.outbox.take(10**6)
-    kinds = {k for k, _ in events}
+    kinds = {e.TYPE for e in events}
     assert {"bar", "quote", "decision_candidate", "order_accepted", "fill"} <= kinds
-    fills = [p for k, p in events if k == "fill"]
+    fills = [e for e in events if isinstance(e, FillReported)]
     assert fills
     for fill in fills:  # buys at the ask, sells at the bid of the tick that filled them
-        tick = frame.filter(pl.col("ts") == fill["ts"]).row(0, named=True)
-        assert float(fill["price"]) == pytest.approx(
-            tick["ask" if fill["side"] == "buy" else "bid"]
-        )
+        tick = frame.filter(pl.col("ts") == fill.ts).row(0, named=True)
+        assert float(fill.price) == pytest.approx(tick["ask" if fill.side == "buy" else "bid"])
     assert eng.book.net_volume("USDJPY") == strategy.net
-    assert eng.stats.bars == len([1 for k, _ in events if k == "bar"])
+    assert eng.stats.bars == len([1 for e in events if isinstance(e, BarClosed)])
 
 
 def test_a_refused_order_frees_the_strategy_and_says_why(shared_data: Path) -> None:
@@ -124,9 +123,9 @@ def test_a_refused_order_frees_the_strategy_and_says_why(shared_data: Path) -> N
     eng = engine("GBPUSD", [strategy], RiskLimits(restricted=frozenset({"GBPUSD"})))
     for bar in bars:
         eng.on_bar(bar)
-    rejected = [p for k, p in eng.outbox.take(10**6) if k == "order_rejected"]
+    rejected = [e for e in eng.outbox.take(10**6) if isinstance(e, OrderRejected)]
     assert rejected
-    assert {p["reason"] for p in rejected} == {"restricted_symbol"}
+    assert {e.reason for e in rejected} == {"restricted_symbol"}
     assert eng.stats.rejected == {"restricted_symbol": len(rejected)}
     assert not strategy.pending
     assert eng.stats.fills == 0
@@ -134,15 +133,14 @@ def test_a_refused_order_frees_the_strategy_and_says_why(shared_data: Path) -> N
 
 def test_the_outbox_drops_quote_samples_first_and_never_an_order() -> None:
     box = Outbox(capacity=3)
-    box.emit("quote", {})
-    box.emit("fill", {"n": 1})
-    box.emit("fill", {"n": 2})
-    box.emit("fill", {"n": 3})
+    box.emit(QuoteSampled(symbol="EURUSD", ts=1, bid=1.1, ask=1.1002))
+    for n in (1, 2, 3):
+        box.emit(OrderAccepted(client_order_id=f"o-{n}"))
     assert box.dropped == 1
     with pytest.raises(OutboxFullError, match="none can be dropped"):
-        box.emit("fill", {"n": 4})
+        box.emit(OrderAccepted(client_order_id="o-4"))
     assert box.alarm
-    assert [p["n"] for _, p in box.take()] == [1, 2, 3]
+    assert box.take() == [OrderAccepted(client_order_id=f"o-{n}") for n in (1, 2, 3)]
 
 
 def test_an_order_for_a_symbol_not_traded_here_is_refused_with_its_rule() -> None:
@@ -151,11 +149,11 @@ def test_an_order_for_a_symbol_not_traded_here_is_refused_with_its_rule() -> Non
 
     eng = engine("EURUSD", [])
     assert eng.submit(Order("x-1", "GBPJPY", Side.BUY, Decimal("0.1")), 0) is False
-    refused = [p for k, p in eng.outbox.take(100) if k == "order_rejected"]
+    refused = [e for e in eng.outbox.take(100) if isinstance(e, OrderRejected)]
     assert refused == [
-        {
-            "client_order_id": "x-1",
-            "reason": Reason.UNKNOWN_SYMBOL.value,
-            "detail": "GBPJPY is not traded here",
-        }
+        OrderRejected(
+            client_order_id="x-1",
+            reason=Reason.UNKNOWN_SYMBOL.value,
+            detail="GBPJPY is not traded here",
+        )
     ]

@@ -14,6 +14,7 @@ from adapters.files.market_files import read_market_file
 from domain.instruments import fx_major
 from domain.market import Bar
 from domain.market_data import SeriesKind, Timeframe
+from domain.messages import DecisionCandidate
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross
@@ -97,10 +98,10 @@ def test_the_hot_paths_decision_snapshot_is_the_batch_row_of_its_bar(shared_data
             Bar("GBPUSD", Timeframe.M1, ts, o, h, lo, c),
             Bar("GBPUSD", Timeframe.M1, ts, o, h, lo, a),
         )
-    candidates = [p for kind, p in outbox.take(100_000) if kind == "decision_candidate"]
+    candidates = [e for e in outbox.take(100_000) if isinstance(e, DecisionCandidate)]
     assert len(candidates) > 20
     for candidate in candidates:
-        assert_same_row(batch.row(index[candidate["bar_ts"]], named=True), candidate["features"])
+        assert_same_row(batch.row(index[candidate.bar_ts], named=True), candidate.features)
 
 
 def test_the_model_row_follows_the_feature_names_with_nan_for_unknowns() -> None:

@@ -11,6 +11,7 @@ import pytest
 from adapters.mt5.broker import Mt5Broker, magic_numbers
 from domain.instruments import fx_major
 from domain.market import QuoteTick
+from domain.messages import QueryOrder, SubmitOrder
 from domain.orders import Order, OrderState, OrderType, Side
 from domain.risk import RiskGate, RiskLimits
 from hotpath.commands import CommandHandler
@@ -48,7 +49,7 @@ def order(cid: str = "m-1", **kw: object) -> Order:
 
 
 def kinds(engine: Engine) -> list[str]:
-    return [k for k, _ in engine.outbox.take(1000) if k != "quote"]
+    return [e.TYPE for e in engine.outbox.take(1000) if e.TYPE != "quote"]
 
 
 def test_a_market_order_fills_with_the_brokers_deal() -> None:
@@ -218,19 +219,18 @@ def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> 
     engine, venue = engine_at(fake, {"ma": 11})
     engine.adopt(*venue.recover({11: "ma", 7: "manual"}))
     handler = CommandHandler(engine)
-    seen = handler.handle("query_order", {"client_order_id": "m-9"}, 0)
+    seen = handler.handle(QueryOrder(client_order_id="m-9"), 0)
     assert (seen["state"], seen["filled"]) == ("filled", "0.1")
     assert [f["fill_id"] for f in seen["fills"]] == [str(fake.deals[0].ticket)]
     assert engine.orders["m-9"].strategy == "ma"
     again = handler.handle(
-        "submit",
-        {"client_order_id": "m-9", "symbol": "EURUSD", "side": "buy", "volume": "0.1"},
+        SubmitOrder(client_order_id="m-9", symbol="EURUSD", side=Side.BUY, volume=Decimal("0.1")),
         0,
     )
     assert again["state"] == "filled"
     assert len([r for r in fake.sent if r["action"] == 1]) == 1
     assert engine.book.net_volume("EURUSD") == Decimal("0.1")  # the adopted position, once
-    assert handler.handle("query_order", {"client_order_id": "m-404"}, 0) == {"state": "unknown"}
+    assert handler.handle(QueryOrder(client_order_id="m-404"), 0) == {"state": "unknown"}
 
 
 def test_mt5_amends_a_resting_orders_price_but_not_its_volume() -> None:

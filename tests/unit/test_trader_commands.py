@@ -11,6 +11,7 @@ import pytest
 from domain.instruments import fx_major
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
+from domain.messages import ListStrategies, QueryBalance, SetStrategy
 from domain.orders import Order, OrderType, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
@@ -44,7 +45,7 @@ def bars(closes: list[float]) -> list[Bar]:
 
 
 def test_the_list_gives_each_strategy_with_the_parameters_it_was_built_with() -> None:
-    listed = CommandHandler(engine()).handle("strategies", {}, 0)["strategies"]
+    listed = CommandHandler(engine()).handle(ListStrategies(), 0)["strategies"]
     assert [s["name"] for s in listed] == ["ma_cross 2/3", "rsi_reversion 5 30/50/70"]
     ma = listed[0]
     assert ma["kind"] == "ma_cross"
@@ -67,7 +68,7 @@ def test_the_list_gives_each_strategy_with_the_parameters_it_was_built_with() ->
 def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
     hot = engine()
     handler = CommandHandler(hot)
-    assert handler.handle("strategy", {"name": "ma_cross 2/3", "enabled": False}, 0) == {
+    assert handler.handle(SetStrategy(name="ma_cross 2/3", enabled=False), 0) == {
         "name": "ma_cross 2/3",
         "enabled": False,
     }
@@ -75,7 +76,7 @@ def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
     for bar in bars(closes):
         hot.on_bar(bar)
     assert not hot.orders
-    handler.handle("strategy", {"name": "ma_cross 2/3", "enabled": True}, 0)
+    handler.handle(SetStrategy(name="ma_cross 2/3", enabled=True), 0)
     for bar in bars([1.13, 1.12, 1.10, 1.08, 1.11, 1.13]):
         hot.on_bar(bar)
     assert any(o.strategy == "ma_cross 2/3" for o in hot.orders.values())
@@ -83,13 +84,13 @@ def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
 
 def test_an_unknown_strategy_is_refused_naming_the_running_ones() -> None:
     with pytest.raises(CommandError, match="running: ma_cross 2/3, rsi_reversion 5 30/50/70"):
-        CommandHandler(engine()).handle("strategy", {"name": "ma_cross 5/20"}, 0)
+        CommandHandler(engine()).handle(SetStrategy(name="ma_cross 5/20"), 0)
 
 
 def test_switches_survive_a_restart_and_ignore_strategies_no_longer_run(tmp_path: Path) -> None:
     switches = StrategySwitches(tmp_path / "acc.strategies.json")
     CommandHandler(engine(), switches).handle(
-        "strategy", {"name": "rsi_reversion 5 30/50/70", "enabled": False}, 0
+        SetStrategy(name="rsi_reversion 5 30/50/70", enabled=False), 0
     )
     restarted = engine()
     assert restarted.enabled["rsi_reversion 5 30/50/70"] is True
@@ -112,7 +113,7 @@ def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at
     hot = engine()
     handler = CommandHandler(hot)
     hot.on_tick(QuoteTick("EURUSD", MINUTE, 1.1000, 1.1002))
-    assert handler.handle("balance", {}, 0) == {
+    assert handler.handle(QueryBalance(), 0) == {
         "currency": "USD",
         "balance": "100000",
         "equity": "100000",
@@ -123,7 +124,7 @@ def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at
     hot.submit(buy, MINUTE)
     hot.on_tick(QuoteTick("EURUSD", 2 * MINUTE, 1.1010, 1.1012))  # the market order fills
     hot.on_tick(QuoteTick("EURUSD", 3 * MINUTE, 1.1020, 1.1022))
-    answer = handler.handle("balance", {}, 0)
+    answer = handler.handle(QueryBalance(), 0)
     # bought 1 lot (100,000 EUR) at the ask 1.1012, marked at the bid 1.1020: +80 USD
     assert answer["positions"] == 1
     assert Decimal(answer["equity"]) - Decimal(answer["balance"]) == Decimal("80")

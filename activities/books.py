@@ -1,0 +1,148 @@
+"""The books' I/O: recording a deal, and comparing the books with the venue to repair them.
+
+The venue is the truth. A comparison asks the account's hot path for every deal and position
+the venue reports, records each deal the books lack (with the provenance the venue gave it,
+marked as found by reconciliation), recomputes the affected positions from their fills, and
+reports what still differs. A deal is taken for lost only when two checks in a row miss it:
+one whose event is on its way is recorded by its owner, not repaired. A repair is logged,
+announced to traders on the account's event stream, and kept with the report in PostgreSQL;
+it is never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from temporalio import activity
+
+from domain.messages import (
+    BooksRepaired,
+    QueryVenue,
+    UnreadableMessageError,
+    VenuePosition,
+    VenueReport,
+    encode,
+    events_stream,
+    read_reply,
+)
+from domain.ports import EventBus, HotpathLink, OrderBook
+from temporal.books import ReconcileRequest, ReconciliationReport
+
+log = logging.getLogger("aitp.books")
+VENUE_ANSWER_S = 5.0
+
+
+class BooksActivities:
+    def __init__(self, hotpath: HotpathLink, book: OrderBook, bus: EventBus) -> None:
+        self._hotpath = hotpath
+        self._book = book
+        self._bus = bus
+
+    @activity.defn(name="reconcile_books")
+    async def reconcile_books(self, request: ReconcileRequest) -> ReconciliationReport:
+        account = request.account
+        now = datetime.now(UTC)
+        reply = await self._hotpath.ask(
+            account, f"venue-{uuid.uuid4().hex}", QueryVenue(), VENUE_ANSWER_S
+        )
+        venue: VenueReport | None = None
+        if reply is not None and reply.ok:
+            try:
+                venue = read_reply(VenueReport, reply.data)
+            except UnreadableMessageError as exc:
+                log.error("the venue report of %s is unreadable: %s", account, exc)
+        if venue is None:
+            report = ReconciliationReport(
+                account=account, checked_at=now, status="venue unreachable"
+            )
+            await self._save(report)
+            return report
+        await self._book.ensure_account(account, request.tenant)
+        booked = await self._book.fill_ids(account)
+        missing = sorted((f for f in venue.fills if f.fill_id not in booked), key=lambda f: f.ts)
+        confirmed = [f for f in missing if f.fill_id in request.suspects]
+        repaired = [f for f in confirmed if await self._book.record_fill(account, f, repair=True)]
+        suspects = [f.fill_id for f in missing if f.fill_id not in request.suspects]
+        if repaired:
+            await self._book.rebuild_positions(account, {f.symbol for f in repaired})
+        held = await self._book.positions(account)
+        balance = await self._book.balance(account)
+        differences = _differences(venue.positions, held) if not suspects else []
+        extra = booked - {f.fill_id for f in venue.fills}
+        if extra:
+            differences.append(
+                f"{len(extra)} deals in the books the venue does not report: "
+                + ", ".join(sorted(extra)[:5])
+            )
+        if balance is not None and balance != venue.balance and not suspects:
+            differences.append(f"balance: the venue says {venue.balance}, the books {balance}")
+        status = (
+            "different"
+            if differences
+            else "repaired"
+            if repaired
+            else "catching up"
+            if suspects
+            else "equal"
+        )
+        report = ReconciliationReport(
+            account=account,
+            checked_at=now,
+            status=status,
+            venue_fills=len(venue.fills),
+            book_fills=len(booked) + len(repaired),
+            repaired_fills=[f.fill_id for f in repaired],
+            suspects=suspects,
+            differences=differences,
+            venue_balance=venue.balance,
+            book_balance=balance,
+        )
+        if repaired:
+            log.warning(
+                "books of %s repaired: %d deals recorded from the venue (%s)",
+                account,
+                len(repaired),
+                ", ".join(report.repaired_fills[:10]),
+            )
+            announce = BooksRepaired(
+                account=account,
+                fills=report.repaired_fills,
+                symbols=sorted({f.symbol for f in repaired}),
+            )
+            await self._bus.publish(events_stream(account), encode(announce))
+        if differences:
+            log.error("books of %s differ from the venue: %s", account, "; ".join(differences))
+        await self._save(report)
+        return report
+
+    async def _save(self, report: ReconciliationReport) -> None:
+        await self._book.save_reconciliation(
+            report.account,
+            report.model_dump(mode="json"),
+            report.repaired,
+        )
+
+
+def _differences(
+    venue: Iterable[VenuePosition], books: Mapping[str, tuple[Decimal, Decimal]]
+) -> list[str]:
+    """Net volume and average price per symbol, where the books and the venue disagree."""
+    held: dict[str, list[VenuePosition]] = {}
+    for p in venue:
+        held.setdefault(p.symbol, []).append(p)
+    found = []
+    for symbol in sorted(set(held) | set(books)):
+        tickets = held.get(symbol, [])
+        volume = sum((p.volume for p in tickets), Decimal(0))
+        booked, booked_avg = books.get(symbol, (Decimal(0), Decimal(0)))
+        if volume != booked:
+            found.append(f"{symbol}: the venue holds {volume}, the books {booked}")
+        elif len(tickets) == 1 and tickets[0].avg_price != booked_avg:
+            found.append(
+                f"{symbol}: average price {tickets[0].avg_price} at the venue, {booked_avg} booked"
+            )
+    return found

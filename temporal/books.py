@@ -1,0 +1,53 @@
+"""The account-books workflow's contract: one per account, the owner of every fill that no
+order workflow owns (bracket legs, the kill switch's flattening, a strategy's direct orders,
+the broker's own deals) and of the reconciliation of the books against the venue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field
+
+from temporal.messages import Message
+
+BOOKS_WORKFLOW = "AccountBooksWorkflow"
+
+
+def books_workflow_id(account: str) -> str:
+    return f"books-{account}"
+
+
+class ReconcileRequest(Message):
+    account: str
+    tenant: str = "default"
+    # deals the previous check found missing: repaired now if they are still missing, so a
+    # deal whose event is merely on its way is never taken for a loss
+    suspects: list[str] = Field(default_factory=list)
+
+
+class ReconciliationReport(Message):
+    """One comparison of the books in PostgreSQL with the venue, and what it repaired."""
+
+    account: str
+    checked_at: datetime
+    status: str  # equal | repaired | different | venue unreachable
+    venue_fills: int = 0
+    book_fills: int = 0
+    repaired_fills: list[str] = Field(default_factory=list)  # deal ids recorded by this check
+    suspects: list[str] = Field(default_factory=list)  # missing for the first time: next check
+    differences: list[str] = Field(default_factory=list)  # what is still not equal, in words
+    venue_balance: Decimal | None = None
+    book_balance: Decimal | None = None
+
+    @property
+    def repaired(self) -> int:
+        return len(self.repaired_fills)
+
+
+class BooksRequest(Message):
+    account: str
+    tenant: str = "default"
+    reconcile_s: float = Field(default=5.0, gt=0)  # how often the books meet the venue
+    carried: ReconciliationReport | None = None  # the last report, over continue-as-new
+    repairs: int = 0  # repairs made by earlier runs of this account's books

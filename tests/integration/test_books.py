@@ -1,0 +1,234 @@
+"""Every deal the venue makes reaches the books once, whoever caused it, and books that drift
+from the venue are repaired by the next reconciliation, which says so.
+
+Each test runs the trading stack (hot path with the paper broker charging commission, its
+publisher and command consumer, the bridge, the trading worker, PostgreSQL) and ends by
+comparing the books with the venue deal by deal: side, volume, price, commission, profit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import TypeVar
+
+import pytest
+
+from adapters.redis.event_bus import RedisStreamBus
+from domain.messages import (
+    BooksRepaired,
+    Event,
+    FillReported,
+    FillSource,
+    Kill,
+    Rearm,
+    SubmitOrder,
+    decode,
+    events_stream,
+)
+from domain.orders import OrderState, OrderType, Side
+from domain.paper import PaperConfig
+from domain.strategies import MaCross, OrderIntent
+from temporal.books import ReconciliationReport, books_workflow_id
+from tests.conftest import RunningPlatform
+from tests.trading_stack import Stack, trading_stack
+
+T = TypeVar("T")
+COMMISSION = Decimal("3.50")  # per lot and side
+
+
+@pytest.fixture
+async def stack(platform: RunningPlatform) -> AsyncIterator[Stack]:
+    paper = PaperConfig(commission_per_lot=COMMISSION)
+    async with trading_stack(platform, paper=paper, reconcile_s=0.5) as running:
+        yield running
+
+
+async def until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str) -> T:
+    """Poll `probe` until `done` holds of its answer; fail after 30 s, naming `what`."""
+    deadline = time.monotonic() + 30
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still {value!r} after 30 s")
+        await asyncio.sleep(0.05)
+
+
+async def booked_deals(stack: Stack) -> dict[str, tuple[str, str, Decimal, Decimal, Decimal]]:
+    async with stack.book._pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT f.broker_fill_id, f.source, f.side, f.volume, f.price, f.commission
+               FROM fills f JOIN accounts a ON a.id = f.account_id WHERE a.code = $1""",
+            stack.account,
+        )
+    return {
+        r["broker_fill_id"]: (r["source"], r["side"], r["volume"], r["price"], r["commission"])
+        for r in rows
+    }
+
+
+def venue_deals(stack: Stack) -> dict[str, tuple[str, str, Decimal, Decimal, Decimal]]:
+    return {
+        f.fill_id: (f.source.value, f.side.value, f.volume, f.price, f.commission)
+        for f in stack.engine.venue_state().fills
+    }
+
+
+async def assert_books_equal_the_venue(stack: Stack) -> None:
+    """Deal by deal, then positions and balance, once the books have caught up."""
+    await until(lambda: booked_deals(stack), lambda got: got == venue_deals(stack), "the deals")
+    venue = stack.engine.venue_state()
+    held = {p.symbol: (p.volume, p.avg_price) for p in venue.positions}
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == held, "positions")
+    assert await stack.book.balance(stack.account) == venue.balance
+
+
+async def filled(stack: Stack, cid: str, **fields: object) -> None:
+    handle = await stack.start(cid, **fields)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.state is OrderState.FILLED
+
+
+async def test_the_kill_switchs_flattening_is_booked_and_the_positions_go_flat(
+    stack: Stack,
+) -> None:
+    await filled(stack, "kb-1", volume=Decimal("0.30"))
+    await filled(stack, "kb-2", volume=Decimal("0.20"))
+    reply = await stack.ask(Kill(flatten=True))
+    assert reply.ok
+    assert len(reply.data["flattened"]) == 1  # one netted position, one closing order
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "flat")
+    deals = await booked_deals(stack)
+    flattening = [d for d in deals.values() if d[0] == FillSource.KILL_SWITCH.value]
+    assert flattening == [
+        ("kill_switch", "sell", Decimal("0.50"), Decimal("1.10000"), Decimal("1.75"))
+    ]
+    await assert_books_equal_the_venue(stack)
+    assert stack.bridge.booked == 1
+    refused = await stack.ask(
+        SubmitOrder(client_order_id="kb-3", symbol="EURUSD", side=Side.BUY, volume=Decimal(1))
+    )
+    assert refused.data["reason"] == "kill_switch"
+    assert (await stack.ask(Rearm())).data == {"engaged": False}
+
+
+async def test_a_stop_loss_leg_nobody_ordered_is_booked_with_its_provenance(
+    stack: Stack,
+) -> None:
+    await filled(stack, "sl-1", volume=Decimal("0.10"), stop_loss=Decimal("1.0990"))
+    stack.prices.extend([(1.0985, 1.0987)] * 3)  # through the stop
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "stopped out")
+    deals = await booked_deals(stack)
+    stops = [d for d in deals.values() if d[0] == FillSource.STOP_LOSS.value]
+    assert stops == [("stop_loss", "sell", Decimal("0.10"), Decimal("1.09850"), Decimal("0.350"))]
+    await assert_books_equal_the_venue(stack)
+
+
+async def test_a_strategys_own_order_on_the_direct_route_is_booked(
+    platform: RunningPlatform,
+) -> None:
+    """An order the hot path sends for its strategy (no workflow) becomes a fill in the books."""
+    strategy = MaCross("EURUSD", fast=2, slow=3, allow_short=True)
+    paper = PaperConfig(commission_per_lot=COMMISSION)
+    async with trading_stack(platform, [strategy], paper=paper, reconcile_s=0.5) as stack:
+        now = stack.engine.quotes["EURUSD"].ts
+        intent = OrderIntent(strategy.name, "EURUSD", Side.SELL, Decimal("0.20"), now, "entry")
+        order = SubmitOrder(
+            client_order_id="own-1",
+            symbol="EURUSD",
+            side=Side.SELL,
+            volume=Decimal("0.20"),
+            strategy=strategy.name,
+        ).order()
+        assert stack.engine.submit(order, now, owner=strategy, intent=intent)
+        deals = await until(lambda: booked_deals(stack), lambda got: len(got) == 1, "the deal")
+        assert [d[0] for d in deals.values()] == ["strategy"]
+        await assert_books_equal_the_venue(stack)
+        assert await stack.book.positions(stack.account) == {
+            "EURUSD": (Decimal("-0.20"), Decimal("1.10000"))
+        }
+
+
+async def test_a_partially_filled_limit_order_books_every_part(platform: RunningPlatform) -> None:
+    paper = PaperConfig(commission_per_lot=COMMISSION, max_fill_lots=Decimal("0.10"))
+    async with trading_stack(platform, paper=paper, reconcile_s=0.5) as stack:
+        stack.prices.extend([(1.0940, 1.0942)] * 150)  # three seconds below the limit
+        await filled(
+            stack,
+            "part-1",
+            volume=Decimal("0.30"),
+            order_type=OrderType.LIMIT,
+            price=Decimal("1.0950"),
+        )
+        deals = await booked_deals(stack)
+        assert sorted(d[2] for d in deals.values()) == [Decimal("0.10")] * 3
+        await assert_books_equal_the_venue(stack)
+
+
+async def test_a_deleted_fill_is_restored_by_the_next_reconciliation_and_counted(
+    stack: Stack, platform: RunningPlatform
+) -> None:
+    await filled(stack, "drift-1", volume=Decimal("0.40"))
+    await assert_books_equal_the_venue(stack)
+    lost = next(iter(await booked_deals(stack)))
+    async with stack.book._pool.acquire() as conn:  # drift: a deal goes missing from the books
+        await conn.execute("DELETE FROM fills WHERE broker_fill_id = $1", lost)
+    handle = stack.client.get_workflow_handle(books_workflow_id(stack.account))
+
+    async def report() -> ReconciliationReport | None:
+        got: ReconciliationReport | None = await handle.query(
+            "reconciliation", result_type=ReconciliationReport
+        )
+        return got
+
+    repaired = await until(report, lambda r: r is not None and lost in r.repaired_fills, "repair")
+    assert repaired is not None
+    assert repaired.status == "repaired"
+    await assert_books_equal_the_venue(stack)
+    async with stack.book._pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT r.repairs, f.repaired FROM reconciliations r
+               JOIN accounts a ON a.id = r.account_id
+               JOIN fills f ON f.account_id = a.id AND f.broker_fill_id = $2
+               WHERE a.code = $1""",
+            stack.account,
+            lost,
+        )
+    assert (row["repairs"], row["repaired"]) == (1, True)
+    bus = RedisStreamBus.from_url(platform.redis_url)
+    try:
+        events = [
+            decode(f).message for _, f in await bus._redis.xrange(events_stream(stack.account))
+        ]
+    finally:
+        await bus.close()
+    told = [e for e in events if isinstance(e, BooksRepaired)]
+    assert told == [BooksRepaired(account=stack.account, fills=[lost], symbols=["EURUSD"])]
+
+
+async def test_a_stop_loss_whose_event_never_arrived_is_booked_by_reconciliation(
+    stack: Stack,
+) -> None:
+    """As if the bridge were down while the stop fired and its event were lost."""
+
+    class LosingStops:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def emit(self, event: Event) -> None:
+            if not (isinstance(event, FillReported) and event.source is FillSource.STOP_LOSS):
+                self.inner.emit(event)  # type: ignore[attr-defined]
+
+        def __len__(self) -> int:
+            return len(self.inner)  # type: ignore[arg-type]
+
+    await filled(stack, "lost-sl", volume=Decimal("0.10"), stop_loss=Decimal("1.0990"))
+    stack.engine.outbox = LosingStops(stack.engine.outbox)  # type: ignore[assignment]
+    stack.prices.extend([(1.0985, 1.0987)] * 3)
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "repaired")
+    deals = await booked_deals(stack)
+    assert [d[0] for d in deals.values()].count("stop_loss") == 1
+    await assert_books_equal_the_venue(stack)
