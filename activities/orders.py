@@ -7,14 +7,17 @@ without acting twice; the reply is read back by that id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.messages import UnreadableMessageError, read
-from domain.ports import HotpathLink, OrderBook
+from domain.ports import BooksUnavailableError, HotpathLink, OrderBook
 from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
+
+T = TypeVar("T")
 
 
 class HotpathTimeoutError(Exception):
@@ -52,18 +55,31 @@ class OrderActivities:
     @activity.defn(name="record_order")
     async def record_order(self, record: OrderRecord) -> None:
         r = record.request
-        await self._book.ensure_account(r.account, r.tenant)
         order = r.to_order()
         order.state = record.state  # the workflow owns the state machine; this is its view
         order.broker_order_id = record.broker_order_id
-        await self._book.record_order(r.account, order)
+        await books_write(self._book.ensure_account(r.account, r.tenant), "the order's account")
+        await books_write(self._book.record_order(r.account, order), f"order {r.client_order_id}")
 
     @activity.defn(name="record_fill")
     async def record_fill(self, record: FillRecord) -> bool:
-        try:
-            return await self._book.record_fill(record.account, record.fill())
-        except LookupError as exc:  # no such account: no retry can fix it
-            raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None
+        return await books_write(
+            self._book.record_fill(record.account, record.fill()), f"deal {record.fill_id}"
+        )
+
+
+async def books_write(write: Awaitable[T], what: str) -> T:
+    """A write to the books: a store that is away raises on (the activity is retried with
+    back-off until it is back); any other failure is bad data, final at once, so no workflow
+    retries a hopeless write forever."""
+    try:
+        return await write
+    except BooksUnavailableError:
+        raise
+    except Exception as exc:
+        raise ApplicationError(
+            f"{what} cannot be written to the books: {exc}", type="BadInput", non_retryable=True
+        ) from None
 
 
 def _fields(data: Mapping[str, object]) -> dict[str, object]:

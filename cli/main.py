@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli import backtest, data, model, platform, users
+from cli import account, backtest, data, model, platform, users
 from cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.add_typer(data.app, name="data")
 app.add_typer(users.app, name="user")
 app.add_typer(backtest.app, name="backtest")
 app.add_typer(model.app, name="model")
+app.add_typer(account.app, name="account")
+app.add_typer(account.books_app, name="books")
 
 _debug = False
 

@@ -173,6 +173,12 @@ class HotpathLink(Protocol):
         ...
 
 
+class BooksUnavailableError(ConnectionError):
+    """The books' store cannot be reached now (refused, dropped, shutting down, overloaded):
+    the write is retried with back-off until it is back. Any other failure of a write is
+    final: retrying bad data cannot make it good."""
+
+
 class OrderBook(Protocol):
     """Orders, fills and positions of accounts, written idempotently (replays change nothing).
 

@@ -18,11 +18,14 @@ BROKER = RetryPolicy(
 BROKER_TIMEOUT = timedelta(seconds=10)  # start-to-close of one broker call
 BROKER_DEADLINE = timedelta(minutes=5)  # schedule-to-close, retries included
 
-# The books in PostgreSQL: writes are idempotent, so retrying them is always safe.
+# The books in PostgreSQL: writes are idempotent, so retrying them is safe while the store
+# is away (for as long as it takes, every 30 s at most); a write the store refuses (bad data)
+# fails as "BadInput" and is never retried. Reconciliation with the venue is the backstop.
 BOOKS = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["BadInput"],
 )
 BOOKS_TIMEOUT = timedelta(seconds=15)
 

@@ -14,18 +14,46 @@ every fill did to it (profit, less commission, plus swap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
 from domain.messages import FillReported
 from domain.orders import TERMINAL, Order, Side
+from domain.ports import BooksUnavailableError
 from domain.positions import net
 
 _TERMINAL = [state.value for state in TERMINAL]
 ZERO = Decimal(0)
+P = ParamSpec("P")
+R = TypeVar("R")
+# the store is away or busy, not the data at fault: class 08 (connection), 40 (rolled back,
+# e.g. a deadlock), 53 (resources), 57 (shut down); and the socket itself
+_AWAY = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+def _retryable(write: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A store that is away raises `BooksUnavailableError`; anything else passes unchanged."""
+
+    @functools.wraps(write)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await write(*args, **kwargs)
+        except _AWAY as exc:
+            raise BooksUnavailableError(f"the books are unavailable: {exc!r}") from exc
+
+    return guarded
 
 
 class UnknownAccountError(LookupError):
@@ -38,6 +66,7 @@ class PostgresOrderBook:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @_retryable
     async def ensure_account(
         self,
         account: str,
@@ -69,6 +98,7 @@ class PostgresOrderBook:
             raise UnknownAccountError(f"no account {account!r}")
         return row
 
+    @_retryable
     async def record_order(self, account: str, order: Order) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             acct = await self._account(conn, account)
@@ -113,6 +143,7 @@ class PostgresOrderBook:
             if linked != "UPDATE 0":
                 await _filled_volume(conn, order_id)
 
+    @_retryable
     async def record_fill(self, account: str, fill: FillReported, repair: bool = False) -> bool:
         """True if this deal was new; its order's filled volume and its position follow."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -189,6 +220,7 @@ class PostgresOrderBook:
             fill.swap,
         )
 
+    @_retryable
     async def rebuild_positions(self, account: str, symbols: Iterable[str]) -> None:
         """Recompute positions from every fill of their symbols, in the venue's order."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -231,6 +263,7 @@ class PostgresOrderBook:
                     swap,
                 )
 
+    @_retryable
     async def positions(self, account: str) -> dict[str, tuple[Decimal, Decimal]]:
         async with self._pool.acquire() as conn:
             acct = await self._account(conn, account)
@@ -241,6 +274,7 @@ class PostgresOrderBook:
             )
         return {r["symbol"]: (r["volume"], r["avg_price"]) for r in rows}
 
+    @_retryable
     async def fill_ids(self, account: str) -> set[str]:
         async with self._pool.acquire() as conn:
             acct = await self._account(conn, account)
@@ -249,6 +283,7 @@ class PostgresOrderBook:
             )
         return {r["broker_fill_id"] for r in rows}
 
+    @_retryable
     async def balance(self, account: str) -> Decimal | None:
         """The deposit and what every fill did to it; None while no deposit is known."""
         async with self._pool.acquire() as conn:
@@ -262,6 +297,7 @@ class PostgresOrderBook:
             )
         return value
 
+    @_retryable
     async def save_reconciliation(
         self, account: str, report: Mapping[str, Any], repaired: int
     ) -> None:

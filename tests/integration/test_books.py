@@ -14,8 +14,14 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.orders import OrderActivities
+from adapters.postgres.orders import PostgresOrderBook
+from adapters.postgres.pool import create_pool
 from adapters.redis.event_bus import RedisStreamBus
+from config.settings import PostgresSettings
 from domain.messages import (
     BooksRepaired,
     Event,
@@ -29,8 +35,10 @@ from domain.messages import (
 )
 from domain.orders import OrderState, OrderType, Side
 from domain.paper import PaperConfig
+from domain.ports import BooksUnavailableError
 from domain.strategies import MaCross, OrderIntent
 from temporal.books import ReconciliationReport, books_workflow_id
+from temporal.orders import FillRecord
 from tests.conftest import RunningPlatform
 from tests.trading_stack import Stack, trading_stack
 
@@ -232,3 +240,32 @@ async def test_a_stop_loss_whose_event_never_arrived_is_booked_by_reconciliation
     deals = await booked_deals(stack)
     assert [d[0] for d in deals.values()].count("stop_loss") == 1
     await assert_books_equal_the_venue(stack)
+
+
+async def test_bad_data_is_refused_at_once_and_an_away_store_is_waited_for(
+    platform: RunningPlatform,
+) -> None:
+    """A NUL in a symbol can never be written: the write fails for good on its first try. A
+    store that is away fails the write as retryable, so the activity waits it out."""
+    pool = await create_pool(platform.postgres_url, PostgresSettings(), "tests")
+    book = PostgresOrderBook(pool)
+    await book.ensure_account("books-bad")
+    record = FillRecord(
+        account="books-bad",
+        symbol="EUR\x00USD",
+        client_order_id="bad-1",
+        side=Side.BUY,
+        fill_id="D-bad",
+        volume=Decimal(1),
+        price=Decimal("1.1"),
+    )
+    activities = OrderActivities(hotpath=None, book=book)  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.record_fill, record)
+    assert (refused.value.type, refused.value.non_retryable) == ("BadInput", True)
+    assert "deal D-bad cannot be written to the books" in str(refused.value)
+    await pool.close()
+    with pytest.raises(BooksUnavailableError):  # not an ApplicationError: retried
+        await ActivityEnvironment().run(
+            activities.record_fill, record.model_copy(update={"symbol": "EURUSD"})
+        )
