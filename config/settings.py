@@ -10,6 +10,7 @@ under `data_dir`.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -172,6 +173,20 @@ class ResearchSettings(_Section):
     )
 
 
+class RiskSettings(_Section):
+    """The hot path's pre-trade limits, in lots and the account currency."""
+
+    max_order_volume: Decimal = Field(default=Decimal(10), gt=0)
+    max_order_notional: Decimal = Field(default=Decimal(2_000_000), gt=0)
+    max_position_volume: Decimal = Field(default=Decimal(20), gt=0, description="net, per symbol")
+    max_gross_exposure: Decimal = Field(default=Decimal(10_000_000), gt=0)
+    daily_loss_reduce_only: Decimal = Field(
+        default=Decimal(5_000), gt=0, description="a loss that leaves only reducing orders"
+    )
+    daily_loss_halt: Decimal = Field(default=Decimal(10_000), gt=0, description="stops trading")
+    leverage: Decimal = Field(default=Decimal(100), gt=0)
+
+
 class DemoSettings(_Section):
     """The demo account `aitp up` trades on the synthetic feed with the paper broker."""
 
@@ -200,6 +215,7 @@ class Settings(BaseSettings):
     research: ResearchSettings = ResearchSettings()
     mt5: Mt5Settings = Mt5Settings()
     llm: LlmSettings = LlmSettings()
+    risk: RiskSettings = RiskSettings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

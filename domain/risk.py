@@ -17,6 +17,7 @@ from enum import StrEnum
 from domain.instruments import Instrument, InstrumentError, TradeMode
 from domain.market import QuoteTick
 from domain.orders import Order, OrderType, Side
+from domain.positions import Book, RateError
 
 KILL_SWITCH = "kill_switch"  # the strategy name of the kill switch's flattening orders
 GLOBAL = "*"
@@ -97,6 +98,66 @@ class AccountState:
     @property
     def free_margin(self) -> Decimal:
         return self.equity - self.used_margin
+
+
+def margin_needed(
+    instrument: Instrument, volume: Decimal, price: Decimal, rate: Decimal, leverage: Decimal
+) -> Decimal:
+    """Initial margin of `volume` lots in the account currency: the instrument's own figure
+    when the broker gives one, else the notional over the account's leverage."""
+    if instrument.margin_initial:
+        return instrument.margin_initial * volume * rate
+    return instrument.notional(volume, price) * rate / leverage
+
+
+def account_state(
+    book: Book,
+    instruments: Mapping[str, Instrument],
+    quotes: Mapping[str, QuoteTick],
+    realised_today: Decimal,
+    leverage: Decimal,
+) -> AccountState:
+    """The account as the gate must see it, from the book and the latest quotes.
+
+    Equity is the balance plus every position marked where it would close (bid for a long,
+    ask for a short). The daily P&L is the net realised P&L of the deals since the day began
+    (00:00 UTC) plus the open P&L now: a position carried over from yesterday counts its whole
+    open loss against today, the cautious reading. Margin and gross exposure are valued at
+    the marks and converted to the account currency; a position with no quote yet is valued
+    at its entry price.
+    """
+    net: dict[str, Decimal] = {}
+    rates: dict[str, Decimal] = {}
+    for instrument in instruments.values():
+        try:
+            rates[instrument.currency_profit] = book.rates.rate(
+                instrument.currency_profit, book.currency
+            )
+        except RateError:
+            continue  # the gate refuses orders it cannot value
+    open_pnl = used = gross = Decimal(0)
+    for pos in book:
+        net[pos.symbol] = net.get(pos.symbol, Decimal(0)) + pos.volume
+        instrument = instruments[pos.symbol]
+        rate = rates.get(instrument.currency_profit)
+        if rate is None:
+            continue
+        quote = quotes.get(pos.symbol)
+        long = pos.volume > 0
+        mark = pos.avg_price if quote is None else Decimal(repr(quote.bid if long else quote.ask))
+        size = abs(pos.volume)
+        open_pnl += instrument.profit(size, pos.avg_price, mark, long=long) * rate
+        used += margin_needed(instrument, size, mark, rate, leverage)
+        gross += instrument.notional(size, mark) * rate
+    return AccountState(
+        equity=book.balance + open_pnl,
+        currency=book.currency,
+        daily_pnl=realised_today + open_pnl,
+        used_margin=used,
+        gross_exposure=gross,
+        net_volume=net,
+        to_account=rates,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +285,7 @@ class RiskGate:
                 return _no(Reason.MAX_POSITION, f"{order.symbol} would be {after} lots")
             if account.gross_exposure + notional > lim.max_gross_exposure:
                 return _no(Reason.MAX_GROSS_EXPOSURE, "gross exposure limit reached")
-            margin = (
-                instrument.margin_initial * order.volume * rate
-                if instrument.margin_initial
-                else notional / lim.leverage
-            )
+            margin = margin_needed(instrument, order.volume, price, rate, lim.leverage)
             if margin > account.free_margin:
                 return _no(
                     Reason.INSUFFICIENT_MARGIN,

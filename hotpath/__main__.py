@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         instruments,
         strategies,
         venue,
-        RiskGate(args.account, RiskLimits()),
+        RiskGate(args.account, RiskLimits(**settings.risk.model_dump())),
         Outbox(),
         currency=args.currency,
         balance=args.balance,

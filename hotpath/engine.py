@@ -51,8 +51,15 @@ from domain.paper import (
     SwapCharged,
     Unresolved,
 )
-from domain.positions import Book, LiveQuoteRates, Position, RateError
-from domain.risk import KILL_SWITCH, AccountState, Reason, RiskGate
+from domain.positions import Book, LiveQuoteRates, Position
+from domain.risk import (
+    KILL_SWITCH,
+    NANOS_PER_DAY,
+    AccountState,
+    Reason,
+    RiskGate,
+    account_state,
+)
 from domain.strategies import OrderIntent, Strategy
 from hotpath.journal import JournalEntry
 from hotpath.outbox import Outbox
@@ -131,6 +138,8 @@ class Engine:
             raise ValueError(f"route must be direct or decision, not {route!r}")
         self.route = route
         self._awaiting: dict[str, OrderIntent] = {}  # strategy -> intent out for a decision
+        self._today = 0  # the day (since the epoch, UTC) the daily P&L counts
+        self._realised_today = Decimal(0)
 
     # --- inputs -------------------------------------------------------------------------
     def on_tick(self, tick: QuoteTick) -> None:
@@ -258,7 +267,7 @@ class Engine:
             return False
         self.orders[order.client_order_id] = order
         quote = self.quotes.get(order.symbol)
-        decision = self.gate.check(order, instrument, quote, self._account(), now)
+        decision = self.gate.check(order, instrument, quote, self._account(now), now)
         if not decision.accepted:
             assert decision.reason is not None
             self._refuse(order, decision.reason, decision.detail)
@@ -431,22 +440,27 @@ class Engine:
     def _strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)
 
-    def _account(self) -> AccountState:
-        book = self.book
-        net: dict[str, Decimal] = {}
-        for pos in book:
-            net[pos.symbol] = net.get(pos.symbol, Decimal(0)) + pos.volume
-        rates: dict[str, Decimal] = {}
-        for instrument in self.instruments.values():
-            try:
-                rates[instrument.currency_profit] = book.rates.rate(
-                    instrument.currency_profit, book.currency
-                )
-            except RateError:
-                continue  # the gate refuses orders it cannot value
-        return AccountState(
-            equity=book.balance, currency=book.currency, net_volume=net, to_account=rates
+    def _account(self, now: int) -> AccountState:
+        self._roll_day(now)
+        return account_state(
+            self.book,
+            self.instruments,
+            self.quotes,
+            self._realised_today,
+            self.gate.limits.leverage,
         )
+
+    def _roll_day(self, ts: int) -> None:
+        """A new day (00:00 UTC) starts the daily P&L afresh."""
+        day = ts // NANOS_PER_DAY
+        if day > self._today:
+            self._today, self._realised_today = day, Decimal(0)
+
+    def _realised(self, ts: int, amount: Decimal) -> None:
+        """Net realised P&L of a deal or a swap charge, counted towards its day's loss limit."""
+        self._roll_day(ts)
+        if ts // NANOS_PER_DAY == self._today:
+            self._realised_today += amount
 
     def _handle(self, events: list[BrokerEvent]) -> None:
         for event in events:
@@ -506,12 +520,14 @@ class Engine:
                 )
                 amount = event.amount * rate
                 self.book.charge_swap(event.position_id, amount)
+                ts = max((q.ts for q in self.quotes.values()), default=0)
+                self._realised(ts, amount)
                 self.outbox.emit(
                     SwapBooked(
                         position_id=event.position_id,
                         symbol=event.symbol,
                         amount=amount,
-                        ts=max((q.ts for q in self.quotes.values()), default=0),
+                        ts=ts,
                     )
                 )
 
@@ -561,6 +577,7 @@ class Engine:
             net_volume=self.book.net(symbol),
         )
         self.fills.setdefault(fill.client_order_id, []).append(report)
+        self._realised(fill.ts, profit - fill.commission)
         return report
 
     @staticmethod
