@@ -9,7 +9,8 @@ from pathlib import Path
 
 from domain.instruments import TradeMode, fx_major
 from domain.market import QuoteTick
-from domain.orders import Order, OrderType, Side
+from domain.orders import Fill, Order, OrderType, Side
+from domain.positions import Book, LiveQuoteRates
 from domain.risk import (
     GLOBAL,
     KILL_SWITCH,
@@ -19,6 +20,7 @@ from domain.risk import (
     RiskGate,
     RiskLimits,
     TradingWindow,
+    account_state,
 )
 
 NOW = 1_700_000_000 * 10**9  # a Tuesday, 22:13 UTC
@@ -175,3 +177,37 @@ def test_an_order_that_cannot_be_valued_in_the_account_currency_is_refused() -> 
     assert "no quote converts JPY to USD" in refused.detail
     valued = account(to_account={"JPY": Dec(1) / Dec(150)})
     assert gate.check(jpy, usdjpy, quote, valued, NOW).accepted
+
+
+def test_the_account_the_gate_sees_marks_positions_where_they_would_close() -> None:
+    """A long EURUSD and a short USDJPY on a USD account: equity, the day's P&L, margin and
+    gross exposure in dollars, the yen converted at the USDJPY quote."""
+    instruments = {"EURUSD": EURUSD, "USDJPY": fx_major("USDJPY", 3)}
+    quotes = {
+        "EURUSD": QuoteTick("EURUSD", NOW, 1.10100, 1.10110),
+        "USDJPY": QuoteTick("USDJPY", NOW, 150.000, 150.020),
+    }
+    book = Book("USD", instruments, LiveQuoteRates(quotes), balance=Dec(10_000))
+    book.apply(Fill("f1", "o1", Side.BUY, Dec(1), Dec("1.10000"), NOW), "EURUSD")
+    book.apply(Fill("f2", "o2", Side.SELL, Dec("0.5"), Dec("150.000"), NOW), "USDJPY")
+    state = account_state(book, instruments, quotes, realised_today=Dec(-40), leverage=Dec(50))
+    eur_open = Dec("0.00100") * 100_000  # long, marked at the bid: +100 USD
+    jpy_open = Dec("-0.020") * 50_000 / Dec("150.010")  # short, marked at the ask, in yen
+    assert state.equity == Dec(10_000) + eur_open + jpy_open
+    assert state.daily_pnl == Dec(-40) + eur_open + jpy_open
+    eur_notional = Dec("1.10100") * 100_000
+    usd_notional = Dec("150.020") * 50_000 / Dec("150.010")
+    assert state.gross_exposure == eur_notional + usd_notional
+    assert abs(state.used_margin - (eur_notional + usd_notional) / 50) < Dec("1e-20")
+    assert state.net_volume == {"EURUSD": Dec(1), "USDJPY": Dec("-0.5")}
+
+
+def test_a_loss_of_the_day_through_the_account_view_leaves_only_reductions() -> None:
+    instruments = {"EURUSD": EURUSD}
+    quotes = {"EURUSD": QUOTE}
+    book = Book("USD", instruments, LiveQuoteRates(quotes), balance=Dec(100_000))
+    book.apply(Fill("f1", "o1", Side.BUY, Dec(2), Dec("1.10400"), NOW), "EURUSD")  # 800 under
+    state = account_state(book, instruments, quotes, realised_today=Dec(0), leverage=Dec(100))
+    limits = RiskLimits(daily_loss_reduce_only=Dec(500))
+    assert check(order(Side.BUY), limits, state) is Reason.REDUCE_ONLY
+    assert check(order(Side.SELL), limits, state) is None
