@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from domain.instruments import Instrument, InstrumentError, TradeMode
 from domain.market import QuoteTick
+from domain.order_checks import refusals
 from domain.orders import Order, OrderType, Side
 from domain.positions import Book, RateError
 
@@ -39,6 +40,7 @@ class Reason(StrEnum):
     MAX_SPREAD = "max_spread"
     PRICE_COLLAR = "price_collar"
     INVALID_VOLUME = "invalid_volume"
+    INVALID_ORDER = "invalid_order"  # off the tick, stops on the wrong side, a bad expiry
     MAX_ORDER_SIZE = "max_order_size"
     MAX_NOTIONAL = "max_order_notional"
     MAX_POSITION = "max_position"
@@ -267,6 +269,10 @@ class RiskGate:
             instrument.check_volume(order.volume)
         except InstrumentError as exc:
             return _no(Reason.INVALID_VOLUME, str(exc))
+        bid_ask = (Decimal(repr(quote.bid)), Decimal(repr(quote.ask)))
+        wrong = [r for r in refusals(order, instrument, bid_ask, now) if r.field != "volume"]
+        if wrong:
+            return _no(Reason.INVALID_ORDER, f"{wrong[0].field}: {wrong[0].message}")
         if order.volume > lim.max_order_volume:
             return _no(Reason.MAX_ORDER_SIZE, f"{order.volume} lots > {lim.max_order_volume}")
         price = (

@@ -32,6 +32,7 @@ from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from adapters.mt5.symbols import SymbolUnknownError
 from adapters.mt5.symbols import instrument as mt5_instrument
+from adapters.postgres.instruments import PostgresInstruments
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
@@ -269,15 +270,16 @@ async def check_books(
     tenant: str,
     deposit: Decimal,
 ) -> None:
-    """The account's row exists before the first tick (orders, quotes and live events work at
-    once); then the books in PostgreSQL are compared with the venue's state just rebuilt. Any
-    gap is logged here, and repaired by the account's books workflow, which the session's
-    start asks to reconcile."""
+    """The account's row and its instruments exist before the first tick (orders, quotes and
+    live events work at once, and the API can refuse what the broker would); then the books in
+    PostgreSQL are compared with the venue's state just rebuilt. Any gap is logged here, and
+    repaired by the account's books workflow, which the session's start asks to reconcile."""
     assert settings.postgres.url is not None
     pool = await create_pool(settings.postgres.url, settings.postgres, f"hotpath-{engine.account}")
     try:
         book = PostgresOrderBook(pool)
         await book.ensure_account(engine.account, tenant, engine.book.currency, deposit)
+        await PostgresInstruments(pool).record(engine.instruments.values())
         states = await book.order_states(engine.account)
         positions = await book.positions(engine.account)
     finally:

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
 from activities.orders import OrderActivities
+from adapters.postgres.instruments import PostgresInstruments
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
@@ -116,6 +117,7 @@ async def trading_stack(
     client = await connect(platform.temporal_address, TemporalSettings())
     task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
     await book.ensure_account(account, tenant, deposit=Decimal(100_000))
+    await PostgresInstruments(pool).record(instruments.values())
     bridge = Bridge(
         bus, client, [account], "bridge-1", task_queue=task_queue, reconcile_s=reconcile_s
     )

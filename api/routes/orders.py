@@ -25,13 +25,16 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from adapters.postgres.instruments import PostgresInstruments
 from adapters.postgres.tenant_books import IdempotencyConflictError, TenantBooks
 from api.guards import Reader, Res, Trader, tenant_account
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.problems import invalid
+from api.resources import Resources
 from api.schemas.base import Page
 from api.schemas.trading import AmendOrder, CancelOrder, Order, PlaceOrder, UpdateOutcome
 from api.security.principal import Principal
+from domain.order_checks import refusals
 from domain.orders import OrderError, OrderState, OrderType, Side, TimeInForce
 from temporal.orders import (
     ORDER_WORKFLOW,
@@ -94,6 +97,22 @@ def _request(body: PlaceOrder, principal: Principal, cid: str) -> OrderRequest:
     if body.type == "market" and (body.price is not None or body.stop_price is not None):
         raise invalid("price", "a market order takes no price")
     return request
+
+
+async def _refuse_what_the_broker_would(
+    res: Resources, principal: Principal, request: OrderRequest
+) -> None:
+    """A 422 naming the field for an order the venue would refuse, before any workflow."""
+    instruments = PostgresInstruments(res.pool)
+    instrument = await instruments.get(request.symbol)
+    if instrument is None:
+        traded = ", ".join(await instruments.symbols()) or "none yet"
+        raise invalid("symbol", f"{request.symbol} is not traded here; traded: {traded}")
+    quote = res.fanout.last_quote(principal.tenant_id, request.symbol)
+    bid_ask = None if quote is None else (Decimal(repr(quote["bid"])), Decimal(repr(quote["ask"])))
+    found = refusals(request.to_order(), instrument, bid_ask, time.time_ns())
+    if found:
+        raise invalid(found[0].field, found[0].message)
 
 
 def _view(view: OrderView, row: asyncpg.Record | None = None) -> Order:
@@ -182,6 +201,7 @@ async def place_order(
     account = await tenant_account(res, principal, body.account)
     cid = client_order_id(principal, idempotency_key)
     request = _request(body, principal, cid)
+    await _refuse_what_the_broker_would(res, principal, request)
     try:
         claim = await books.claim(
             principal.user_id,

@@ -131,6 +131,19 @@ async def _balance(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/accounts/{ctx.desk.account}/balance", None
 
 
+async def _kill(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    """Engaged without flattening; the rearm route, next in order, lets the desk trade again."""
+    return f"/v1/accounts/{ctx.desk.account}/kill", {"flatten": False}
+
+
+async def _rearm(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/accounts/{ctx.desk.account}/rearm", None
+
+
+async def _reconciliation(ctx: Ctx) -> tuple[str, None]:
+    return f"/v1/accounts/{ctx.desk.account}/reconciliation", None
+
+
 async def _strategies(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/accounts/{ctx.desk.account}/strategies", None
 
@@ -238,6 +251,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/v1/orders/{order_id}"): rule("trade", _amend, 202, scoped=True),
     ("GET", "/v1/accounts/{account}/balance"): rule("read", _balance, 200, scoped=True),
     ("GET", "/v1/accounts/{account}/strategies"): rule("read", _strategies, 200, scoped=True),
+    ("POST", "/v1/accounts/{account}/kill"): rule("trade", _kill, 200, scoped=True),
+    ("POST", "/v1/accounts/{account}/rearm"): rule("trade", _rearm, 200, scoped=True),
+    ("GET", "/v1/accounts/{account}/reconciliation"): rule(
+        "read", _reconciliation, 200, scoped=True
+    ),
     ("POST", "/v1/accounts/{account}/strategies/{strategy}/start"): rule(
         "trade", _switch("start"), 200, scoped=True
     ),

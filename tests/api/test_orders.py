@@ -220,3 +220,53 @@ async def test_lists_page_with_a_cursor(
     bad = await app_client.get("/v1/orders", params={"cursor": "garbage!"}, headers=trader)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"symbol": "XAUEUR"}, "symbol", "XAUEUR is not traded here; traded: "),
+        ({"volume": "0.015"}, "volume", "volume 0.015 is not a multiple of the step 0.01"),
+        (
+            {"type": "limit", "price": "1.099995"},
+            "price",
+            "1.099995 is not on the tick of 0.00001",
+        ),
+        (
+            {"type": "limit", "price": "1.09000", "stop_loss": "1.09500"},
+            "stop_loss",
+            "a buy's stop-loss must be below 1.09000",
+        ),
+        (
+            {"side": "sell", "type": "limit", "price": "1.10100", "take_profit": "1.20000"},
+            "take_profit",
+            "a sell's take-profit must be below 1.10100",
+        ),
+        (
+            {
+                "type": "limit",
+                "price": "1.0900",
+                "time_in_force": "gtd",
+                "expire_at": "2020-01-01T00:00:00Z",
+            },
+            "expire_at",
+            "expire_at is in the past",
+        ),
+    ],
+)
+async def test_what_the_broker_would_refuse_is_a_422_before_any_workflow(
+    app_client: httpx.AsyncClient,
+    desk: Stack,
+    tokens: dict[tuple[str, str], str],
+    fields: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    headers = {**bearer(tokens["a", "trader"]), **key()}
+    response = await app_client.post("/v1/orders", json=market(desk, **fields), headers=headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert message in error["message"]
+    listed = (await app_client.get("/v1/orders?limit=200", headers=headers)).json()["items"]
+    assert not any(o["symbol"] == fields.get("symbol") for o in listed)

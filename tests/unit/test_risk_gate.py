@@ -211,3 +211,12 @@ def test_a_loss_of_the_day_through_the_account_view_leaves_only_reductions() -> 
     limits = RiskLimits(daily_loss_reduce_only=Dec(500))
     assert check(order(Side.BUY), limits, state) is Reason.REDUCE_ONLY
     assert check(order(Side.SELL), limits, state) is None
+
+
+def test_an_order_the_broker_would_refuse_is_refused_here_too() -> None:
+    """Stops on the wrong side of the market, a price off the tick: whatever path sent it."""
+    wrong_stop = order(stop_loss=Dec("1.10020"))  # a buy's stop above the ask
+    assert check(wrong_stop) is Reason.INVALID_ORDER
+    off_tick = order(order_type=OrderType.LIMIT, price=Dec("1.100005"))
+    assert check(off_tick) is Reason.INVALID_ORDER
+    assert check(order(stop_loss=Dec("1.09900"), take_profit=Dec("1.10100"))) is None
