@@ -5,7 +5,8 @@ engine hands orders over (`submit` returns at once), the worker sends them throu
 `Mt5Broker` (sent once; reconciled when the outcome is unknown; re-sent once only when proved
 absent; retried after a requote or a busy reply, which prove it was not placed) and reads the
 resulting state and deals back by reconciliation. Its findings queue up as broker events that
-the engine collects on its next tick. Resting orders are reconciled every `poll_s` for fills.
+the engine collects on its next tick. Resting orders are reconciled every `poll_s` for fills, and
+the deals the broker makes on its own (server-side SL/TP, stop-outs, manual trades) reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from adapters.mt5.broker import DuplicateSubmissionError, History, Mt5Broker, Reconciliation
+from adapters.mt5.broker import (
+    DuplicateSubmissionError,
+    History,
+    Mt5Broker,
+    Reconciliation,
+    unbidden,
+)
 from adapters.mt5.retcodes import Outcome
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderState, OrderType, Side
@@ -282,12 +289,15 @@ class Mt5Venue:
             self._events.append(Rejected(order.client_order_id, result.detail))
 
     def poll(self) -> None:
-        """Reconcile resting orders: new deals become fills, final states end them."""
-        placed = [o for o in self._working.values() if o.client_order_id in self._broker_ids]
-        if placed:
-            history = self._broker.history()  # one look at the terminal for all of them
-            for order in placed:
-                self._apply(order, self._broker.match(order, history))
+        """Reconcile resting orders (new deals become fills, final states end them), and
+        report every deal the broker made on its own: its stop-losses and take-profits, a
+        stop-out, a trade typed into the terminal."""
+        history = self._broker.history()  # one look at the terminal for all of it
+        for order in [o for o in self._working.values() if o.client_order_id in self._broker_ids]:
+            self._apply(order, self._broker.match(order, history))
+        for fill, symbol in unbidden(history, self._deals | self._booked):
+            self._deals.add(fill.fill_id)
+            self._events.append(Filled(fill, symbol, True))
 
     def _apply(self, order: Order, found: Reconciliation) -> None:
         cid = order.client_order_id

@@ -138,8 +138,9 @@ async def trading_stack(
         asyncio.create_task(
             CommandConsumer(account, bus, replies, CommandHandler(engine), "hp", clock).run(stop)
         ),
-        asyncio.create_task(bridge.run(stop)),
     ]
+    bridge_stop = asyncio.Event()
+    bridging = asyncio.create_task(bridge.run(bridge_stop))
     # Earlier tests' garbage is collected here, not inside the workflow sandbox's validation
     # imports below, where a finalizer that imports or closes a socket breaks them
     gc.collect()
@@ -159,6 +160,9 @@ async def trading_stack(
     try:
         async with worker:
             yield stack
+            bridge_stop.set()  # first, so it cannot start the account's books again
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(bridging, 10)
             await _end_workflows_of(client, account)
             stop.set()
             for task in tasks:
@@ -166,6 +170,7 @@ async def trading_stack(
                     await asyncio.wait_for(task, 10)
     finally:
         stop.set()
+        bridge_stop.set()
         await bus.close()
         await replies.close()
         await pool.close()

@@ -37,6 +37,10 @@ ORDER_TYPES = {
 ORDER_FILLING_FOK, ORDER_FILLING_IOC, ORDER_FILLING_RETURN = 0, 1, 2
 ORDER_TIME_GTC, ORDER_TIME_DAY, ORDER_TIME_SPECIFIED = 0, 1, 2
 DEAL_TYPE_BUY = 0
+DEAL_TYPE_SELL = 1
+DEAL_REASON_EXPERT = 3  # placed through the API: one of the platform's own orders
+# why the broker made a deal of its own, as the books name its provenance (Fill.reason)
+_BROKER_REASONS = {4: "sl", 5: "tp", 6: "so"}
 ORDER_STATES = {
     0: OrderState.SUBMITTED,  # started
     1: OrderState.ACCEPTED,  # placed
@@ -354,6 +358,35 @@ def _matcher(client_order_id: str, magic: int) -> Callable[[Any], bool]:
         )
 
     return mine
+
+
+def unbidden(history: History, known: set[str]) -> list[tuple[Fill, str]]:
+    """Deals the platform did not place, with their symbols: a stop-loss or take-profit the
+    server triggered, a stop-out, a trade typed into the terminal (by its reason, not its
+    magic: a position's own magic number stays on its server-side close). `known`: deal
+    tickets already reported, or held at the start."""
+    found = []
+    for deal in history.deals:
+        ticket = str(deal.ticket)
+        if (
+            ticket in known
+            or deal.reason == DEAL_REASON_EXPERT
+            or deal.type not in (DEAL_TYPE_BUY, DEAL_TYPE_SELL)  # balance, credit, charges
+        ):
+            continue
+        fill = Fill(
+            fill_id=ticket,
+            client_order_id=f"mt5-{deal.order}",  # the broker's order ticket: ours has none
+            side=Side.BUY if deal.type == DEAL_TYPE_BUY else Side.SELL,
+            volume=Decimal(str(deal.volume)),
+            price=Decimal(str(deal.price)),
+            ts=int(deal.time_msc) * 1_000_000,
+            commission=-Decimal(str(deal.commission)),
+            position_id=str(deal.position_id) if deal.position_id else None,
+            reason=_BROKER_REASONS.get(deal.reason, "broker"),
+        )
+        found.append((fill, str(deal.symbol)))
+    return found
 
 
 def _fill(order: Order, deal: Any) -> Fill:

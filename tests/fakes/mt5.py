@@ -353,6 +353,61 @@ class FakeMT5:
             )
         )
 
+    def close_by_broker(self, position_ticket: int, reason: int) -> TradeDeal:
+        """The broker closes a position on its own: its stop-loss (reason 4) or take-profit
+        (5) hit at the server, or a stop-out (6). The deal has no order of the client's."""
+        position = next(p for p in self.positions if p.ticket == position_ticket)
+        self.positions.remove(position)
+        side = 1 if position.type == 0 else 0  # a long is closed by a sale at the bid
+        price = self.bid if side == 1 else self.ask
+        return self._broker_deal(side, position.volume, price, position.symbol, reason, position)
+
+    def trade_by_hand(self, symbol: str, side: int, volume: float) -> TradeDeal:
+        """A trader types an order into the terminal (reason 0, client): magic 0, no comment."""
+        price = self.ask if side == 0 else self.bid
+        return self._broker_deal(side, volume, price, symbol, 0, None)
+
+    def _broker_deal(
+        self,
+        side: int,
+        volume: float,
+        price: float,
+        symbol: str,
+        reason: int,
+        closes: TradePosition | None,
+    ) -> TradeDeal:
+        order, ticket = next(self._tickets), next(self._tickets)
+        secs = self.now_ms // 1000
+        deal = TradeDeal(
+            ticket,
+            order,
+            secs,
+            self.now_ms,
+            side,
+            1 if closes is not None else 0,  # DEAL_ENTRY_OUT or IN
+            closes.magic if closes is not None else 0,
+            closes.ticket if closes is not None else order,
+            reason,
+            volume,
+            price,
+            round(-3.5 * volume, 2),
+            0.0,
+            0.0,
+            0.0,
+            symbol,
+            "",
+            "",
+        )
+        self.deals.append(deal)
+        if closes is None:
+            self.positions.append(
+                TradePosition(
+                    order, secs, self.now_ms, secs, self.now_ms, side, 0, order, reason,
+                    volume, price, 0.0, 0.0, price, 0.0, 0.0, symbol, "", "",
+                )
+            )  # fmt: skip
+        return deal
+
     def _place(self, req: TradeRequest) -> int:
         ticket = next(self._tickets)
         secs = self.now_ms // 1000

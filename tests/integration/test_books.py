@@ -38,7 +38,8 @@ from domain.paper import PaperConfig
 from domain.ports import BooksUnavailableError
 from domain.strategies import MaCross, OrderIntent
 from temporal.books import ReconciliationReport, books_workflow_id
-from temporal.orders import FillRecord
+from temporal.order_client import amend_order, cancel_order
+from temporal.orders import AmendRequest, FillRecord, OrderView
 from tests.conftest import RunningPlatform
 from tests.trading_stack import Stack, trading_stack
 
@@ -269,3 +270,89 @@ async def test_bad_data_is_refused_at_once_and_an_away_store_is_waited_for(
         await ActivityEnvironment().run(
             activities.record_fill, record.model_copy(update={"symbol": "EURUSD"})
         )
+
+
+async def test_the_books_history_replays_with_the_current_code(stack: Stack) -> None:
+    """AITP_RECORD_HISTORIES=1 checks the history in, for the Replayer in CI."""
+    import os
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from tests.conftest import REPO
+    from workflows.books import AccountBooksWorkflow
+
+    await filled(stack, "rec-books", volume=Decimal("0.10"))
+    assert (await stack.ask(Kill(flatten=True))).ok
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "flat")
+    handle = stack.client.get_workflow_handle(books_workflow_id(stack.account))
+
+    async def checked() -> ReconciliationReport | None:
+        got: ReconciliationReport | None = await handle.query(
+            "reconciliation", result_type=ReconciliationReport
+        )
+        return got
+
+    await until(checked, lambda r: r is not None and r.venue_fills == 2, "a check after the kill")
+    history = await handle.fetch_history()
+    replayer = Replayer(workflows=[AccountBooksWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+    if os.environ.get("AITP_RECORD_HISTORIES") == "1":
+        (REPO / "tests" / "replay" / "books_fill_and_reconcile.json").write_text(history.to_json())
+
+
+async def test_after_a_mix_of_orders_brackets_and_a_kill_the_books_equal_the_venue(
+    stack: Stack,
+) -> None:
+    """Market, a limit amended then cancelled, a stop that triggers, a resting limit the kill
+    cancels, a bracket whose stop-loss fires, then a kill with flatten: deal by deal, then
+    positions and balance, the books equal the venue."""
+    await filled(stack, "mix-1", volume=Decimal("0.30"))
+    resting = await stack.start(
+        "mix-2", volume=Decimal("0.20"), order_type=OrderType.LIMIT, price=Decimal("1.09900")
+    )
+    await until(
+        lambda: resting.query("state", result_type=OrderView),
+        lambda v: v.state is OrderState.ACCEPTED,
+        "the limit rests",
+    )
+    amend = AmendRequest(price=Decimal("1.09950"))
+    assert (await amend_order(stack.client, "mix-2", amend)).accepted
+    assert (await cancel_order(stack.client, "mix-2")).accepted
+    stop = await stack.start(
+        "mix-3",
+        side=Side.SELL,
+        volume=Decimal("0.10"),
+        order_type=OrderType.STOP,
+        stop_price=Decimal("1.09950"),
+    )
+    resting_sell = await stack.start(
+        "mix-4",
+        side=Side.SELL,
+        volume=Decimal("0.40"),
+        order_type=OrderType.LIMIT,
+        price=Decimal("1.10100"),
+    )
+    await filled(
+        stack,
+        "mix-5",
+        volume=Decimal("0.10"),
+        stop_loss=Decimal("1.09800"),
+        take_profit=Decimal("1.10300"),
+    )
+    stack.prices.extend([(1.09940, 1.09960)] * 10 + [(1.09750, 1.09770)] * 10)
+    assert (await asyncio.wait_for(stop.result(), 30)).state is OrderState.FILLED
+    deals = await until(
+        lambda: booked_deals(stack),
+        lambda got: any(d[0] == "stop_loss" for d in got.values()),
+        "the bracket's stop-loss",
+    )
+    assert len(deals) == 4  # two market buys, the stop, and the stop-loss: on a netting
+    assert await stack.book.positions(stack.account) == {}  # account it closes all there is
+    await filled(stack, "mix-6", volume=Decimal("0.20"))
+    killed = await stack.ask(Kill(flatten=True))  # the flattening, and mix-4 cancelled
+    assert killed.data["cancelled"] == ["mix-4"]
+    assert (await asyncio.wait_for(resting_sell.result(), 30)).state is OrderState.CANCELLED
+    await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "flat")
+    await assert_books_equal_the_venue(stack)
+    assert [d[0] for d in (await booked_deals(stack)).values()].count("kill_switch") == 1

@@ -111,6 +111,10 @@ async def test_kill_9_campaign_keeps_the_books_equal_to_the_venue(
         "AITP_TEMPORAL__PORT": str(free_port()),
         "AITP_TEMPORAL__UI_PORT": str(free_port()),
         "AITP_DEMO__STRATEGIES": "[]",  # only the campaign's orders trade
+        # the synthetic feed's prices are not the fake terminal's: the open P&L marked at
+        # them is no loss of the campaign's, and its orders are not the risk gate's test
+        "AITP_RISK__DAILY_LOSS_REDUCE_ONLY": "1000000000",
+        "AITP_RISK__DAILY_LOSS_HALT": "1000000000",
     }
     bridge = ""
     if venue == "mt5":

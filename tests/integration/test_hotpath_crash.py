@@ -87,9 +87,9 @@ async def test_kill_9_mid_order_then_restart_keeps_books_equal_to_the_venue(
             assert all(a == answers[0] for a in answers), answers
         # each client order id reached the venue at most once
         ids = [
-            orjson.loads(line)["order"]["client_order_id"]
+            orjson.loads(line)["data"]["client_order_id"]
             for line in (tmp_path / "hotpath" / f"{account}.jsonl").read_bytes().splitlines()
-            if orjson.loads(line)["t"] == "submit"
+            if orjson.loads(line)["type"] == "submit"
         ]
         assert sorted(ids) == sorted(set(ids))
         assert len(ids) == 8

@@ -11,7 +11,7 @@ import pytest
 from adapters.mt5.broker import Mt5Broker, magic_numbers
 from domain.instruments import fx_major
 from domain.market import QuoteTick
-from domain.messages import QueryOrder, SubmitOrder
+from domain.messages import FillReported, QueryOrder, SubmitOrder
 from domain.orders import Order, OrderState, OrderType, Side
 from domain.risk import RiskGate, RiskLimits
 from hotpath.commands import CommandHandler
@@ -259,3 +259,53 @@ def test_after_a_restart_an_order_is_recalled_by_the_prefix_the_broker_kept() ->
     assert recalled is not None
     assert recalled.state is OrderState.FILLED
     assert engine.recall("dec-usdjpy-170000000") is None  # a new order: unknown
+
+
+@pytest.mark.parametrize(
+    ("reason", "source"),
+    [(4, "stop_loss"), (5, "take_profit"), (6, "broker")],
+    ids=["server stop-loss", "server take-profit", "stop-out"],
+)
+def test_a_close_the_broker_made_on_its_own_is_reported_once(reason: int, source: str) -> None:
+    fake, engine, venue = setup()
+    engine.submit(order(), 0)
+    engine.outbox.take(1000)
+    deal = fake.close_by_broker(fake.positions[0].ticket, reason)
+    venue.poll()
+    venue.poll()  # a second look reports nothing new
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
+    fills = [e for e in engine.outbox.take(1000) if isinstance(e, FillReported)]
+    assert [(f.fill_id, f.source.value, f.side, f.volume) for f in fills] == [
+        (str(deal.ticket), source, Side.SELL, Decimal("0.1"))
+    ]
+    assert fills[0].commission == Decimal("0.35")
+    assert engine.book.net_volume("EURUSD") == 0
+    assert [f.fill_id for f in engine.venue_state().fills] == [
+        str(fake.deals[0].ticket),
+        str(deal.ticket),
+    ]
+
+
+def test_a_trade_typed_into_the_terminal_reaches_the_books_as_the_brokers() -> None:
+    fake, engine, venue = setup()
+    deal = fake.trade_by_hand("EURUSD", 1, 0.3)
+    venue.poll()
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
+    [fill] = [e for e in engine.outbox.take(1000) if isinstance(e, FillReported)]
+    assert (fill.fill_id, fill.source.value, fill.client_order_id) == (
+        str(deal.ticket),
+        "broker",
+        f"mt5-{deal.order}",
+    )
+    assert engine.book.net_volume("EURUSD") == Decimal("-0.3")
+
+
+def test_deals_held_at_the_start_are_not_reported_again() -> None:
+    fake = FakeMT5()
+    fake.trade_by_hand("EURUSD", 0, 0.2)  # before this process started: in the positions
+    engine, venue = engine_at(fake)
+    engine.adopt(*venue.recover({0: "manual"}))  # the terminal's own magic, taken over
+    venue.poll()
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
+    assert not [e for e in engine.outbox.take(1000) if isinstance(e, FillReported)]
+    assert engine.book.net_volume("EURUSD") == Decimal("0.2")

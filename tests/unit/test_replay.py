@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.backtest import BacktestWorkflow
+from workflows.books import AccountBooksWorkflow
 from workflows.decision import AIDecisionWorkflow
 from workflows.model_retraining import ModelRetrainingWorkflow
 from workflows.model_training import ModelTrainingWorkflow
@@ -35,6 +36,7 @@ def test_there_are_histories_to_replay() -> None:
         "model_training",
         "model_retraining",
         "pattern_index",
+        "books_fill_and_reconcile",
     }
 
 
@@ -49,6 +51,7 @@ async def test_history_replays(path: Path) -> None:
             ModelTrainingWorkflow,
             ModelRetrainingWorkflow,
             PatternIndexWorkflow,
+            AccountBooksWorkflow,
         ],
         data_converter=pydantic_data_converter,
     )
