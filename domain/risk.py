@@ -269,10 +269,11 @@ class RiskGate:
             instrument.check_volume(order.volume)
         except InstrumentError as exc:
             return _no(Reason.INVALID_VOLUME, str(exc))
-        bid_ask = (Decimal(repr(quote.bid)), Decimal(repr(quote.ask)))
-        wrong = [r for r in refusals(order, instrument, bid_ask, now) if r.field != "volume"]
-        if wrong:
-            return _no(Reason.INVALID_ORDER, f"{wrong[0].field}: {wrong[0].message}")
+        if order.priced:  # a plain market order has nothing more a broker could refuse
+            bid_ask = (Decimal(repr(quote.bid)), Decimal(repr(quote.ask)))
+            wrong = [r for r in refusals(order, instrument, bid_ask, now) if r.field != "volume"]
+            if wrong:
+                return _no(Reason.INVALID_ORDER, f"{wrong[0].field}: {wrong[0].message}")
         if order.volume > lim.max_order_volume:
             return _no(Reason.MAX_ORDER_SIZE, f"{order.volume} lots > {lim.max_order_volume}")
         price = (
