@@ -97,6 +97,11 @@ class ResourcesCollector(Collector):
             "Clients dropped for reading too slowly",
             fanout.dropped_clients,
         )
+        yield CounterMetricFamily(
+            "aitp_api_ws_events_unreadable",
+            "Hot-path events that could not be read (the bridge dead-letters them)",
+            fanout.unreadable,
+        )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -171,7 +171,6 @@ class Order:
     fill_ids: set[str] = field(default_factory=set)
     history: list[OrderState] = field(default_factory=list)
 
-
     @property
     def priced(self) -> bool:
         """Carries a price, a stop, a bracket or an expiry: something a broker checks."""
@@ -182,6 +181,7 @@ class Order:
             or self.take_profit is not None
             or self.expire_at is not None
         )
+
     def __post_init__(self) -> None:
         validate_client_order_id(self.client_order_id)
         if self.volume <= 0:

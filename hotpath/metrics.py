@@ -48,4 +48,10 @@ class HotpathMetrics:
             ["account"],
             registry=r,
         ).labels(**labels)
+        self.commands_unreadable = Gauge(
+            "aitp_commands_unreadable",
+            "Commands that could not be read, moved to the dead-letter stream",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
         self.account = account

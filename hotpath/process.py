@@ -110,3 +110,5 @@ class HotPath:
         m.outbox_dropped.set(engine.outbox.dropped)
         m.bus_failures.set(self.publisher.failures)
         m.bus_down.set(1 if self.publisher.bus_down_since is not None else 0)
+        if self.consumer is not None:
+            m.commands_unreadable.set(self.consumer.unreadable)

@@ -4,14 +4,19 @@ rejections free the strategy, a candidate delivered twice is decided once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 
 import orjson
+import pytest
+from temporalio.service import RPCError
 
 from activities.decisions import PortfolioLimits
-from domain.messages import DecisionCandidate
-from domain.orders import OrderState, Side
+from adapters.redis.event_bus import RedisStreamBus
+from domain.messages import DecisionCandidate, encode, events_stream
+from domain.orders import OrderState, OrderType, Side
 from domain.ports import Opinion
 from domain.strategies import MaCross
 from temporal.decisions import DECISION_WORKFLOW, DecisionExplanation, DecisionRequest
@@ -174,3 +179,65 @@ async def test_a_decision_history_replays_with_the_current_code(stack: Stack) ->
         # decision_approved.json stays: a decision that started its order as a child
         name = "decision_approved_by_id.json"
         (REPO / "tests" / "replay" / name).write_text(history.to_json())
+
+
+async def test_the_protection_a_strategy_asked_for_travels_to_the_order(stack: Stack) -> None:
+    """The candidate's order type, price, stop-loss and take-profit reach the venue."""
+    sent = DecisionCandidate(
+        account=stack.account,
+        symbol="EURUSD",
+        strategy="ma_cross 2/3",
+        bar_ts=T0 + 70,
+        side=Side.BUY,
+        volume=Decimal("0.10"),
+        reason="entry_long",
+        order_type=OrderType.LIMIT,
+        price=Decimal("1.09900"),
+        stop_loss=Decimal("1.09500"),
+        take_profit=Decimal("1.10500"),
+    )
+    assert await stack.bridge._decide(sent)
+    cid = DecisionRequest.of(sent).client_order_id
+    for _ in range(200):
+        order = stack.engine.orders.get(cid)
+        if order is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert order is not None
+    assert (order.order_type, order.price, order.stop_loss, order.take_profit) == (
+        OrderType.LIMIT,
+        Decimal("1.09900"),
+        Decimal("1.09500"),
+        Decimal("1.10500"),
+    )
+
+
+async def test_a_candidate_the_hot_path_traded_itself_starts_no_decision(
+    stack: Stack, platform: RunningPlatform
+) -> None:
+    """On the direct route the hot path sends the order; the candidate is for screens only."""
+    traded = DecisionCandidate(
+        account=stack.account,
+        symbol="EURUSD",
+        strategy="ma_cross 2/3",
+        bar_ts=T0 + 80,
+        side=Side.BUY,
+        volume=Decimal("0.10"),
+        decide=False,
+    )
+    asked = dataclasses.replace(traded, bar_ts=T0 + 81, decide=True)
+    bus = RedisStreamBus.from_url(platform.redis_url)
+    try:
+        for candidate_ in (traded, asked):  # in this order on the account's stream
+            await bus.publish(events_stream(stack.account), encode(candidate_))
+    finally:
+        await bus.close()
+    handle = stack.client.get_workflow_handle(DecisionRequest.of(asked).workflow_id)
+    for _ in range(200):
+        with contextlib.suppress(RPCError):
+            await handle.describe()
+            break
+        await asyncio.sleep(0.05)
+    await handle.describe()  # the second was decided, so the bridge has read the first
+    with pytest.raises(RPCError):
+        await stack.client.get_workflow_handle(DecisionRequest.of(traded).workflow_id).describe()

@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -315,3 +316,50 @@ async def test_settings_choose_mt5_when_no_broker_is_named(
     raw, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2  # it went for MT5, which this machine cannot reach
     assert "cannot reach the broker" in raw.decode()
+
+
+async def test_the_account_and_its_instruments_exist_before_the_first_signal(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    """A hot path with a strategy that has not signalled yet: its account row (tenant,
+    currency, deposit) and its instruments are in PostgreSQL, and its start is announced."""
+    account = f"a{uuid.uuid4().hex[:6]}"
+    env = hotpath_env(
+        redis__url=platform.redis_url, postgres__url=platform.postgres_url, data_dir=str(tmp_path)
+    )
+    args = ("--account", account, "--symbols", "EURUSD", "--strategy", "ma_cross:fast=50,slow=200")
+    proc = await start_hotpath(env, *args, "--tenant", "desk-t", "--balance", "25000")
+    conn = await asyncpg.connect(platform.postgres_url)
+    client = aioredis.from_url(platform.redis_url)
+    try:
+        row = None
+        for _ in range(300):
+            row = await conn.fetchrow(
+                """SELECT t.slug, a.currency, a.deposit FROM accounts a
+                   JOIN tenants t ON t.id = a.tenant_id WHERE a.code = $1""",
+                account,
+            )
+            if row is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None
+        assert (row["slug"], row["currency"], row["deposit"]) == ("desk-t", "USD", Decimal(25000))
+        spec = await conn.fetchrow(
+            "SELECT volume_step, digits FROM instruments WHERE symbol = 'EURUSD'"
+        )
+        assert (spec["volume_step"], spec["digits"]) == (Decimal("0.01"), 5)
+        started = []
+        for _ in range(100):
+            entries = await client.xrange(events_stream(account))
+            started = [
+                m for m in (decode(f).message for _, f in entries) if m.TYPE == "session_started"
+            ]
+            if started:
+                break
+            await asyncio.sleep(0.05)
+        assert started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        await conn.close()
+        await client.aclose()
