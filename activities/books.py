@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from temporalio import activity
@@ -29,11 +29,13 @@ from domain.messages import (
     events_stream,
     read_reply,
 )
-from domain.ports import EventBus, HotpathLink, OrderBook
+from domain.ports import BooksUnavailableError, EventBus, HotpathLink, OrderBook
 from temporal.books import ReconcileRequest, ReconciliationReport
 
 log = logging.getLogger("aitp.books")
 VENUE_ANSWER_S = 5.0
+WINDOW_NS = 86_400 * 1_000_000_000  # deals compared: the day before the newest booked one
+PRICE_TOLERANCE = Decimal("1e-9")  # average prices summed in another order
 
 
 class BooksActivities:
@@ -46,8 +48,12 @@ class BooksActivities:
     async def reconcile_books(self, request: ReconcileRequest) -> ReconciliationReport:
         account = request.account
         now = datetime.now(UTC)
+        await self._book.ensure_account(account, request.tenant)
+        # the books first: a deal booked while the venue answers is then not taken for extra
+        since = max(await self._book.latest_fill_ns(account) - WINDOW_NS, 0)
+        booked = await self._book.fill_ids(account, since)
         reply = await self._hotpath.ask(
-            account, f"venue-{uuid.uuid4().hex}", QueryVenue(), VENUE_ANSWER_S
+            account, f"venue-{uuid.uuid4().hex}", QueryVenue(since_ns=since), VENUE_ANSWER_S
         )
         venue: VenueReport | None = None
         if reply is not None and reply.ok:
@@ -61,24 +67,36 @@ class BooksActivities:
             )
             await self._save(report)
             return report
-        await self._book.ensure_account(account, request.tenant)
-        booked = await self._book.fill_ids(account)
         missing = sorted((f for f in venue.fills if f.fill_id not in booked), key=lambda f: f.ts)
-        confirmed = [f for f in missing if f.fill_id in request.suspects]
-        repaired = [f for f in confirmed if await self._book.record_fill(account, f, repair=True)]
-        suspects = [f.fill_id for f in missing if f.fill_id not in request.suspects]
+        ripe = now - timedelta(seconds=request.min_gap_s)
+        confirmed = [f for f in missing if request.suspects.get(f.fill_id, now) <= ripe]
+        taken = {f.fill_id for f in confirmed}
+        suspects = {
+            f.fill_id: request.suspects.get(f.fill_id, now)
+            for f in missing
+            if f.fill_id not in taken
+        }
+        repaired, refused = [], []
+        for deal in confirmed:
+            try:
+                if await self._book.record_fill(account, deal, repair=True):
+                    repaired.append(deal)
+            except BooksUnavailableError:
+                raise
+            except Exception as exc:  # one bad deal must not stop the others' repair
+                refused.append(f"deal {deal.fill_id} cannot be booked: {exc}")
         if repaired:
             await self._book.rebuild_positions(account, {f.symbol for f in repaired})
         held = await self._book.positions(account)
         balance = await self._book.balance(account)
-        differences = _differences(venue.positions, held) if not suspects else []
+        differences = refused + (_differences(venue.positions, held) if not suspects else [])
         extra = booked - {f.fill_id for f in venue.fills}
         if extra:
             differences.append(
                 f"{len(extra)} deals in the books the venue does not report: "
                 + ", ".join(sorted(extra)[:5])
             )
-        if balance is not None and balance != venue.balance and not suspects:
+        if balance is not None and _cents(balance) != _cents(venue.balance) and not suspects:
             differences.append(f"balance: the venue says {venue.balance}, the books {balance}")
         status = (
             "different"
@@ -127,6 +145,12 @@ class BooksActivities:
         )
 
 
+def _cents(amount: Decimal) -> Decimal:
+    """Money compared as the account shows it: the venue's running balance and the books'
+    sum round differently in the last of their 28 digits."""
+    return amount.quantize(Decimal("0.01"))
+
+
 def _differences(
     venue: Iterable[VenuePosition], books: Mapping[str, tuple[Decimal, Decimal]]
 ) -> list[str]:
@@ -141,7 +165,7 @@ def _differences(
         booked, booked_avg = books.get(symbol, (Decimal(0), Decimal(0)))
         if volume != booked:
             found.append(f"{symbol}: the venue holds {volume}, the books {booked}")
-        elif len(tickets) == 1 and tickets[0].avg_price != booked_avg:
+        elif len(tickets) == 1 and abs(tickets[0].avg_price - booked_avg) > PRICE_TOLERANCE:
             found.append(
                 f"{symbol}: average price {tickets[0].avg_price} at the venue, {booked_avg} booked"
             )

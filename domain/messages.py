@@ -354,6 +354,7 @@ class QueryVenue:
 
     TYPE: ClassVar[str] = "venue"
     VERSION: ClassVar[int] = 1
+    since_ns: int = 0  # deals from this time on; positions and cash always whole
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -565,8 +566,8 @@ def decode(fields: Mapping[Any, bytes]) -> Envelope:
     get: Callable[[str], bytes | None] = lambda key: fields.get(key, fields.get(key.encode()))  # noqa: E731
     kind = _text(get("type"))
     version = _text(get("v")) or "1"
-    if not version.isdigit():
-        raise UnreadableMessageError(f"version {version!r} is not a number")
+    if not (version.isascii() and version.isdigit() and len(version) <= 6):
+        raise UnreadableMessageError(f"version {version[:20]!r} is not a number")
     raw = get("data")
     try:
         headers = orjson.loads(get("h") or b"{}")
@@ -577,7 +578,7 @@ def decode(fields: Mapping[Any, bytes]) -> Envelope:
     return Envelope(
         read(kind, int(version), data),
         _text(get("id")),
-        int(ts) if ts.isdigit() else 0,
+        int(ts) if ts.isascii() and ts.isdigit() and len(ts) <= 20 else 0,
         {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
     )
 

@@ -11,7 +11,7 @@ the same rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from domain.instruments import Instrument, InstrumentError
 from domain.orders import Order, OrderType, Side, TimeInForce
@@ -39,7 +39,13 @@ def refusals(
         found.append(Refusal("volume", str(exc).removeprefix(f"{instrument.symbol}: ")))
     for name in ("price", "stop_price", "stop_loss", "take_profit"):
         value: Decimal | None = getattr(order, name)
-        if value is not None and value % instrument.tick_size != 0:
+        if value is None:
+            continue
+        try:
+            on_tick = value % instrument.tick_size == 0
+        except InvalidOperation:  # too many digits for the tick grid
+            on_tick = False
+        if not on_tick:
             found.append(Refusal(name, f"{value} is not on the tick of {instrument.tick_size}"))
     found.extend(_stops(order, bid_ask))
     found.extend(_expiry(order, now_ns))

@@ -140,10 +140,11 @@ def account_state(
     open_pnl = used = gross = Decimal(0)
     for pos in book:
         net[pos.symbol] = net.get(pos.symbol, Decimal(0)) + pos.volume
-        instrument = instruments[pos.symbol]
-        rate = rates.get(instrument.currency_profit)
-        if rate is None:
-            continue
+        spec = instruments.get(pos.symbol)
+        rate = None if spec is None else rates.get(spec.currency_profit)
+        if spec is None or rate is None:
+            continue  # cannot be valued here: the gate judges what it can
+        instrument = spec
         quote = quotes.get(pos.symbol)
         long = pos.volume > 0
         mark = pos.avg_price if quote is None else Decimal(repr(quote.bid if long else quote.ask))

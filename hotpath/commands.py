@@ -46,6 +46,9 @@ from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")
 GROUP = "hotpath"
+# questions that change nothing: their replies are kept long enough to be read, no longer
+READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
+READ_REPLY_TTL_S = 300
 
 
 class CommandError(ValueError):
@@ -128,7 +131,7 @@ class CommandHandler:
 
     def _venue(self, command: QueryVenue, now: int) -> dict[str, Any]:
         """The venue's deals and positions, as the books must show them."""
-        return as_dict(self.engine.venue_state())
+        return as_dict(self.engine.venue_state(command.since_ns))
 
     def _balance(self, command: QueryBalance, now: int) -> dict[str, Any]:
         book = self.engine.book
@@ -245,8 +248,10 @@ class CommandConsumer:
         if stored is not None:
             self.replayed += 1
             return stored
+        read_only = False  # a question's reply is kept only briefly
         try:
             command = decode(message.fields).message
+            read_only = isinstance(command, READS)
             reply = Reply(True, self.handler.handle(command, self.clock.now_ns()))
         except UnreadableMessageError as exc:
             await self._bury(message, str(exc))
@@ -255,6 +260,7 @@ class CommandConsumer:
             reply = Reply(False, error=str(exc))
         encoded = reply.encode()
         self.handled += 1
-        if not await self.replies.remember(self.account, command_id, encoded):
+        ttl = READ_REPLY_TTL_S if read_only else None
+        if not await self.replies.remember(self.account, command_id, encoded, ttl):
             encoded = await self.replies.recall(self.account, command_id) or encoded
         return encoded

@@ -533,6 +533,10 @@ class Engine:
 
     def _filled(self, fill: Fill, symbol: str, in_book: bool = False) -> None:
         self.stats.fills += 1
+        if symbol not in self.instruments:  # the broker's deal in a symbol not traded here
+            source = self._source(fill, None, direct=False)
+            self.outbox.emit(self._report(fill, symbol, None, source, Decimal(0)))
+            return  # for the books; this engine has no contract to value it with
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)
@@ -599,11 +603,11 @@ class Engine:
         if reject and owner is not None and intent is not None:
             owner.on_reject(intent)
 
-    def venue_state(self) -> VenueReport:
+    def venue_state(self, since_ns: int = 0) -> VenueReport:
         """What the venue holds for the account: every deal it reported, positions and cash.
         The books in PostgreSQL must equal this; reconciliation compares against it."""
         return VenueReport(
-            fills=[f for fills in self.fills.values() for f in fills],
+            fills=[f for fills in self.fills.values() for f in fills if f.ts >= since_ns],
             positions=[
                 VenuePosition(
                     position_id=p.position_id,

@@ -21,9 +21,10 @@ def books_workflow_id(account: str) -> str:
 class ReconcileRequest(Message):
     account: str
     tenant: str = "default"
-    # deals the previous check found missing: repaired now if they are still missing, so a
-    # deal whose event is merely on its way is never taken for a loss
-    suspects: list[str] = Field(default_factory=list)
+    # deals earlier checks found missing, with when they were first missed: repaired once
+    # still missing `min_gap_s` later, so a deal whose event is on its way is never a loss
+    suspects: dict[str, datetime] = Field(default_factory=dict)
+    min_gap_s: float = 2.0
 
 
 class ReconciliationReport(Message):
@@ -35,7 +36,7 @@ class ReconciliationReport(Message):
     venue_fills: int = 0
     book_fills: int = 0
     repaired_fills: list[str] = Field(default_factory=list)  # deal ids recorded by this check
-    suspects: list[str] = Field(default_factory=list)  # missing for the first time: next check
+    suspects: dict[str, datetime] = Field(default_factory=dict)  # missing, not yet for long
     differences: list[str] = Field(default_factory=list)  # what is still not equal, in words
     venue_balance: Decimal | None = None
     book_balance: Decimal | None = None

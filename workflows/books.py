@@ -15,6 +15,7 @@ reconciliation that follows is the backstop; a store that is away is waited for.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -55,18 +56,21 @@ class AccountBooksWorkflow:
             [sa.ACCOUNT.value_set(request.account), sa.TENANT.value_set(request.tenant)]
         )
         every = timedelta(seconds=request.reconcile_s)
+        due = workflow.now()  # a check is due by this time, however many fills arrive
         while True:
-            try:
+            left = max(due - workflow.now(), timedelta(0))
+            with contextlib.suppress(TimeoutError):  # the check falls due
                 await workflow.wait_condition(
-                    lambda: bool(self._fills) or self._check_now, timeout=every
+                    lambda: bool(self._fills) or self._check_now, timeout=left
                 )
-            except TimeoutError:
+            if workflow.now() >= due:
                 self._check_now = True
             while self._fills:
                 await self._record(self._fills.pop(0))
             if self._check_now:
                 self._check_now = False
                 await self._reconcile()
+                due = workflow.now() + every
             if (
                 workflow.info().get_current_history_length() >= CONTINUE_AFTER_EVENTS
                 and not self._fills
@@ -97,7 +101,8 @@ class AccountBooksWorkflow:
                 ReconcileRequest(
                     account=r.account,
                     tenant=r.tenant,
-                    suspects=self._last.suspects if self._last is not None else [],
+                    suspects=self._last.suspects if self._last is not None else {},
+                    min_gap_s=min(r.reconcile_s, 2.0),
                 ),
                 result_type=ReconciliationReport,
                 start_to_close_timeout=timedelta(seconds=30),

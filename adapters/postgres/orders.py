@@ -275,13 +275,24 @@ class PostgresOrderBook:
         return {r["symbol"]: (r["volume"], r["avg_price"]) for r in rows}
 
     @_retryable
-    async def fill_ids(self, account: str) -> set[str]:
+    async def fill_ids(self, account: str, since_ns: int = 0) -> set[str]:
         async with self._pool.acquire() as conn:
             acct = await self._account(conn, account)
             rows = await conn.fetch(
-                "SELECT broker_fill_id FROM fills WHERE account_id = $1", acct["id"]
+                "SELECT broker_fill_id FROM fills WHERE account_id = $1 AND ts_ns >= $2",
+                acct["id"],
+                since_ns,
             )
         return {r["broker_fill_id"] for r in rows}
+
+    @_retryable
+    async def latest_fill_ns(self, account: str) -> int:
+        async with self._pool.acquire() as conn:
+            acct = await self._account(conn, account)
+            latest: int | None = await conn.fetchval(
+                "SELECT max(ts_ns) FROM fills WHERE account_id = $1", acct["id"]
+            )
+        return latest or 0
 
     @_retryable
     async def balance(self, account: str) -> Decimal | None:

@@ -157,6 +157,13 @@ class TenantBooks:
         )
         return row
 
+    async def claimed(self, user_id: uuid.UUID, key: str) -> bool:
+        """Whether this caller used this Idempotency-Key before."""
+        found = await self._pool.fetchval(
+            "SELECT true FROM idempotency_keys WHERE user_id = $1 AND key = $2", user_id, key
+        )
+        return bool(found)
+
     async def claim(
         self,
         user_id: uuid.UUID,

@@ -30,9 +30,13 @@ class RedisCommandLog:
             return None
         return value if isinstance(value, bytes) else str(value).encode()
 
-    async def remember(self, scope: str, command_id: str, reply: bytes) -> bool:
-        """Store the reply unless one is stored already; True if this call stored it."""
-        stored = await self._redis.set(self._key(scope, command_id), reply, nx=True, ex=self._ttl)
+    async def remember(
+        self, scope: str, command_id: str, reply: bytes, ttl_s: int | None = None
+    ) -> bool:
+        """Store the reply unless one is stored already; True if this call stored it. A reply
+        to a question (no effect to protect) may be kept for less than the default."""
+        key = self._key(scope, command_id)
+        stored = await self._redis.set(key, reply, nx=True, ex=ttl_s or self._ttl)
         return bool(stored)
 
     async def close(self) -> None:

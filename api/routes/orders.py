@@ -201,7 +201,8 @@ async def place_order(
     account = await tenant_account(res, principal, body.account)
     cid = client_order_id(principal, idempotency_key)
     request = _request(body, principal, cid)
-    await _refuse_what_the_broker_would(res, principal, request)
+    if not await books.claimed(principal.user_id, idempotency_key):  # a retry gets its order
+        await _refuse_what_the_broker_would(res, principal, request)
     try:
         claim = await books.claim(
             principal.user_id,

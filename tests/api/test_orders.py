@@ -232,6 +232,7 @@ async def test_lists_page_with_a_cursor(
             "price",
             "1.099995 is not on the tick of 0.00001",
         ),
+        ({"type": "limit", "price": "1e30"}, "price", "1E+30 is not on the tick of 0.00001"),
         (
             {"type": "limit", "price": "1.09000", "stop_loss": "1.09500"},
             "stop_loss",

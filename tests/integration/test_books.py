@@ -8,6 +8,7 @@ comparing the books with the venue deal by deal: side, volume, price, commission
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 import pytest
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from activities.orders import OrderActivities
@@ -356,3 +358,38 @@ async def test_after_a_mix_of_orders_brackets_and_a_kill_the_books_equal_the_ven
     await until(lambda: stack.book.positions(stack.account), lambda got: got == {}, "flat")
     await assert_books_equal_the_venue(stack)
     assert [d[0] for d in (await booked_deals(stack)).values()].count("kill_switch") == 1
+
+
+async def test_an_account_busy_with_fills_is_still_compared_on_time(
+    platform: RunningPlatform,
+) -> None:
+    """Fills arriving faster than the comparison's interval do not put it off."""
+    async with trading_stack(platform, reconcile_s=1.0) as stack:
+        handle = stack.client.get_workflow_handle(books_workflow_id(stack.account))
+        for _ in range(200):  # the bridge starts the account's books
+            with contextlib.suppress(RPCError):
+                await handle.describe()
+                break
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        checks: set[object] = set()
+        n = 0
+        while time.monotonic() - started < 4:  # a fill every 0.2 s, for 4 s
+            n += 1
+            record = FillRecord(
+                account=stack.account,
+                symbol="EURUSD",
+                client_order_id=f"busy-{n}",
+                side=Side.BUY if n % 2 else Side.SELL,
+                fill_id=f"B{n}",
+                volume=Decimal("0.01"),
+                price=Decimal("1.10000"),
+                ts=n,
+                source=FillSource.BROKER,
+            )
+            await handle.signal("fill", record)
+            report = await handle.query("reconciliation", result_type=ReconciliationReport)
+            if report is not None:
+                checks.add(report.checked_at)
+            await asyncio.sleep(0.2)
+        assert len(checks) >= 3  # about one a second, although fills never stopped

@@ -113,7 +113,8 @@ async def test_a_daily_loss_leaves_only_orders_that_reduce(
     platform: RunningPlatform, tmp_path: Path
 ) -> None:
     """Round trips pay the spread each time; once the day's loss passes the limit, an order
-    that would add is refused and one that reduces still goes through."""
+    that would add is refused and one that reduces goes through. (Whether a later addition is
+    refused again depends on where the random market has taken the open position since.)"""
     async with desk(platform, tmp_path, "100000", daily_loss_reduce_only="100") as d:
         assert (await d.order(Side.BUY, "2"))["state"] == "filled"
         for n in range(200):  # each size once: the same order repeated is refused on its own
@@ -124,8 +125,6 @@ async def test_a_daily_loss_leaves_only_orders_that_reduce(
             assert (await d.order(Side.SELL, lots))["state"] == "filled"
         assert (added["state"], added["reason"]) == ("rejected", "reduce_only_daily_loss")
         assert (await d.order(Side.SELL, "1"))["state"] == "filled"  # reduces: allowed
-        again = await d.order(Side.BUY, "0.01")
-        assert again["reason"] == "reduce_only_daily_loss"
         assert await d.held() == 1
 
 

@@ -223,3 +223,22 @@ def test_no_module_builds_a_money_message_by_hand() -> None:
         if path.relative_to(REPO) not in ALLOWED and (found := hand_built(path.read_text()))
     }
     assert offenders == {}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": b"submit", "v": "²".encode(), "data": b"{}"},
+        {"type": b"submit", "v": b"9" * 5000, "data": b"{}"},
+    ],
+    ids=["a digit that is no number", "a version of 5,000 digits"],
+)
+def test_a_version_that_is_no_number_is_unreadable_not_a_crash(fields: dict[str, bytes]) -> None:
+    with pytest.raises(UnreadableMessageError, match="is not a number"):
+        decode(fields)
+
+
+def test_a_time_that_is_no_number_reads_as_none_given() -> None:
+    fields = encode(SubmitOrder(client_order_id="o", symbol="X", side=Side.BUY, volume=Decimal(1)))
+    fields["ts"] = "²".encode()
+    assert decode(fields).ts == 0

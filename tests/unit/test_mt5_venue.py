@@ -309,3 +309,14 @@ def test_deals_held_at_the_start_are_not_reported_again() -> None:
     engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
     assert not [e for e in engine.outbox.take(1000) if isinstance(e, FillReported)]
     assert engine.book.net_volume("EURUSD") == Decimal("0.2")
+
+
+def test_a_deal_in_a_symbol_not_traded_here_reaches_the_books_without_stopping_the_engine() -> None:
+    fake, engine, venue = setup()
+    deal = fake.trade_by_hand("GBPUSD", 0, 0.5)
+    venue.poll()
+    engine.on_tick(QuoteTick("EURUSD", fake.now_ms * 1_000_000 + 1, fake.bid, fake.ask))
+    [fill] = [e for e in engine.outbox.take(1000) if isinstance(e, FillReported)]
+    assert (fill.fill_id, fill.symbol, fill.source.value) == (str(deal.ticket), "GBPUSD", "broker")
+    assert engine.book.net_volume("EURUSD") == 0
+    assert engine.submit(order("m-2"), 0)  # the engine trades on

@@ -76,3 +76,9 @@ def test_each_refusal_names_its_field(fields: dict[str, object], refusal: Refusa
 def test_a_market_orders_stops_wait_for_a_quote_to_be_judged() -> None:
     order = Order("c-2", "EURUSD", Side.BUY, Dec("0.10"), stop_loss=Dec("1.20000"))
     assert refusals(order, EURUSD, None, NOW) == []
+
+
+def test_a_price_no_tick_grid_can_hold_is_refused_not_a_crash() -> None:
+    assert check(order_type=OrderType.LIMIT, price=Dec("1e30")) == [
+        Refusal("price", "1E+30 is not on the tick of 0.00001")
+    ]
