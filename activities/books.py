@@ -23,13 +23,12 @@ from domain.messages import (
     BooksRepaired,
     QueryVenue,
     UnreadableMessageError,
-    VenuePosition,
-    VenueReport,
     encode,
     events_stream,
     read_reply,
 )
 from domain.ports import BooksUnavailableError, EventBus, HotpathLink, OrderBook
+from domain.replies import VenuePosition, VenueReport
 from temporal.books import ReconcileRequest, ReconciliationReport
 
 log = logging.getLogger("aitp.books")

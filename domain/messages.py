@@ -17,6 +17,7 @@ tick loop, where construction cost is paid per event. Validation happens once, o
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,17 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from domain.orders import Fill, Order, OrderType, Side, TimeInForce
+from domain.risk import KILL_SWITCH
+
+
+class _Wire:
+    """What every message has besides its fields: a wire type (each class sets `TYPE`) and a
+    version, raised when a field changes meaning (readers of an older one then need it)."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
 
 # --- streams ---------------------------------------------------------------------------------
 
@@ -68,11 +80,24 @@ class FillSource(StrEnum):
     KILL_SWITCH = "kill_switch"  # the kill switch's flattening
     BROKER = "broker"  # the broker on its own: stop-out, its own SL/TP, a trade typed by hand
 
+    @classmethod
+    def of(cls, reason: str, strategy: str | None, known: bool, direct: bool) -> FillSource:
+        """Who caused a fill: `reason` is the venue's ("sl", "tp" for a bracket leg), `known`
+        whether the order is one of ours, `direct` whether a strategy sent it itself."""
+        if reason == "sl":
+            return cls.STOP_LOSS
+        if reason == "tp":
+            return cls.TAKE_PROFIT
+        if not known:
+            return cls.BROKER
+        if strategy == KILL_SWITCH:
+            return cls.KILL_SWITCH
+        return cls.STRATEGY if direct else cls.ORDER
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QuoteSampled:
+class QuoteSampled(_Wire):
     TYPE: ClassVar[str] = "quote"
-    VERSION: ClassVar[int] = 1
     symbol: str
     ts: int
     bid: float
@@ -80,9 +105,8 @@ class QuoteSampled:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BarClosed:
+class BarClosed(_Wire):
     TYPE: ClassVar[str] = "bar"
-    VERSION: ClassVar[int] = 1
     symbol: str
     timeframe: str
     ts: int
@@ -94,12 +118,11 @@ class BarClosed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DecisionCandidate:
+class DecisionCandidate(_Wire):
     """A strategy's intent with the feature snapshot a decision needs, and the protection
     (order type, price, stop-loss, take-profit) the order must carry if approved."""
 
     TYPE: ClassVar[str] = "decision_candidate"
-    VERSION: ClassVar[int] = 1
     account: str
     symbol: str
     strategy: str
@@ -117,68 +140,60 @@ class DecisionCandidate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderAccepted:
+class OrderAccepted(_Wire):
     TYPE: ClassVar[str] = "order_accepted"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     broker_order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRejected:
+class OrderRejected(_Wire):
     TYPE: ClassVar[str] = "order_rejected"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     reason: str
     detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCancelled:
+class OrderCancelled(_Wire):
     TYPE: ClassVar[str] = "order_cancelled"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     reason: str = "cancelled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderExpired:
+class OrderExpired(_Wire):
     TYPE: ClassVar[str] = "order_expired"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderAmended:
+class OrderAmended(_Wire):
     TYPE: ClassVar[str] = "order_amended"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     price: Decimal | None
     volume: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderUnresolved:
+class OrderUnresolved(_Wire):
     TYPE: ClassVar[str] = "order_unresolved"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     detail: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderResubmitted:
+class OrderResubmitted(_Wire):
     TYPE: ClassVar[str] = "order_resubmitted"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FillReported:
+class FillReported(_Wire):
     """A deal at the venue, whoever caused it, with everything the books need: its costs in
     the account currency and the profit it realised there (as MT5 reports a deal's profit)."""
 
     TYPE: ClassVar[str] = "fill"
-    VERSION: ClassVar[int] = 1
     fill_id: str
     client_order_id: str
     symbol: str
@@ -215,9 +230,8 @@ _FILL_REASON = {FillSource.STOP_LOSS: "sl", FillSource.TAKE_PROFIT: "tp"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SwapCharged:
+class SwapCharged(_Wire):
     TYPE: ClassVar[str] = "swap"
-    VERSION: ClassVar[int] = 1
     position_id: str
     symbol: str
     amount: Decimal  # account currency; negative is a charge
@@ -225,9 +239,8 @@ class SwapCharged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class KillSwitchEngaged:
+class KillSwitchEngaged(_Wire):
     TYPE: ClassVar[str] = "kill_switch"
-    VERSION: ClassVar[int] = 1
     account: str
     flatten: bool
     cancelled: list[str] = field(default_factory=list)
@@ -235,11 +248,10 @@ class KillSwitchEngaged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionStarted:
+class SessionStarted(_Wire):
     """A hot path came up for the account: its books are compared with the venue at once."""
 
     TYPE: ClassVar[str] = "session_started"
-    VERSION: ClassVar[int] = 1
     account: str
     ts: int
     orders: int = 0  # restored from the venue
@@ -247,11 +259,10 @@ class SessionStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BooksRepaired:
+class BooksRepaired(_Wire):
     """The books differed from the venue and were repaired: traders see it, ops count it."""
 
     TYPE: ClassVar[str] = "books_repaired"
-    VERSION: ClassVar[int] = 1
     account: str
     fills: list[str]  # deal ids recorded by the repair
     symbols: list[str]
@@ -261,9 +272,8 @@ class BooksRepaired:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitOrder:
+class SubmitOrder(_Wire):
     TYPE: ClassVar[str] = "submit"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     symbol: str
     side: Side
@@ -313,82 +323,71 @@ class SubmitOrder:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CancelOrder:
+class CancelOrder(_Wire):
     TYPE: ClassVar[str] = "cancel"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AmendOrder:
+class AmendOrder(_Wire):
     TYPE: ClassVar[str] = "amend"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
     price: Decimal | None = None
     volume: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueryOrder:
+class QueryOrder(_Wire):
     TYPE: ClassVar[str] = "query_order"
-    VERSION: ClassVar[int] = 1
     client_order_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueryPositions:
+class QueryPositions(_Wire):
     TYPE: ClassVar[str] = "positions"
-    VERSION: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueryBalance:
+class QueryBalance(_Wire):
     TYPE: ClassVar[str] = "balance"
-    VERSION: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueryVenue:
+class QueryVenue(_Wire):
     """Every deal the venue reports for the account and its positions: the books' truth for
     reconciliation."""
 
     TYPE: ClassVar[str] = "venue"
-    VERSION: ClassVar[int] = 1
     since_ns: int = 0  # deals from this time on; positions and cash always whole
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntentRejected:
+class IntentRejected(_Wire):
     TYPE: ClassVar[str] = "intent_rejected"
-    VERSION: ClassVar[int] = 1
     strategy: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Kill:
+class Kill(_Wire):
     TYPE: ClassVar[str] = "kill"
-    VERSION: ClassVar[int] = 1
     flatten: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Rearm:
+class Rearm(_Wire):
     TYPE: ClassVar[str] = "rearm"
-    VERSION: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetStrategy:
+class SetStrategy(_Wire):
     TYPE: ClassVar[str] = "strategy"
-    VERSION: ClassVar[int] = 1
     name: str
     enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListStrategies:
+class ListStrategies(_Wire):
     TYPE: ClassVar[str] = "strategies"
-    VERSION: ClassVar[int] = 1
 
 
 Event: TypeAlias = (
@@ -424,95 +423,10 @@ Command: TypeAlias = (
 )
 AnyMessage: TypeAlias = Event | Command
 
-EVENTS: tuple[type[Any], ...] = (
-    QuoteSampled,
-    BarClosed,
-    DecisionCandidate,
-    OrderAccepted,
-    OrderRejected,
-    OrderCancelled,
-    OrderExpired,
-    OrderAmended,
-    OrderUnresolved,
-    OrderResubmitted,
-    FillReported,
-    SwapCharged,
-    KillSwitchEngaged,
-    SessionStarted,
-    BooksRepaired,
-)
-COMMANDS: tuple[type[Any], ...] = (
-    SubmitOrder,
-    CancelOrder,
-    AmendOrder,
-    QueryOrder,
-    QueryPositions,
-    QueryBalance,
-    QueryVenue,
-    IntentRejected,
-    Kill,
-    Rearm,
-    SetStrategy,
-    ListStrategies,
-)
+EVENTS: tuple[type[Any], ...] = typing.get_args(Event)
+COMMANDS: tuple[type[Any], ...] = typing.get_args(Command)
 _R = TypeVar("_R")
 _REGISTRY: dict[tuple[str, int], type[Any]] = {(c.TYPE, c.VERSION): c for c in EVENTS + COMMANDS}
-
-
-# --- replies with a shape of their own ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderStatus:
-    """An order as the hot path knows it: the answer to submit, cancel, amend and query."""
-
-    TYPE: ClassVar[str] = "order_status"
-    VERSION: ClassVar[int] = 1
-    client_order_id: str
-    state: str
-    volume: Decimal
-    filled: Decimal
-    price: Decimal | None = None
-    avg_fill_price: Decimal | None = None
-    broker_order_id: str | None = None
-    reason: str | None = None
-    fills: list[FillReported] | None = None  # a query's answer: every deal so far
-    cancelled: bool | None = None  # a cancel's answer
-    amended: bool | None = None  # an amend's answer
-
-    @classmethod
-    def of(cls, order: Order, **answer: Any) -> OrderStatus:
-        return cls(
-            client_order_id=order.client_order_id,
-            state=order.state.value,
-            volume=order.volume,
-            filled=order.filled,
-            price=order.price,
-            avg_fill_price=order.avg_fill_price,
-            broker_order_id=order.broker_order_id,
-            reason=order.reason,
-            **answer,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VenuePosition:
-    position_id: str
-    symbol: str
-    volume: Decimal  # signed
-    avg_price: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VenueReport:
-    """The answer to `QueryVenue`: what the venue holds, which the books must equal."""
-
-    TYPE: ClassVar[str] = "venue_report"
-    VERSION: ClassVar[int] = 1
-    fills: list[FillReported]
-    positions: list[VenuePosition]
-    balance: Decimal
-    currency: str
 
 
 # --- the envelope and the codec ----------------------------------------------------------------
@@ -540,7 +454,7 @@ def _default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not part of a message")
 
 
-def body(message: AnyMessage | VenueReport | OrderStatus) -> bytes:
+def body(message: object) -> bytes:
     """The message's fields as JSON (decimals as strings, exactly as held)."""
     return orjson.dumps(message, default=_default)
 
@@ -612,7 +526,7 @@ def read_reply(cls: type[_R], data: Mapping[str, Any]) -> _R:
     return reply
 
 
-def as_dict(message: AnyMessage | VenueReport | OrderStatus) -> dict[str, Any]:
+def as_dict(message: object) -> dict[str, Any]:
     """The message's fields as JSON values, for a reply or a document."""
     data: dict[str, Any] = orjson.loads(body(message))
     return data

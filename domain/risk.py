@@ -102,6 +102,27 @@ class AccountState:
         return self.equity - self.used_margin
 
 
+class DailyPnl:
+    """The net realised P&L of the account's day (00:00 UTC), for the daily-loss limits: every
+    deal and swap charge of the day adds to it, and a new day starts it afresh."""
+
+    __slots__ = ("day", "realised")
+
+    def __init__(self) -> None:
+        self.day = 0  # days since the epoch, UTC
+        self.realised = Decimal(0)
+
+    def roll(self, ts: int) -> None:
+        day = ts // NANOS_PER_DAY
+        if day > self.day:
+            self.day, self.realised = day, Decimal(0)
+
+    def add(self, ts: int, amount: Decimal) -> None:
+        self.roll(ts)
+        if ts // NANOS_PER_DAY == self.day:  # a late deal of a day gone by counts for none
+            self.realised += amount
+
+
 def margin_needed(
     instrument: Instrument, volume: Decimal, price: Decimal, rate: Decimal, leverage: Decimal
 ) -> Decimal:

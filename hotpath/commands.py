@@ -23,7 +23,6 @@ from domain.messages import (
     IntentRejected,
     Kill,
     ListStrategies,
-    OrderStatus,
     QueryBalance,
     QueryOrder,
     QueryPositions,
@@ -41,6 +40,7 @@ from domain.messages import (
 from domain.orders import Order, OrderError
 from domain.ports import BusMessage, EventBus
 from domain.positions import RateError
+from domain.replies import OrderStatus
 from hotpath.engine import Engine
 from hotpath.switches import StrategySwitches
 

@@ -34,8 +34,6 @@ from domain.messages import (
     OrderUnresolved,
     QuoteSampled,
     SubmitOrder,
-    VenuePosition,
-    VenueReport,
 )
 from domain.messages import SwapCharged as SwapBooked
 from domain.orders import Fill, Order, OrderState, Side
@@ -52,10 +50,11 @@ from domain.paper import (
     Unresolved,
 )
 from domain.positions import Book, LiveQuoteRates, Position
+from domain.replies import VenuePosition, VenueReport
 from domain.risk import (
     KILL_SWITCH,
-    NANOS_PER_DAY,
     AccountState,
+    DailyPnl,
     Reason,
     RiskGate,
     account_state,
@@ -138,8 +137,7 @@ class Engine:
             raise ValueError(f"route must be direct or decision, not {route!r}")
         self.route = route
         self._awaiting: dict[str, OrderIntent] = {}  # strategy -> intent out for a decision
-        self._today = 0  # the day (since the epoch, UTC) the daily P&L counts
-        self._realised_today = Decimal(0)
+        self._day = DailyPnl()
 
     # --- inputs -------------------------------------------------------------------------
     def on_tick(self, tick: QuoteTick) -> None:
@@ -368,7 +366,8 @@ class Engine:
                 if known is not None:
                     known.apply_fill(fill)
                 profit = self.book.apply(fill, symbol) + fill.commission
-                source = self._source(fill, known, direct=False)
+                named = known.strategy if known else None
+                source = FillSource.of(fill.reason, named, known is not None, direct=False)
                 self._report(fill, symbol, known, source, profit)
                 owner = self._strategy(known.strategy) if known and known.strategy else None
                 for strategy in [owner] if owner else self._by_symbol[symbol]:
@@ -441,26 +440,11 @@ class Engine:
         return next((s for s in self.strategies if s.name == name), None)
 
     def _account(self, now: int) -> AccountState:
-        self._roll_day(now)
+        self._day.roll(now)
+        limits = self.gate.limits
         return account_state(
-            self.book,
-            self.instruments,
-            self.quotes,
-            self._realised_today,
-            self.gate.limits.leverage,
+            self.book, self.instruments, self.quotes, self._day.realised, limits.leverage
         )
-
-    def _roll_day(self, ts: int) -> None:
-        """A new day (00:00 UTC) starts the daily P&L afresh."""
-        day = ts // NANOS_PER_DAY
-        if day > self._today:
-            self._today, self._realised_today = day, Decimal(0)
-
-    def _realised(self, ts: int, amount: Decimal) -> None:
-        """Net realised P&L of a deal or a swap charge, counted towards its day's loss limit."""
-        self._roll_day(ts)
-        if ts // NANOS_PER_DAY == self._today:
-            self._realised_today += amount
 
     def _handle(self, events: list[BrokerEvent]) -> None:
         for event in events:
@@ -521,7 +505,7 @@ class Engine:
                 amount = event.amount * rate
                 self.book.charge_swap(event.position_id, amount)
                 ts = max((q.ts for q in self.quotes.values()), default=0)
-                self._realised(ts, amount)
+                self._day.add(ts, amount)
                 self.outbox.emit(
                     SwapBooked(
                         position_id=event.position_id,
@@ -534,14 +518,16 @@ class Engine:
     def _filled(self, fill: Fill, symbol: str, in_book: bool = False) -> None:
         self.stats.fills += 1
         if symbol not in self.instruments:  # the broker's deal in a symbol not traded here
-            source = self._source(fill, None, direct=False)
+            source = FillSource.of(fill.reason, None, known=False, direct=False)
             self.outbox.emit(self._report(fill, symbol, None, source, Decimal(0)))
             return  # for the books; this engine has no contract to value it with
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)
         owner = self._owner.get(fill.client_order_id)
-        source = self._source(fill, order, owner is not None)
+        source = FillSource.of(
+            fill.reason, order.strategy if order else None, order is not None, owner is not None
+        )
         if owner is None and order is not None and order.strategy:
             owner = self._strategy(order.strategy)  # sent by a decision on its behalf
             if owner is not None:
@@ -581,21 +567,8 @@ class Engine:
             net_volume=self.book.net(symbol),
         )
         self.fills.setdefault(fill.client_order_id, []).append(report)
-        self._realised(fill.ts, profit - fill.commission)
+        self._day.add(fill.ts, profit - fill.commission)
         return report
-
-    @staticmethod
-    def _source(fill: Fill, order: Order | None, direct: bool) -> FillSource:
-        """Who caused this fill, for the books' provenance."""
-        if fill.reason == "sl":
-            return FillSource.STOP_LOSS
-        if fill.reason == "tp":
-            return FillSource.TAKE_PROFIT
-        if order is None:
-            return FillSource.BROKER
-        if order.strategy == KILL_SWITCH:
-            return FillSource.KILL_SWITCH
-        return FillSource.STRATEGY if direct else FillSource.ORDER
 
     def _release(self, client_order_id: str, reject: bool = False) -> None:
         owner = self._owner.pop(client_order_id, None)
@@ -608,15 +581,7 @@ class Engine:
         The books in PostgreSQL must equal this; reconciliation compares against it."""
         return VenueReport(
             fills=[f for fills in self.fills.values() for f in fills if f.ts >= since_ns],
-            positions=[
-                VenuePosition(
-                    position_id=p.position_id,
-                    symbol=p.symbol,
-                    volume=p.volume,
-                    avg_price=p.avg_price,
-                )
-                for p in self.book
-            ],
+            positions=[VenuePosition.of(p) for p in self.book],
             balance=self.book.balance,
             currency=self.book.currency,
         )

@@ -23,14 +23,13 @@ from domain.messages import (
     Reply,
     SubmitOrder,
     UnreadableMessageError,
-    VenuePosition,
-    VenueReport,
     as_dict,
     decode,
     encode,
     read_reply,
 )
 from domain.orders import Side
+from domain.replies import VenuePosition, VenueReport
 
 REPO = Path(__file__).resolve().parents[2]
 decimals = st.decimals(
