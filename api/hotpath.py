@@ -14,8 +14,12 @@ from domain.messages import Command
 ANSWER_WITHIN_S = 2.0
 
 
-class HotpathRefusalError(Exception):
-    """The hot path answered, and said no; the message says why."""
+class HotpathRefusalError(HTTPException):
+    """The hot path answered, and said no: a 409 with its reason, unless the route knows
+    better (a strategy stopped meanwhile is a 404)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(409, reason)
 
 
 async def ask(res: Resources, account: str, command: Command) -> dict[str, Any]:

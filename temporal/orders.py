@@ -20,6 +20,7 @@ from domain.messages import (
     OrderCancelled,
     OrderExpired,
     OrderRejected,
+    SubmitOrder,
     as_dict,
 )
 from domain.orders import Order, OrderState, OrderType, Side, TimeInForce
@@ -53,15 +54,15 @@ class OrderRequest(Message):
     reconcile_s: float = 10.0  # a working order is checked at the hot path this often
     carried: CarriedState | None = None  # state handed over by continue-as-new
 
-    def to_order(self) -> Order:
-        """The domain's order for this request, in state NEW."""
-        return Order(
-            self.client_order_id,
-            self.symbol,
-            self.side,
-            self.volume,
-            self.order_type,
-            self.time_in_force,
+    def command(self) -> SubmitOrder:
+        """The submission the account's hot path receives for this request."""
+        return SubmitOrder(
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            volume=self.volume,
+            order_type=self.order_type,
+            time_in_force=self.time_in_force,
             price=self.price,
             stop_price=self.stop_price,
             expire_at=self.expire_at,
@@ -69,6 +70,10 @@ class OrderRequest(Message):
             stop_loss=self.stop_loss,
             take_profit=self.take_profit,
         )
+
+    def to_order(self) -> Order:
+        """The domain's order for this request, in state NEW."""
+        return self.command().order()
 
 
 class CarriedState(Message):

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.messages import AmendOrder, CancelOrder, Command, QueryOrder, SubmitOrder
+    from domain.messages import AmendOrder, CancelOrder, Command, QueryOrder
     from domain.orders import Fill, IllegalTransition, OrderError, OrderState
     from temporal import retries
     from temporal import search_attributes as sa
@@ -161,21 +161,7 @@ class OrderLifecycleWorkflow:
         order, r = self._order, self._request
         if order.state is OrderState.NEW:
             order.submit()
-        submit = SubmitOrder(
-            client_order_id=r.client_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            volume=r.volume,
-            order_type=r.order_type,
-            time_in_force=r.time_in_force,
-            price=r.price,
-            stop_price=r.stop_price,
-            expire_at=r.expire_at,
-            strategy=r.strategy,
-            stop_loss=r.stop_loss,
-            take_profit=r.take_profit,
-        )
-        reply = await self._command(submit, command_id)
+        reply = await self._command(r.command(), command_id)
         if not reply.ok:
             order.reject(reply.error or "refused by the hot path")
         else:

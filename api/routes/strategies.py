@@ -57,7 +57,7 @@ async def _switch(
     try:
         answer = await ask(res, account, SetStrategy(name=found.name, enabled=enabled))
     except HotpathRefusalError as exc:  # stopped meanwhile by a restart with other strategies
-        raise HTTPException(404, str(exc)) from None
+        raise HTTPException(404, exc.detail) from None
     return found.model_copy(update={"enabled": answer["enabled"]})
 
 
