@@ -137,6 +137,16 @@ class BooksActivities:
         return report
 
     async def _save(self, report: ReconciliationReport) -> None:
+        """Kept in PostgreSQL for `aitp books check` and the API, and counted in the worker's
+        metrics: repaired deals, and checks by their outcome."""
+        meter = activity.metric_meter()
+        account = {"account": report.account}
+        meter.create_counter(
+            "aitp_books_repaired_fills", "deals the books lacked, recorded from the venue"
+        ).add(len(report.repaired_fills), account)
+        meter.create_counter(
+            "aitp_books_checks", "comparisons of the books with the venue, by outcome"
+        ).add(1, account | {"status": report.status})
         await self._book.save_reconciliation(
             report.account,
             report.model_dump(mode="json"),

@@ -197,6 +197,16 @@ class DemoSettings(_Section):
     route: str = Field(default="decision", pattern="^(direct|decision)$")
 
 
+class WorkerSettings(_Section):
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="the trading worker's Prometheus endpoint on 127.0.0.1 (Temporal's worker "
+        "metrics and the books' repair counters); 0: none. `aitp up` picks a free one.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AITP_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -216,6 +226,7 @@ class Settings(BaseSettings):
     mt5: Mt5Settings = Mt5Settings()
     llm: LlmSettings = LlmSettings()
     risk: RiskSettings = RiskSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

@@ -211,6 +211,26 @@ class FillReported(_Wire):
     order_state: str | None = None
     net_volume: Decimal | None = None
 
+    @classmethod
+    def of(cls, fill: Fill, symbol: str, **context: Any) -> FillReported:
+        """The domain's fill as reported: the venue's figures, and what else is known of it
+        (`source`, `strategy`, the `profit` the books computed, what it left behind)."""
+        figures: dict[str, Any] = {
+            "fill_id": fill.fill_id,
+            "client_order_id": fill.client_order_id,
+            "symbol": symbol,
+            "side": fill.side,
+            "volume": fill.volume,
+            "price": fill.price,
+            "ts": fill.ts,
+            "commission": fill.commission,
+            "swap": fill.swap,
+            "profit": fill.profit or Decimal(0),
+            "position_id": fill.position_id,
+            "source": _SOURCE_OF_REASON.get(fill.reason, FillSource.ORDER),
+        }
+        return cls(**(figures | context))
+
     def fill(self) -> Fill:
         """The domain's fill, as the books apply it."""
         return Fill(
@@ -223,10 +243,12 @@ class FillReported(_Wire):
             self.commission,
             self.position_id,
             _FILL_REASON.get(self.source, "order"),
+            self.swap,
         )
 
 
 _FILL_REASON = {FillSource.STOP_LOSS: "sl", FillSource.TAKE_PROFIT: "tp"}
+_SOURCE_OF_REASON = {reason: source for source, reason in _FILL_REASON.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -145,6 +145,10 @@ class Fill:
     commission: Decimal = Decimal(0)  # account currency, a cost (positive)
     position_id: str | None = None  # hedging accounts: the position this fill closes
     reason: str = "order"  # or "sl", "tp": a broker-side close nobody sent an order for
+    swap: Decimal = Decimal(0)  # account currency, credited (+) or charged (-), as MT5 books it
+    # The profit the venue says the deal realised (account currency, before costs): MT5
+    # reports it on every deal, and the balance is the venue's. None: computed from the book.
+    profit: Decimal | None = None
 
 
 @dataclass(slots=True)

@@ -250,6 +250,10 @@ class PaperBroker:
         if digits:
             self._counter = max(self._counter, int(digits))
 
+    def statement(self, since_ns: int) -> None:
+        """Every deal of this broker passes through the engine: its record is the venue's."""
+        return None
+
     def working(self) -> list[Order]:
         return [w.order for w in self._working.values()]
 

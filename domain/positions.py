@@ -118,7 +118,8 @@ class Book:
     _seen: set[str] = field(default_factory=set)
 
     def apply(self, fill: Fill, symbol: str) -> Decimal:
-        """Book a fill; return the PnL it realised (account currency, net of its commission)."""
+        """Book a fill; return what it did to the balance (account currency): the PnL it
+        realised, less its commission, plus its swap."""
         if fill.fill_id in self._seen:
             return ZERO
         self._seen.add(fill.fill_id)
@@ -139,12 +140,16 @@ class Book:
             if closed:
                 profit = instrument.profit(closed, entry, fill.price, long=long)
                 realised = profit * self.rates.rate(instrument.currency_profit, self.currency)
-                pos.realised += realised
+        if fill.profit is not None:  # the venue's own figure: its balance is the truth
+            realised = fill.profit
+        pos.realised += realised
         pos.commission += fill.commission
-        self.balance += realised - fill.commission
+        pos.swap += fill.swap
+        change = realised - fill.commission + fill.swap
+        self.balance += change
         if pos.volume == 0:
             self.closed.append(self.positions.pop(key))
-        return realised - fill.commission
+        return change
 
     def net(self, symbol: str) -> Decimal:
         """The account's net volume in `symbol` (hedged tickets added up)."""

@@ -366,7 +366,9 @@ class TradingWorkerComponent(Component):
 
     def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
         argv = [sys.executable, "-m", "workers.trading"]
-        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
+        env = _platform_env(self.data_dir, urls)
+        env["AITP_WORKER__METRICS_PORT"] = str(self.settings.worker.metrics_port or free_port())
+        spec = ProcessSpec(argv, self.log_path, env=env)
         return spec, urls["temporal"], "workers.trading"
 
     async def check(self, url: str) -> None:

@@ -27,7 +27,7 @@ from prometheus_client import start_http_server
 
 from adapters.clickhouse.executors import ClickHouseHttpExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
-from adapters.mt5.broker import Mt5Broker, server_clock
+from adapters.mt5.broker import AccountUnavailableError, Mt5Broker, Opening, server_clock
 from adapters.mt5.loader import Mt5UnavailableError
 from adapters.mt5.loader import load as load_mt5
 from adapters.mt5.symbols import SymbolUnknownError
@@ -112,6 +112,9 @@ def make_feed(args: argparse.Namespace, settings: Settings, symbols: list[str]) 
     return Mt5Feed(mt5, symbols)
 
 
+HAND_MAGIC = 0  # MT5's magic number of an order typed into the terminal
+
+
 def magic_number(strategy: str | None) -> int:
     """A strategy's MT5 magic number, derived from its name: stable across restarts."""
     return zlib.crc32((strategy or "manual").encode()) & 0x7FFFFFFF
@@ -124,15 +127,17 @@ def make_venue(
     instruments: dict[str, Instrument],
     quotes: dict[str, QuoteTick],
     strategies: list[Strategy],
-) -> tuple[Venue, Callable[[Engine], None]]:
-    """The venue, and how the engine takes its state back from it after a restart."""
+) -> tuple[Venue, Callable[[Engine], None], Opening]:
+    """The venue, how the engine takes its state back from it after a restart, and the
+    account it starts from: the opening deposit given, or the broker's own account."""
     if args.broker == "paper":
         journal = PaperJournal(workdir / f"{args.account}.jsonl")
 
         def replay(engine: Engine) -> None:
             engine.restore(journal.entries())
 
-        return JournaledPaperBroker(journal, quotes, instruments), replay
+        opening = Opening(args.balance, args.currency, args.balance)
+        return JournaledPaperBroker(journal, quotes, instruments), replay, opening
     mt5 = load_mt5(settings.mt5.bridge)
     password = settings.mt5.password.get_secret_value() if settings.mt5.password else None
     if not mt5.initialize(login=settings.mt5.login, password=password, server=settings.mt5.server):
@@ -142,15 +147,20 @@ def make_venue(
     except SymbolUnknownError as exc:
         raise Mt5UnavailableError(str(exc)) from None
     names = [s.name for s in strategies] + [KILL_SWITCH, "manual"]
-    venue = Mt5Venue(
-        Mt5Broker(mt5, magic_number, server_clock(settings.mt5.server_utc_offset_hours))
-    )
+    broker = Mt5Broker(mt5, magic_number, server_clock(settings.mt5.server_utc_offset_hours))
+    try:
+        opening = broker.opening()
+    except AccountUnavailableError as exc:
+        raise Mt5UnavailableError(str(exc)) from None
+    venue = Mt5Venue(broker)
 
     def recover(engine: Engine) -> None:
-        positions, resting = venue.recover({magic_number(name): name for name in names})
+        # magic 0: what a trader typed into the terminal, held by the account all the same
+        ours = {magic_number(name): name for name in names} | {HAND_MAGIC: "manual"}
+        positions, resting = venue.recover(ours)
         engine.adopt(positions, resting)
 
-    return venue, recover
+    return venue, recover, opening
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,10 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--symbols", default="EURUSD", help="comma-separated")
     parser.add_argument("--strategy", action="append", default=[], metavar="KIND:NAME=V,...")
     parser.add_argument(
-        "--balance", type=Decimal, default=Decimal(100_000), help="paper: the opening deposit"
+        "--balance",
+        type=Decimal,
+        default=Decimal(100_000),
+        help="paper: the opening deposit (MT5: the account's own balance)",
     )
     parser.add_argument("--tenant", default="default", help="the tenant that owns the account")
-    parser.add_argument("--currency", default="USD")
+    parser.add_argument("--currency", default="USD", help="paper: the account currency")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--metrics-port", type=int, default=0, help="0: no metrics endpoint")
     return parser
@@ -221,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quotes: dict[str, QuoteTick] = {}
     try:
-        venue, recover = make_venue(args, settings, workdir, instruments, quotes, strategies)
+        venue, recover, opening = make_venue(
+            args, settings, workdir, instruments, quotes, strategies
+        )
     except Mt5UnavailableError as exc:
         log.error("cannot reach the broker", error=str(exc))
         return 2
@@ -232,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         venue,
         RiskGate(args.account, RiskLimits(**settings.risk.model_dump())),
         Outbox(),
-        currency=args.currency,
-        balance=args.balance,
+        currency=opening.currency,
+        balance=opening.balance,
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
         quotes=quotes,
         route=args.route,
@@ -257,7 +272,15 @@ def main(argv: list[str] | None = None) -> int:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     return asyncio.run(
         _run(
-            args.account, settings, engine, switches, feed, metrics, log, args.tenant, args.balance
+            args.account,
+            settings,
+            engine,
+            switches,
+            feed,
+            metrics,
+            log,
+            args.tenant,
+            opening.deposit,
         )
     )
 

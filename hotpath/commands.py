@@ -9,8 +9,10 @@ and entries a dead consumer left pending are reclaimed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +22,7 @@ from domain.messages import (
     AmendOrder,
     AnyMessage,
     CancelOrder,
+    FillReported,
     IntentRejected,
     Kill,
     ListStrategies,
@@ -40,7 +43,7 @@ from domain.messages import (
 from domain.orders import Order, OrderError
 from domain.ports import BusMessage, EventBus
 from domain.positions import RateError
-from domain.replies import OrderStatus
+from domain.replies import OrderStatus, VenueReport
 from hotpath.engine import Engine
 from hotpath.switches import StrategySwitches
 
@@ -49,6 +52,7 @@ GROUP = "hotpath"
 # questions that change nothing: their replies are kept long enough to be read, no longer
 READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
 READ_REPLY_TTL_S = 300
+STATEMENT_S = 4.0  # within the books' 5 s wait for the answer
 
 
 class CommandError(ValueError):
@@ -62,7 +66,9 @@ class CommandHandler:
     def __init__(self, engine: Engine, switches: StrategySwitches | None = None) -> None:
         self.engine = engine
         self.switches = switches
-        self._handlers: Mapping[type[Any], Callable[[Any, int], dict[str, Any]]] = {
+        self._handlers: Mapping[
+            type[Any], Callable[[Any, int], dict[str, Any] | Awaitable[dict[str, Any]]]
+        ] = {
             SubmitOrder: self._submit,
             CancelOrder: self._cancel,
             AmendOrder: self._amend,
@@ -77,12 +83,15 @@ class CommandHandler:
             ListStrategies: self._strategies,
         }
 
-    def handle(self, command: AnyMessage, now: int) -> dict[str, Any]:
-        """Carry the command out; an event on the command stream is unreadable as a command."""
+    async def handle(self, command: AnyMessage, now: int) -> dict[str, Any]:
+        """Carry the command out; an event on the command stream is unreadable as a command.
+        Only a question put to a venue that keeps its own record is awaited; every other
+        command is carried out at once, on the tick loop."""
         handler = self._handlers.get(type(command))
         if handler is None:
             raise UnreadableMessageError(f"{command.TYPE} is not a command")
-        return handler(command, now)
+        answer = handler(command, now)
+        return await answer if inspect.isawaitable(answer) else answer
 
     def _submit(self, command: SubmitOrder, now: int) -> dict[str, Any]:
         known = self.engine.recall(command.client_order_id)
@@ -129,9 +138,19 @@ class CommandHandler:
             "working": sorted(o.client_order_id for o in self.engine.broker.working()),
         }
 
-    def _venue(self, command: QueryVenue, now: int) -> dict[str, Any]:
-        """The venue's deals and positions, as the books must show them."""
-        return as_dict(self.engine.venue_state(command.since_ns))
+    async def _venue(self, command: QueryVenue, now: int) -> dict[str, Any]:
+        """The venue's deals, positions and cash, as the books must show them: its own
+        statement where it keeps one (MT5), with the provenance the engine knows of each
+        deal; otherwise the engine's record, which is the paper venue's."""
+        pending = self.engine.broker.statement(command.since_ns)
+        if pending is None:
+            return as_dict(self.engine.venue_state(command.since_ns))
+        try:  # bounded: the commands behind this question wait for it
+            statement = await asyncio.wait_for(asyncio.wrap_future(pending), STATEMENT_S)
+        except Exception as exc:
+            raise CommandError(f"the venue's statement cannot be read: {exc!r}") from None
+        known = {f.fill_id: f for fills in self.engine.fills.values() for f in fills}
+        return as_dict(_attributed(statement, known))
 
     def _balance(self, command: QueryBalance, now: int) -> dict[str, Any]:
         book = self.engine.book
@@ -184,6 +203,20 @@ class CommandHandler:
                 for s in self.engine.strategies
             ]
         }
+
+
+def _attributed(statement: VenueReport, known: Mapping[str, FillReported]) -> VenueReport:
+    """The venue's figures, with who caused each deal as the engine saw it: a strategy's own
+    order on the direct route, an order's client id the broker cut short."""
+    fills = [
+        dataclasses.replace(
+            f, source=k.source, strategy=k.strategy, client_order_id=k.client_order_id
+        )
+        if (k := known.get(f.fill_id)) is not None
+        else f
+        for f in statement.fills
+    ]
+    return dataclasses.replace(statement, fills=fills)
 
 
 def _order_view(order: Order, **answer: Any) -> dict[str, Any]:
@@ -252,7 +285,7 @@ class CommandConsumer:
         try:
             command = decode(message.fields).message
             read_only = isinstance(command, READS)
-            reply = Reply(True, self.handler.handle(command, self.clock.now_ns()))
+            reply = Reply(True, await self.handler.handle(command, self.clock.now_ns()))
         except UnreadableMessageError as exc:
             await self._bury(message, str(exc))
             reply = Reply(False, error=str(exc))

@@ -365,7 +365,7 @@ class Engine:
                 self.broker.restore_fill(fill, symbol, known)
                 if known is not None:
                     known.apply_fill(fill)
-                profit = self.book.apply(fill, symbol) + fill.commission
+                profit = self._book(fill, symbol)
                 named = known.strategy if known else None
                 source = FillSource.of(fill.reason, named, known is not None, direct=False)
                 self._report(fill, symbol, known, source, profit)
@@ -519,7 +519,7 @@ class Engine:
         self.stats.fills += 1
         if symbol not in self.instruments:  # the broker's deal in a symbol not traded here
             source = FillSource.of(fill.reason, None, known=False, direct=False)
-            self.outbox.emit(self._report(fill, symbol, None, source, Decimal(0)))
+            self.outbox.emit(self._report(fill, symbol, None, source, fill.profit or Decimal(0)))
             return  # for the books; this engine has no contract to value it with
         order = self.orders.get(fill.client_order_id)
         if order is not None:
@@ -536,38 +536,35 @@ class Engine:
         if in_book:  # the adopted positions hold it, for the books and the strategies alike
             pass
         elif owner is None:  # a broker-side close (SL/TP): every strategy on the symbol hears it
-            profit = self.book.apply(fill, symbol) + fill.commission
+            profit = self._book(fill, symbol)
             for strategy in self._by_symbol[symbol]:
                 strategy.on_fill(fill)
         else:
-            profit = self.book.apply(fill, symbol) + fill.commission
+            profit = self._book(fill, symbol)
             owner.on_fill(fill)
         if order is not None and order.state.terminal:
             self._release(fill.client_order_id)
         self.outbox.emit(self._report(fill, symbol, order, source, profit))
 
+    def _book(self, fill: Fill, symbol: str) -> Decimal:
+        """Book the deal; the profit it realised, before its costs."""
+        return self.book.apply(fill, symbol) + fill.commission - fill.swap
+
     def _report(
         self, fill: Fill, symbol: str, order: Order | None, source: FillSource, profit: Decimal
     ) -> FillReported:
         """The deal as the venue reports it, kept for queries and reconciliation."""
-        report = FillReported(
-            fill_id=fill.fill_id,
-            client_order_id=fill.client_order_id,
-            symbol=symbol,
-            side=fill.side,
-            volume=fill.volume,
-            price=fill.price,
-            ts=fill.ts,
-            commission=fill.commission,
+        report = FillReported.of(
+            fill,
+            symbol,
             profit=profit,
-            position_id=fill.position_id,
             source=source,
             strategy=order.strategy if order is not None else None,
             order_state=order.state.value if order is not None else None,
             net_volume=self.book.net(symbol),
         )
         self.fills.setdefault(fill.client_order_id, []).append(report)
-        self._day.add(fill.ts, profit - fill.commission)
+        self._day.add(fill.ts, profit - fill.commission + fill.swap)
         return report
 
     def _release(self, client_order_id: str, reject: bool = False) -> None:

@@ -77,20 +77,7 @@ class PaperJournal:
 
     def event(self, event: BrokerEvent, quotes: Mapping[str, QuoteTick] | None = None) -> None:
         if isinstance(event, Filled):
-            f = event.fill
-            deal = FillReported(
-                fill_id=f.fill_id,
-                client_order_id=f.client_order_id,
-                symbol=event.symbol,
-                side=f.side,
-                volume=f.volume,
-                price=f.price,
-                ts=f.ts,
-                commission=f.commission,
-                position_id=f.position_id,
-                source=_SOURCE.get(f.reason, FillSource.ORDER),
-            )
-            self._append(deal, f.ts, quotes)
+            self._append(FillReported.of(event.fill, event.symbol), event.fill.ts, quotes)
         elif isinstance(event, Accepted):
             self._append(
                 OrderAccepted(

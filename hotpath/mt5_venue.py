@@ -11,10 +11,13 @@ the deals the broker makes on its own (server-side SL/TP, stop-outs, manual trad
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +43,9 @@ from domain.paper import (
     Unresolved,
 )
 from domain.positions import Position
+from domain.replies import VenueReport
+
+log = logging.getLogger("aitp.hotpath.mt5")
 
 
 class Mt5Venue:
@@ -57,7 +63,7 @@ class Mt5Venue:
         self._backoff_s = backoff_s
         self._poll_s = poll_s
         self._events: deque[BrokerEvent] = deque()  # appended by the worker, taken by the loop
-        self._requests: queue.Queue[tuple[str, Order, Decimal | None] | None] = queue.Queue()
+        self._requests: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._working: dict[str, Order] = {}
         self._broker_ids: dict[str, str] = {}
         self._deals: set[str] = set()  # reported to the engine
@@ -178,16 +184,36 @@ class Mt5Venue:
         self._apply(order, reconciliation)
         return order, self._take()
 
+    def statement(self, since_ns: int) -> Future[VenueReport]:
+        """The broker's own statement of the account (deals since `since_ns`, positions,
+        balance), read on the worker: the terminal is asked nothing from the tick loop."""
+        future: Future[VenueReport] = Future()
+        ids = {ticket: cid for cid, ticket in self._broker_ids.items()}
+
+        def read() -> None:
+            if not future.set_running_or_notify_cancel():  # the asker gave up waiting
+                return
+            try:
+                future.set_result(self._broker.statement(since_ns, self._magics, ids))
+            except Exception as exc:  # the asker hears of it; the worker carries on
+                future.set_exception(exc)
+
+        self._call(read)
+        return future
+
     def close(self) -> None:
         if self._thread is not None:
             self._requests.put(None)
             self._thread.join(10)
 
     def _request(self, kind: str, order: Order, price: Decimal | None = None) -> None:
+        self._call(lambda: self._handle(kind, order, price))
+
+    def _call(self, work: Callable[[], None]) -> None:
         if self._threaded:
-            self._requests.put((kind, order, price))
+            self._requests.put(work)
         else:
-            self._handle(kind, order, price)
+            work()
 
     def _take(self) -> list[BrokerEvent]:
         events = []
@@ -205,7 +231,10 @@ class Mt5Venue:
                 continue
             if item is None:
                 return
-            self._handle(*item)
+            try:
+                item()
+            except Exception:  # one request's failure must not stop every later order
+                log.exception("the MT5 worker's request failed")
 
     def _handle(self, kind: str, order: Order, price: Decimal | None) -> None:
         if kind == "submit":

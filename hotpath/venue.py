@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from decimal import Decimal
 from typing import Protocol
 
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order
 from domain.paper import BrokerEvent
+from domain.replies import VenueReport
 
 
 class Venue(Protocol):
@@ -38,3 +40,8 @@ class Venue(Protocol):
     def recall(self, client_order_id: str) -> tuple[Order, list[BrokerEvent]] | None:
         """An order sent before a restart that the restored state does not show, if the venue
         holds it, with the events that bring it up to date; None when it never got there."""
+
+    def statement(self, since_ns: int) -> Future[VenueReport] | None:
+        """The venue's own statement of the account, read where it keeps it (MT5's history,
+        positions and account), for reconciliation; None where every deal passes through the
+        engine and its record is the venue's (the paper broker, journaled)."""

@@ -68,7 +68,9 @@ async def _serve() -> None:
 
     configure_logging()
     settings = Settings()
-    client = await connect(temporal_address(settings), settings.temporal)
+    client = await connect(
+        temporal_address(settings), settings.temporal, settings.worker.metrics_port
+    )
     redis = redis_url(settings)
     pool = await create_pool(postgres_url(settings), settings.postgres, "trading-worker")
     book = PostgresOrderBook(pool)

@@ -116,6 +116,12 @@ class OrderLifecycleWorkflow:
             await self._record()
         seen = await self._command(QueryOrder(client_order_id=order.client_order_id))
         if seen.state in (None, "unknown"):
+            # What the previous hot path said before it died comes first: an order it
+            # rejected as lost twice is not sent a third time by its successor.
+            if workflow.patched("events-before-resend"):
+                await self._drain()
+                if order.state.terminal:
+                    return
             # The hot path answers from its journal (paper) or the broker's records (MT5): an
             # order it does not know never reached the venue, and sending it again cannot
             # double it. A hot path killed twice in a row can lose it twice, hence a budget.
@@ -131,7 +137,11 @@ class OrderLifecycleWorkflow:
             await self._record()
             await self._submit(f"submit-{order.client_order_id}-{self._submissions}")
             return
+        before = order.state
         self._apply_state(seen)
+        # what the hot path answered (rejected, after a resend it lost) reaches the books too
+        if order.state is not before and workflow.patched("record-state-seen-unresolved"):
+            await self._record()
 
     async def _reconcile(self) -> None:
         order = self._order

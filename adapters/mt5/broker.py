@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.mt5.retcodes import Outcome, classify, describe
+from domain.messages import FillReported, FillSource
 from domain.orders import Fill, Order, OrderState, OrderType, Side, TimeInForce
+from domain.replies import VenuePosition, VenueReport
 
 # MT5 constants from the MQL5 reference (the MetaTrader5 package exports the same values)
 TRADE_ACTION_DEAL = 1
@@ -54,6 +56,7 @@ ORDER_STATES = {
     9: OrderState.CANCEL_REQUESTED,  # request_cancel
 }
 _MIN_COMMENT_MATCH = 8  # some brokers cut the comment; a prefix this long still identifies it
+_HISTORY_START = datetime(2000, 1, 1)  # before any account's first deal; 1970 fails on Windows
 
 
 class DuplicateSubmissionError(RuntimeError):
@@ -121,6 +124,19 @@ class History:
         cuts = range(_MIN_COMMENT_MATCH, len(client_order_id))
         ids = self._comments
         return client_order_id in ids or any(client_order_id[:k] in ids for k in cuts)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The account as the broker keeps it, which the books start from."""
+
+    balance: Decimal
+    currency: str
+    deposit: Decimal  # paid in and out: the balance less what every trade in its history did
+
+
+class AccountUnavailableError(RuntimeError):
+    pass
 
 
 class Mt5Broker:
@@ -266,7 +282,7 @@ class Mt5Broker:
         deals = [d for d in history.deals if d.order in tickets or mine(d)]
         if not working and not orders and not deals:
             return Reconciliation(found=False)
-        fills = [_fill(order, d) for d in sorted(deals, key=lambda d: d.time_msc)]
+        fills = [_fill(d, order.client_order_id) for d in sorted(deals, key=lambda d: d.time_msc)]
         if working:
             state = ORDER_STATES.get(working[-1].state, OrderState.ACCEPTED)
             ticket = working[-1].ticket
@@ -337,6 +353,58 @@ class Mt5Broker:
         ]
         return positions, orders
 
+    def opening(self) -> Opening:
+        """Balance and currency from `account_info`; the deposit is the balance less what every
+        trade in the account's history did to it, so that the books, which record those
+        trades as deals, come to the broker's balance."""
+        info = self._mt5.account_info()
+        if info is None:
+            raise AccountUnavailableError(f"account_info failed: {self._mt5.last_error()}")
+        end = self._server_now() + timedelta(days=1)
+        deals = self._mt5.history_deals_get(_HISTORY_START, end, group="*") or ()
+        traded = sum((_cash(d) for d in deals if _trade(d)), start=Decimal(0))
+        balance = Decimal(str(info.balance))
+        return Opening(balance, str(info.currency), balance - traded)
+
+    def statement(
+        self, since_ns: int, strategy_of_magic: Mapping[int, str], ids: Mapping[str, str]
+    ) -> VenueReport:
+        """The account as the broker states it: every trade deal from `since_ns` (the deals'
+        own server-time clock), every open position and the balance. Positions and balance
+        are read first: a deal made meanwhile is then among the deals, never only in a
+        position. `ids`: our client order ids by the broker's order ticket."""
+        info = self._mt5.account_info()
+        if info is None:
+            raise AccountUnavailableError(f"account_info failed: {self._mt5.last_error()}")
+        positions = [
+            VenuePosition(
+                position_id=str(p.ticket),
+                symbol=str(p.symbol),
+                volume=Decimal(str(p.volume)) * (1 if p.type == 0 else -1),
+                avg_price=Decimal(str(p.price_open)),
+            )
+            for p in (self._mt5.positions_get() or ())
+        ]
+        start = max(datetime(1970, 1, 1) + timedelta(microseconds=since_ns // 1000), _HISTORY_START)
+        end = self._server_now() + timedelta(days=1)
+        deals = self._mt5.history_deals_get(start, end, group="*") or ()
+        fills = []
+        for deal in sorted((d for d in deals if _trade(d)), key=lambda d: d.time_msc):
+            ours = deal.reason == DEAL_REASON_EXPERT
+            strategy = strategy_of_magic.get(deal.magic) if ours else None
+            reason = _BROKER_REASONS.get(deal.reason, "order" if ours else "broker")
+            named = deal.comment if ours and deal.comment else f"mt5-{deal.order}"
+            cid = ids.get(str(deal.order), named)
+            source = FillSource.of(reason, strategy, known=ours, direct=False)
+            fill = _fill(deal, cid, reason)
+            fills.append(FillReported.of(fill, str(deal.symbol), source=source, strategy=strategy))
+        return VenueReport(
+            fills=fills,
+            positions=positions,
+            balance=Decimal(str(info.balance)),
+            currency=str(info.currency),
+        )
+
     def allow_resend(self, order: Order, reconciliation: Reconciliation) -> None:
         """After the broker proved it never got the order: it may be sent once more."""
         cid = order.client_order_id
@@ -368,37 +436,39 @@ def unbidden(history: History, known: set[str]) -> list[tuple[Fill, str]]:
     found = []
     for deal in history.deals:
         ticket = str(deal.ticket)
-        if (
-            ticket in known
-            or deal.reason == DEAL_REASON_EXPERT
-            or deal.type not in (DEAL_TYPE_BUY, DEAL_TYPE_SELL)  # balance, credit, charges
-        ):
+        if ticket in known or deal.reason == DEAL_REASON_EXPERT or not _trade(deal):
             continue
-        fill = Fill(
-            fill_id=ticket,
-            client_order_id=f"mt5-{deal.order}",  # the broker's order ticket: ours has none
-            side=Side.BUY if deal.type == DEAL_TYPE_BUY else Side.SELL,
-            volume=Decimal(str(deal.volume)),
-            price=Decimal(str(deal.price)),
-            ts=int(deal.time_msc) * 1_000_000,
-            commission=-Decimal(str(deal.commission)),
-            position_id=str(deal.position_id) if deal.position_id else None,
-            reason=_BROKER_REASONS.get(deal.reason, "broker"),
-        )
+        fill = _fill(deal, f"mt5-{deal.order}", _BROKER_REASONS.get(deal.reason, "broker"))
         found.append((fill, str(deal.symbol)))
     return found
 
 
-def _fill(order: Order, deal: Any) -> Fill:
+def _trade(deal: Any) -> bool:
+    """A buy or a sell; not a balance operation, credit, charge or correction."""
+    return deal.type in (DEAL_TYPE_BUY, DEAL_TYPE_SELL)
+
+
+def _cash(deal: Any) -> Decimal:
+    """What a deal did to the balance."""
+    figures = (deal.profit, deal.commission, deal.swap, deal.fee)
+    return sum((Decimal(str(x)) for x in figures), start=Decimal(0))
+
+
+def _fill(deal: Any, client_order_id: str, reason: str = "order") -> Fill:
+    """A deal as the books take it: the money as the broker reports it. MT5 books commission
+    and fee as negative amounts, swap as the amount credited, profit in the account currency."""
     return Fill(
         fill_id=str(deal.ticket),
-        client_order_id=order.client_order_id,
+        client_order_id=client_order_id,
         side=Side.BUY if deal.type == DEAL_TYPE_BUY else Side.SELL,
         volume=Decimal(str(deal.volume)),
         price=Decimal(str(deal.price)),
         ts=int(deal.time_msc) * 1_000_000,
-        commission=-Decimal(str(deal.commission)),  # MT5 books commission as a negative profit
+        commission=-(Decimal(str(deal.commission)) + Decimal(str(deal.fee))),
         position_id=str(deal.position_id) if deal.position_id else None,
+        reason=reason,
+        swap=Decimal(str(deal.swap)),
+        profit=Decimal(str(deal.profit)),
     )
 
 

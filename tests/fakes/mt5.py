@@ -210,13 +210,40 @@ class Tick(NamedTuple):
     volume_real: float
 
 
+class AccountInfo(NamedTuple):  # the documented fields the platform reads, and their peers
+    login: int
+    trade_mode: int
+    leverage: int
+    margin_mode: int  # 0 retail netting, 2 retail hedging
+    balance: float
+    credit: float
+    profit: float
+    equity: float
+    margin: float
+    margin_free: float
+    currency: str
+    server: str
+
+
+CONTRACT_SIZE = EURUSD_INFO.trade_contract_size
+
+
 class FakeMT5:
     """One account at one broker. `outcomes` holds what the next order_send calls do:
     "done", "reply_lost" (executed, no reply), "lost" (not executed, no reply), or a retcode
     (not executed, that reply)."""
 
-    def __init__(self, bid: float = 1.1, ask: float = 1.1002, comment_limit: int = 31) -> None:
+    def __init__(
+        self,
+        bid: float = 1.1,
+        ask: float = 1.1002,
+        comment_limit: int = 31,
+        netting: bool = False,
+        balance: float = 10_000.0,
+    ) -> None:
         self.bid, self.ask = bid, ask
+        self.netting = netting  # one position per symbol, as on a netting account
+        self.balance = balance
         self.comment_limit = comment_limit
         self.outcomes: deque[str | int] = deque()
         self.check_retcodes: deque[int] = deque()  # the next order_check answers; 0 = correct
@@ -224,7 +251,7 @@ class FakeMT5:
         self.sent: list[dict[str, Any]] = []
         self.orders: list[TradeOrder] = []  # history
         self.working: list[TradeOrder] = []  # resting pending orders
-        self.positions: list[TradePosition] = []  # hedging account: one per opening deal
+        self.positions: list[TradePosition] = []  # hedging: one per opening deal
         self.deals: list[TradeDeal] = []
         self._last_error = (RES_S_OK, "Success")
         self._tickets = itertools.count(1000)
@@ -236,6 +263,14 @@ class FakeMT5:
 
     def last_error(self) -> tuple[int, str]:
         return self._last_error
+
+    def account_info(self) -> AccountInfo:
+        floating = sum(_profit(p, self.bid if p.type == 0 else self.ask) for p in self.positions)
+        equity = self.balance + floating + sum(p.swap for p in self.positions)
+        return AccountInfo(
+            5001, 0, 100, 0 if self.netting else 2, round(self.balance, 2), 0.0,
+            round(floating, 2), round(equity, 2), 0.0, round(equity, 2), "USD", "Fake-Demo",
+        )  # fmt: skip
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         return EURUSD_INFO if symbol == "EURUSD" else None
@@ -330,83 +365,107 @@ class FakeMT5:
         secs = self.now_ms // 1000
         self.orders.append(order._replace(state=4, time_done=secs, time_done_msc=self.now_ms))
         side = 0 if order.type in (2, 4, 6) else 1
-        self.deals.append(
-            TradeDeal(
-                next(self._tickets),
-                order.ticket,
-                secs,
-                self.now_ms,
-                side,
-                0,
-                order.magic,
-                order.ticket,
-                3,
-                order.volume_initial,
-                price,
-                round(-3.5 * order.volume_initial, 2),
-                0.0,
-                0.0,
-                0.0,
-                order.symbol,
-                order.comment,
-                "",
-            )
-        )
+        self._deal(
+            order.ticket, side, order.volume_initial, price, order.symbol, order.magic, 3,
+            order.comment,
+        )  # fmt: skip
 
     def close_by_broker(self, position_ticket: int, reason: int) -> TradeDeal:
         """The broker closes a position on its own: its stop-loss (reason 4) or take-profit
         (5) hit at the server, or a stop-out (6). The deal has no order of the client's."""
         position = next(p for p in self.positions if p.ticket == position_ticket)
-        self.positions.remove(position)
         side = 1 if position.type == 0 else 0  # a long is closed by a sale at the bid
         price = self.bid if side == 1 else self.ask
-        return self._broker_deal(side, position.volume, price, position.symbol, reason, position)
+        return self._deal(
+            next(self._tickets), side, position.volume, price, position.symbol, position.magic,
+            reason, "", closes=position,
+        )  # fmt: skip
 
     def trade_by_hand(self, symbol: str, side: int, volume: float) -> TradeDeal:
         """A trader types an order into the terminal (reason 0, client): magic 0, no comment."""
         price = self.ask if side == 0 else self.bid
-        return self._broker_deal(side, volume, price, symbol, 0, None)
+        return self._deal(next(self._tickets), side, volume, price, symbol, 0, 0, "")
 
-    def _broker_deal(
+    def quote(self, bid: float, ask: float) -> None:
+        self.bid, self.ask = bid, ask
+
+    def rollover(self, swap_per_lot: float) -> None:
+        """The day's swap on every open position (negative: charged); MT5 keeps it on the
+        position and books it to the balance on the deal that closes it."""
+        self.positions = [
+            p._replace(swap=round(p.swap + swap_per_lot * p.volume, 2)) for p in self.positions
+        ]
+
+    def _deal(
         self,
+        order: int,
         side: int,
         volume: float,
         price: float,
         symbol: str,
+        magic: int,
         reason: int,
-        closes: TradePosition | None,
+        comment: str,
+        closes: TradePosition | None = None,
     ) -> TradeDeal:
-        order, ticket = next(self._tickets), next(self._tickets)
+        """One deal, and what it does to the positions and the balance: on a netting account
+        it adds to, reduces, closes or reverses the symbol's position; on a hedging account
+        it opens its own unless it closes a given one. Profit, commission and the closed
+        share of the position's swap are booked to the balance, rounded to cents."""
+        if closes is None and self.netting:
+            closes = next((p for p in self.positions if p.symbol == symbol), None)
+        entry, profit, swap, position_id = 0, 0.0, 0.0, order  # DEAL_ENTRY_IN
+        if closes is not None and closes.type == side:  # adds to it: the average price moves
+            total = closes.volume + volume
+            average = (closes.price_open * closes.volume + price * volume) / total
+            self._replace(closes, closes._replace(volume=total, price_open=average))
+            position_id = closes.ticket
+        elif closes is not None:
+            closed = min(volume, closes.volume)
+            profit = round(_profit(closes, price, closed), 2)
+            swap = round(closes.swap * closed / closes.volume, 2)
+            position_id = closes.ticket
+            left = round(closes.volume - closed, 8)
+            entry = 1 if volume <= closes.volume else 2  # DEAL_ENTRY_OUT, or INOUT: reversed
+            if left > 0:
+                self._replace(closes, closes._replace(volume=left, swap=closes.swap - swap))
+            else:
+                self.positions.remove(closes)
+            if volume > closed:
+                self._open(order, side, round(volume - closed, 8), price, symbol, magic, reason)
+        else:
+            self._open(order, side, volume, price, symbol, magic, reason, comment)
+        commission = round(-3.5 * volume, 2)  # brokers report money rounded to cents
         secs = self.now_ms // 1000
         deal = TradeDeal(
-            ticket,
-            order,
-            secs,
-            self.now_ms,
-            side,
-            1 if closes is not None else 0,  # DEAL_ENTRY_OUT or IN
-            closes.magic if closes is not None else 0,
-            closes.ticket if closes is not None else order,
-            reason,
-            volume,
-            price,
-            round(-3.5 * volume, 2),
-            0.0,
-            0.0,
-            0.0,
-            symbol,
-            "",
-            "",
-        )
+            next(self._tickets), order, secs, self.now_ms, side, entry, magic, position_id,
+            reason, volume, price, commission, swap, profit, 0.0, symbol, comment, "",
+        )  # fmt: skip
         self.deals.append(deal)
-        if closes is None:
-            self.positions.append(
-                TradePosition(
-                    order, secs, self.now_ms, secs, self.now_ms, side, 0, order, reason,
-                    volume, price, 0.0, 0.0, price, 0.0, 0.0, symbol, "", "",
-                )
-            )  # fmt: skip
+        self.balance = round(self.balance + profit + commission + swap, 2)
         return deal
+
+    def _open(
+        self,
+        ticket: int,
+        side: int,
+        volume: float,
+        price: float,
+        symbol: str,
+        magic: int,
+        reason: int,
+        comment: str = "",
+    ) -> None:
+        secs = self.now_ms // 1000
+        self.positions.append(
+            TradePosition(
+                ticket, secs, self.now_ms, secs, self.now_ms, side, magic, ticket, reason,
+                volume, price, 0.0, 0.0, price, 0.0, 0.0, symbol, comment, "",
+            )
+        )  # fmt: skip
+
+    def _replace(self, old: TradePosition, new: TradePosition) -> None:
+        self.positions[self.positions.index(old)] = new
 
     def _place(self, req: TradeRequest) -> int:
         ticket = next(self._tickets)
@@ -481,84 +540,29 @@ class FakeMT5:
 
     # --- the broker's side ----------------------------------------------------------------
     def _execute(self, req: TradeRequest) -> tuple[int, int, float]:
-        order, deal = next(self._tickets), next(self._tickets)
+        order = next(self._tickets)
         price = self.ask if req.type == 0 else self.bid
         comment = req.comment[: self.comment_limit]
         secs = self.now_ms // 1000
         self.orders.append(
             TradeOrder(
-                order,
-                secs,
-                self.now_ms,
-                secs,
-                self.now_ms,
-                0,
-                req.type,
-                req.type_time,
-                req.type_filling,
-                4,
-                req.magic,
-                order,
-                0,
-                3,
-                req.volume,
-                0.0,
-                price,
-                req.sl,
-                req.tp,
-                price,
-                0.0,
-                req.symbol,
-                comment,
-                "",
+                order, secs, self.now_ms, secs, self.now_ms, 0, req.type, req.type_time,
+                req.type_filling, 4, req.magic, order, 0, 3, req.volume, 0.0, price, req.sl,
+                req.tp, price, 0.0, req.symbol, comment, "",
             )
-        )
-        self.deals.append(
-            TradeDeal(
-                deal,
-                order,
-                secs,
-                self.now_ms,
-                req.type,
-                0,
-                req.magic,
-                order,
-                3,
-                req.volume,
-                price,
-                round(-3.5 * req.volume, 2),  # brokers report money rounded to cents
-                0.0,
-                0.0,
-                0.0,
-                req.symbol,
-                comment,
-                "",
-            )
-        )
-        self.positions.append(
-            TradePosition(
-                order,
-                secs,
-                self.now_ms,
-                secs,
-                self.now_ms,
-                req.type,
-                req.magic,
-                order,
-                3,
-                req.volume,
-                price,
-                req.sl,
-                req.tp,
-                price,
-                0.0,
-                0.0,
-                req.symbol,
-                comment,
-                "",
-            )
-        )
-        return order, deal, price
+        )  # fmt: skip
+        deal = self._deal(order, req.type, req.volume, price, req.symbol, req.magic, 3, comment)
+        for p in self.positions:  # the order's protection rides on the position it opened
+            if p.ticket == order:
+                self._replace(p, p._replace(sl=req.sl, tp=req.tp))
+        return order, deal.ticket, price
+
+
+def _profit(position: TradePosition, price: float, volume: float | None = None) -> float:
+    """What closing `volume` of the position at `price` makes, in the account currency (USD:
+    EURUSD's profit currency)."""
+    move = price - position.price_open if position.type == 0 else position.price_open - price
+    return move * (position.volume if volume is None else volume) * CONTRACT_SIZE
 
 
 def _within(seconds: int, start: datetime, end: datetime) -> bool:

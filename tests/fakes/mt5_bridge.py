@@ -5,6 +5,9 @@ Being its own process, the broker outlives the hot path: kill -9 the hot path mi
 and the order still executes here, exactly as at a real broker. `--reply-lost P` makes each
 market order execute with its reply lost with probability P (seeded), and `--lost P` makes it
 vanish unexecuted, reply lost too; either way the caller only sees an IPC time-out.
+`--netting` makes it a netting account (one position per symbol). Tests act as the broker
+and the trader through the same bridge: `fill_pending`, `close_by_broker`, `trade_by_hand`,
+`rollover`, `quote`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.mt5 import FakeMT5, OrderSendResult, TradeDeal, TradeOrder, TradePosition
+from tests.fakes.mt5 import (
+    AccountInfo,
+    FakeMT5,
+    OrderSendResult,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+)
 
 
 class BridgedMT5(FakeMT5):
@@ -30,8 +40,10 @@ class BridgedMT5(FakeMT5):
     connection on its own thread, and a killed client's call may still be running when its
     successor connects."""
 
-    def __init__(self, seed: int, reply_lost: float, lost: float) -> None:
-        super().__init__()
+    def __init__(
+        self, seed: int, reply_lost: float, lost: float, netting: bool, balance: float
+    ) -> None:
+        super().__init__(netting=netting, balance=balance)
         self._rng = random.Random(seed)
         self._reply_lost, self._lost = reply_lost, lost
         self._lock = threading.Lock()
@@ -46,6 +58,34 @@ class BridgedMT5(FakeMT5):
                 elif roll < self._reply_lost + self._lost:
                     self.outcomes.append("lost")
             return super().order_send(request)
+
+    def account_info(self) -> AccountInfo:
+        with self._lock:
+            return super().account_info()
+
+    # what the broker and the trader do at the terminal, called by tests over the bridge
+    def fill_pending(self, ticket: int, price: float) -> None:
+        with self._lock:
+            self.now_ms = int(time.time() * 1000)
+            super().fill_pending(ticket, price)
+
+    def close_by_broker(self, position_ticket: int, reason: int) -> TradeDeal:
+        with self._lock:
+            self.now_ms = int(time.time() * 1000)
+            return super().close_by_broker(position_ticket, reason)
+
+    def trade_by_hand(self, symbol: str, side: int, volume: float) -> TradeDeal:
+        with self._lock:
+            self.now_ms = int(time.time() * 1000)
+            return super().trade_by_hand(symbol, side, volume)
+
+    def rollover(self, swap_per_lot: float) -> None:
+        with self._lock:
+            super().rollover(swap_per_lot)
+
+    def quote(self, bid: float, ask: float) -> None:
+        with self._lock:
+            super().quote(bid, ask)
 
     def orders_get(self, symbol: str | None = None, **kwargs: Any) -> tuple[TradeOrder, ...]:
         with self._lock:
@@ -104,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reply-lost", type=float, default=0.0)
     parser.add_argument("--lost", type=float, default=0.0)
+    parser.add_argument("--netting", action="store_true", help="a netting account")
+    parser.add_argument("--balance", type=float, default=10_000.0, help="the account's, in USD")
     args = parser.parse_args(argv)
-    sys.modules["MetaTrader5"] = BridgedMT5(args.seed, args.reply_lost, args.lost)  # type: ignore[assignment]
+    terminal = BridgedMT5(args.seed, args.reply_lost, args.lost, args.netting, args.balance)
+    sys.modules["MetaTrader5"] = terminal  # type: ignore[assignment]
 
     class Server(ThreadedServer):  # type: ignore[misc]
         def _accept_method(self, sock: socket.socket) -> None:

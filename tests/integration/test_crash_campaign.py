@@ -69,8 +69,10 @@ async def settle(client: Client, n: int, seconds: float) -> OrderView:
 @pytest.fixture
 def mt5_bridge() -> Iterator[str]:
     """The fake terminal in its own process: 15% of orders execute with the reply lost, 5%
-    vanish unexecuted with the reply lost."""
+    vanish unexecuted with the reply lost. The account holds the margin the campaign's
+    positions need (up to 20 lots at 1:100)."""
     options = ("--seed", str(SEED), "--reply-lost", "0.15", "--lost", "0.05")
+    options += ("--balance", "1000000")
     with served(*options) as address:
         yield address
 

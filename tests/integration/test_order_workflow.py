@@ -153,3 +153,24 @@ async def test_an_order_the_hot_path_keeps_losing_is_resent_then_rejected(
     row = await stack.book.order_row(stack.account, "lossy-1")
     assert row is not None
     assert row["state"] == "rejected"
+
+
+async def test_a_rejection_the_hot_path_only_answers_when_asked_reaches_the_books(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acknowledgement never comes (its event lost with a killed hot path) and the venue
+    rejected the order meanwhile: the workflow learns it by asking, and records it."""
+
+    def silently_rejected(self: Engine, order: Order, now: int, **_: object) -> bool:
+        order.submit()
+        self.orders[order.client_order_id] = order
+        asyncio.get_running_loop().call_later(0.05, order.reject, "lost twice at the venue")
+        return True
+
+    monkeypatch.setattr(Engine, "submit", silently_rejected)
+    handle = await stack.start("asked-1", ack_timeout_s=0.3)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert (view.state, view.reason) == (OrderState.REJECTED, "lost twice at the venue")
+    row = await stack.book.order_row(stack.account, "asked-1")
+    assert row is not None
+    assert row["state"] == "rejected"

@@ -209,7 +209,7 @@ def test_an_order_sent_before_a_restart_is_reported_again_never_resent() -> None
     assert after.book.net_volume("EURUSD") == Decimal("0.2")
 
 
-def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> None:
+async def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> None:
     """The order's workflow asks the new process about an order it never saw: the answer comes
     from the broker's records, with the fill, and a submission after that sends nothing."""
     fake = FakeMT5()
@@ -219,18 +219,18 @@ def test_after_a_restart_a_query_finds_the_order_the_previous_process_sent() -> 
     engine, venue = engine_at(fake, {"ma": 11})
     engine.adopt(*venue.recover({11: "ma", 7: "manual"}))
     handler = CommandHandler(engine)
-    seen = handler.handle(QueryOrder(client_order_id="m-9"), 0)
+    seen = await handler.handle(QueryOrder(client_order_id="m-9"), 0)
     assert (seen["state"], seen["filled"]) == ("filled", "0.1")
     assert [f["fill_id"] for f in seen["fills"]] == [str(fake.deals[0].ticket)]
     assert engine.orders["m-9"].strategy == "ma"
-    again = handler.handle(
+    again = await handler.handle(
         SubmitOrder(client_order_id="m-9", symbol="EURUSD", side=Side.BUY, volume=Decimal("0.1")),
         0,
     )
     assert again["state"] == "filled"
     assert len([r for r in fake.sent if r["action"] == 1]) == 1
     assert engine.book.net_volume("EURUSD") == Decimal("0.1")  # the adopted position, once
-    assert handler.handle(QueryOrder(client_order_id="m-404"), 0) == {"state": "unknown"}
+    assert await handler.handle(QueryOrder(client_order_id="m-404"), 0) == {"state": "unknown"}
 
 
 def test_mt5_amends_a_resting_orders_price_but_not_its_volume() -> None:

@@ -3,6 +3,7 @@ stopped after a restart) and the account's balance and equity."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def bars(closes: list[float]) -> list[Bar]:
     ]
 
 
-def test_the_list_gives_each_strategy_with_the_parameters_it_was_built_with() -> None:
-    listed = CommandHandler(engine()).handle(ListStrategies(), 0)["strategies"]
+async def test_the_list_gives_each_strategy_with_the_parameters_it_was_built_with() -> None:
+    listed = (await CommandHandler(engine()).handle(ListStrategies(), 0))["strategies"]
     assert [s["name"] for s in listed] == ["ma_cross 2/3", "rsi_reversion 5 30/50/70"]
     ma = listed[0]
     assert ma["kind"] == "ma_cross"
@@ -65,10 +66,10 @@ def test_the_list_gives_each_strategy_with_the_parameters_it_was_built_with() ->
     assert rebuilt.params()["volume"] == Decimal("0.1")
 
 
-def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
+async def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
     hot = engine()
     handler = CommandHandler(hot)
-    assert handler.handle(SetStrategy(name="ma_cross 2/3", enabled=False), 0) == {
+    assert await handler.handle(SetStrategy(name="ma_cross 2/3", enabled=False), 0) == {
         "name": "ma_cross 2/3",
         "enabled": False,
     }
@@ -76,20 +77,22 @@ def test_a_stopped_strategy_takes_no_trade_and_a_started_one_does() -> None:
     for bar in bars(closes):
         hot.on_bar(bar)
     assert not hot.orders
-    handler.handle(SetStrategy(name="ma_cross 2/3", enabled=True), 0)
+    await handler.handle(SetStrategy(name="ma_cross 2/3", enabled=True), 0)
     for bar in bars([1.13, 1.12, 1.10, 1.08, 1.11, 1.13]):
         hot.on_bar(bar)
     assert any(o.strategy == "ma_cross 2/3" for o in hot.orders.values())
 
 
-def test_an_unknown_strategy_is_refused_naming_the_running_ones() -> None:
+async def test_an_unknown_strategy_is_refused_naming_the_running_ones() -> None:
     with pytest.raises(CommandError, match="running: ma_cross 2/3, rsi_reversion 5 30/50/70"):
-        CommandHandler(engine()).handle(SetStrategy(name="ma_cross 5/20"), 0)
+        await CommandHandler(engine()).handle(SetStrategy(name="ma_cross 5/20"), 0)
 
 
-def test_switches_survive_a_restart_and_ignore_strategies_no_longer_run(tmp_path: Path) -> None:
+async def test_switches_survive_a_restart_and_ignore_strategies_no_longer_run(
+    tmp_path: Path,
+) -> None:
     switches = StrategySwitches(tmp_path / "acc.strategies.json")
-    CommandHandler(engine(), switches).handle(
+    await CommandHandler(engine(), switches).handle(
         SetStrategy(name="rsi_reversion 5 30/50/70", enabled=False), 0
     )
     restarted = engine()
@@ -100,7 +103,7 @@ def test_switches_survive_a_restart_and_ignore_strategies_no_longer_run(tmp_path
     fewer = {"ma_cross 2/3": True}
     switches.apply(fewer)
     assert fewer == {"ma_cross 2/3": True}
-    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed into place
+    assert not await asyncio.to_thread(lambda: list(tmp_path.glob("*.tmp")))  # renamed into place
 
 
 def test_no_file_means_every_strategy_keeps_running(tmp_path: Path) -> None:
@@ -109,11 +112,11 @@ def test_no_file_means_every_strategy_keeps_running(tmp_path: Path) -> None:
     assert enabled == {"ma_cross 2/3": True}
 
 
-def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at() -> None:
+async def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at() -> None:
     hot = engine()
     handler = CommandHandler(hot)
     hot.on_tick(QuoteTick("EURUSD", MINUTE, 1.1000, 1.1002))
-    assert handler.handle(QueryBalance(), 0) == {
+    assert await handler.handle(QueryBalance(), 0) == {
         "currency": "USD",
         "balance": "100000",
         "equity": "100000",
@@ -124,7 +127,7 @@ def test_balance_and_equity_mark_open_positions_at_the_price_they_would_close_at
     hot.submit(buy, MINUTE)
     hot.on_tick(QuoteTick("EURUSD", 2 * MINUTE, 1.1010, 1.1012))  # the market order fills
     hot.on_tick(QuoteTick("EURUSD", 3 * MINUTE, 1.1020, 1.1022))
-    answer = handler.handle(QueryBalance(), 0)
+    answer = await handler.handle(QueryBalance(), 0)
     # bought 1 lot (100,000 EUR) at the ask 1.1012, marked at the bid 1.1020: +80 USD
     assert answer["positions"] == 1
     assert Decimal(answer["equity"]) - Decimal(answer["balance"]) == Decimal("80")
