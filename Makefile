@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck imports bench install clean lock
+.PHONY: run test test-slow test-fast lint typecheck imports bench install clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,17 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# The suite, checks first; the long fault campaigns (marked slow) have their own target.
 test: lint typecheck imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
+# The long suites marked slow: kill -9 campaigns, the books against a fake MT5 terminal in
+# its own process, risk limits through the running hot path, schema fuzzing, parity on the
+# real data. CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+# The suite without the checks, for a quick loop while editing.
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 

@@ -230,8 +230,10 @@ class Order:
         self.reason = reason
 
     def amend(self, price: Decimal | None = None, volume: Decimal | None = None) -> None:
-        """A working order's new limit price and/or total volume, acknowledged by the broker."""
-        if self.state not in (S.ACCEPTED, S.PARTIALLY_FILLED):
+        """A working order's new limit price and/or total volume, acknowledged by the broker.
+        A cancel may be on its way meanwhile: the venue works the order until it confirms the
+        cancel, and an amend it took before stands."""
+        if self.state not in (S.ACCEPTED, S.PARTIALLY_FILLED, S.CANCEL_REQUESTED):
             raise IllegalTransition(self, self.state, "only a working order can be amended")
         if volume is not None and volume <= self.filled:
             raise OrderError(

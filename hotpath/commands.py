@@ -243,6 +243,7 @@ class CommandConsumer:
         self.handled = 0
         self.unreadable = 0
         self.replayed = 0
+        self.failed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         stream = commands_stream(self.account)
@@ -291,6 +292,10 @@ class CommandConsumer:
             reply = Reply(False, error=str(exc))
         except CommandError as exc:
             reply = Reply(False, error=str(exc))
+        except Exception as exc:  # a fault in one command must not stop every command behind it
+            self.failed += 1
+            log.exception("command %s failed", command_id)
+            reply = Reply(False, error=f"the hot path could not carry it out: {exc!r}")
         encoded = reply.encode()
         self.handled += 1
         ttl = READ_REPLY_TTL_S if read_only else None

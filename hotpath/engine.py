@@ -291,12 +291,13 @@ class Engine:
         if order is None or order.state.terminal:
             return False
         order.request_cancel()
+        # a remote venue hands over whatever else it has to report with its answer
         events = self.broker.cancel(client_order_id)
-        if events and isinstance(events[0], Rejected):
+        refused = _refusals(events, client_order_id)
+        if refused:
             order.cancel_refused()
-            return False
-        self._handle(events)  # a remote venue answers later, through on_tick
-        return True
+        self._handle([e for e in events if e not in refused])  # the rest: through on_tick
+        return not refused
 
     def amend(
         self, client_order_id: str, price: Decimal | None, volume: Decimal | None
@@ -308,10 +309,9 @@ class Engine:
         if price is not None:
             price = self.instruments[order.symbol].round_price(price)
         events = self.broker.amend(client_order_id, price, volume)
-        if events and isinstance(events[0], Rejected):
-            return False, events[0].reason
-        self._handle(events)
-        return True, ""
+        refused = _refusals(events, client_order_id)
+        self._handle([e for e in events if e not in refused])
+        return (False, refused[0].reason) if refused else (True, "")
 
     def kill(self, flatten: bool, now: int) -> dict[str, Any]:
         """Engage the kill switch: cancel every working order, and flatten if asked."""
@@ -588,6 +588,11 @@ class Engine:
             "orders": len(self.orders),
             "positions": {p.symbol: str(p.volume) for p in self.book},
         }
+
+
+def _refusals(events: list[BrokerEvent], client_order_id: str) -> list[Rejected]:
+    """The venue's refusal of this request, among the other news it hands over with it."""
+    return [e for e in events if isinstance(e, Rejected) and e.client_order_id == client_order_id]
 
 
 def _price(instrument: Instrument, price: float | None) -> Decimal | None:

@@ -227,14 +227,14 @@ class Mt5Venue:
             try:
                 item = self._requests.get(timeout=self._poll_s)
             except queue.Empty:
-                self.poll()
-                continue
+                item = self.poll
             if item is None:
                 return
             try:
                 item()
-            except Exception:  # one request's failure must not stop every later order
+            except Exception:  # one failure (a lost bridge, say) must not stop every later order
                 log.exception("the MT5 worker's request failed")
+                time.sleep(self._backoff_s)
 
     def _handle(self, kind: str, order: Order, price: Decimal | None) -> None:
         if kind == "submit":

@@ -167,6 +167,11 @@ async def order(client: Client, cid: str, side: Side, volume: str, **kw: Any) ->
     )
 
 
+async def settled(handle: Any) -> OrderView:
+    view: OrderView = await asyncio.wait_for(handle.result(), 60)
+    return view
+
+
 async def resting(line: Any, cid: str) -> int:
     """The terminal's ticket of our resting order, once it is placed there."""
 
@@ -209,12 +214,12 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
         books = Books(pg)
 
         bought = await order(client, "mx-buy", Side.BUY, "0.30")
-        assert (await bought.result()).state is OrderState.FILLED
+        assert (await settled(bought)).state is OrderState.FILLED
         limit = await order(
             client, "mx-limit", Side.BUY, "0.10", order_type=OrderType.LIMIT, price=Decimal("1.07")
         )
         line.fill_pending(await resting(line, "mx-limit"), 1.07)
-        assert (await limit.result()).state is OrderState.FILLED
+        assert (await settled(limit)).state is OrderState.FILLED
         spare = await order(
             client,
             "mx-cancel",
@@ -225,16 +230,20 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
         )
         await resting(line, "mx-cancel")
         amend = AmendRequest(price=Decimal("1.069"))
-        amended = await spare.execute_update("amend", amend, result_type=UpdateResult)
+        amended = await asyncio.wait_for(
+            spare.execute_update("amend", amend, result_type=UpdateResult), 60
+        )
         assert amended.accepted, amended.reason
-        cancelled = await spare.execute_update("cancel", CancelRequest(), result_type=UpdateResult)
+        cancelled = await asyncio.wait_for(
+            spare.execute_update("cancel", CancelRequest(), result_type=UpdateResult), 60
+        )
         assert cancelled.accepted, cancelled.reason
-        assert (await spare.result()).state is OrderState.CANCELLED
+        assert (await settled(spare)).state is OrderState.CANCELLED
 
         line.rollover(-6.9)  # the night's swap, booked on the deal that closes
         line.quote(1.1050, 1.1052)
         sold = await order(client, "mx-sell", Side.SELL, "0.20")
-        assert (await sold.result()).state is OrderState.FILLED
+        assert (await settled(sold)).state is OrderState.FILLED
         line.trade_by_hand("EURUSD", 1, 0.05)  # typed into the terminal meanwhile
         position = line.positions_get()[0].ticket
         line.close_by_broker(position, 4)  # the broker's stop-loss: flat

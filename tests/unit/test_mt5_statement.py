@@ -189,3 +189,34 @@ async def test_a_statement_given_up_on_or_a_failed_request_does_not_stop_the_wor
         assert late.cancelled()
     finally:
         venue.close()
+
+
+async def test_an_amend_the_terminal_confirms_while_a_cancel_is_asked_for_stands() -> None:
+    """The venue's news comes with the answer to the next request: the amend it took is
+    applied to an order whose cancel is already on its way, and the cancel goes on."""
+    fake = FakeMT5()
+    engine, venue = engine_at(fake, threaded=True)
+    try:
+        price = Decimal("1.09")
+        engine.submit(
+            Order("m-l", "EURUSD", Side.BUY, Decimal("0.1"), OrderType.LIMIT, price=price), 0
+        )
+        deadline = asyncio.get_running_loop().time() + 10
+        while engine.orders["m-l"].state is not OrderState.ACCEPTED:
+            assert asyncio.get_running_loop().time() < deadline
+            tick(engine, fake)
+            await asyncio.sleep(0.01)
+        taken, why = engine.amend("m-l", Decimal("1.0905"), None)
+        assert taken, why
+        while fake.working[0].price_open != 1.0905:  # confirmed, not yet collected
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert engine.cancel("m-l")
+        while engine.orders["m-l"].state is not OrderState.CANCELLED:
+            assert asyncio.get_running_loop().time() < deadline, engine.orders["m-l"]
+            tick(engine, fake)
+            await asyncio.sleep(0.01)
+        assert engine.orders["m-l"].price == Decimal("1.0905")
+    finally:
+        venue.close()

@@ -193,3 +193,15 @@ def test_amend_changes_a_working_order_and_never_below_what_is_filled() -> None:
     )
     with pytest.raises(OrderError, match="must stay above"):
         o.amend(volume=Decimal("0.40"))
+
+
+def test_an_amend_the_venue_took_stands_while_a_cancel_is_on_its_way() -> None:
+    o = Order("c-2", "EURUSD", Side.BUY, Decimal("1.00"), OrderType.LIMIT, price=Decimal("1.1"))
+    o.submit()
+    o.accept()
+    o.request_cancel()
+    o.amend(price=Decimal("1.09"))  # confirmed by the venue before the cancel reached it
+    assert (o.price, o.state) == (Decimal("1.09"), OrderState.CANCEL_REQUESTED)
+    o.cancel()
+    with pytest.raises(IllegalTransition, match="only a working order can be amended"):
+        o.amend(price=Decimal("1.08"))
