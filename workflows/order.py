@@ -143,7 +143,8 @@ class OrderLifecycleWorkflow:
         if order.state is not before and workflow.patched("record-state-seen-unresolved"):
             await self._record()
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self) -> HotpathReply:
+        """What the hot path says of the order now, with the fills it holds, applied."""
         order = self._order
         before = order.state
         seen = await self._command(QueryOrder(client_order_id=order.client_order_id))
@@ -166,6 +167,7 @@ class OrderLifecycleWorkflow:
         self._apply_state(seen)
         if order.state is not before:
             await self._record()
+        return seen
 
     async def _submit(self, command_id: str) -> None:
         order, r = self._order, self._request
@@ -208,6 +210,16 @@ class OrderLifecycleWorkflow:
             if event.kind == "fill":
                 await self._fill(event)
                 continue
+            if (
+                event.kind == "rejected"
+                and self._submissions > 1
+                and workflow.patched("confirm-rejection-after-resend")
+            ):
+                # After a resend, a rejection may answer an earlier sending, from a hot path that
+                # died since: the one running now says what became of the order.
+                seen = await self._reconcile()
+                if seen.state not in (None, "unknown"):
+                    continue
             before = self._order.state
             self._apply_state(
                 HotpathReply(

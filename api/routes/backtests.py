@@ -150,8 +150,11 @@ async def get_backtest(run_id: RunId, principal: Reader, res: Res) -> BacktestDe
     responses={404: {"description": "no such backtest in your tenant"}},
 )
 async def cancel(run_id: RunId, principal: Launcher, res: Res) -> Cancelling:
-    if await PostgresBacktestRuns(res.pool).run(run_id, principal.tenant) is None:
+    found = await PostgresBacktestRuns(res.pool).run(run_id, principal.tenant)
+    if found is None:
         raise HTTPException(404, f"no backtest {run_id!r}")
+    if found["status"] != "running":  # its results are in: the workflow may take a moment to close
+        return Cancelling(id=run_id, cancelling=False)
     try:
         cancelling = await cancel_backtest(res.temporal, run_id)
     except BacktestNotFoundError:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from domain.messages import Event, FillReported
+from domain.messages import Event, FillReported, OrderRejected
 from domain.orders import Order, OrderState, OrderType
 from hotpath.engine import Engine
 from hotpath.outbox import Outbox
@@ -174,3 +175,33 @@ async def test_a_rejection_the_hot_path_only_answers_when_asked_reaches_the_book
     row = await stack.book.order_row(stack.account, "asked-1")
     assert row is not None
     assert row["state"] == "rejected"
+
+
+async def test_a_dead_hot_paths_rejection_arriving_after_the_resend_does_not_undo_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first hot path took the order and died; its last word, a rejection, arrives only
+    after the workflow sent the order again to its successor, which fills it: the workflow
+    asks before it believes the rejection, and the order ends filled, in the books too."""
+    sendings: list[str] = []
+
+    def dying_then_alive(self: Engine, order: Order, now: int, **_: Any) -> bool:
+        sendings.append(order.client_order_id)
+        if len(sendings) == 1:
+            return True  # taken, and gone with the process
+        late = OrderRejected(client_order_id=order.client_order_id, reason="lost at the venue")
+        self.outbox.emit(late)
+        order.submit()  # the successor has it, and its venue answers a moment later
+        self.orders[order.client_order_id] = order
+        venue = self.broker
+        asyncio.get_running_loop().call_later(0.3, lambda: self._handle(venue.submit(order, now)))
+        return True
+
+    monkeypatch.setattr(Engine, "submit", dying_then_alive)
+    handle = await stack.start("late-1", ack_timeout_s=0.3)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert (view.state, view.filled) == (OrderState.FILLED, Decimal("0.10"))
+    assert sendings == ["late-1", "late-1"]
+    row = await stack.book.order_row(stack.account, "late-1")
+    assert row is not None
+    assert row["state"] == "filled"

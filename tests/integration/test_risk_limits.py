@@ -141,7 +141,9 @@ async def test_a_larger_daily_loss_halts_all_but_the_kill_switchs_flattening(
                 break
             lots = str(Decimal("0.50") + Decimal(n) / 100)
             if (await d.order(Side.BUY, lots))["state"] == "filled":
-                assert (await d.order(Side.SELL, lots))["state"] == "filled"
+                closing = await d.order(Side.SELL, lots)
+                if closing["state"] == "rejected":  # the buy's own spread crossed the limit
+                    break
         assert (closing["state"], closing["reason"]) == ("rejected", "halted_daily_loss")
         killed = await d.ask(Kill(flatten=True))
         assert len(killed["flattened"]) == 1
