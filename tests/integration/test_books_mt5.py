@@ -229,6 +229,11 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
             price=Decimal("1.068"),
         )
         await resting(line, "mx-cancel")
+        await until(  # amended only once its workflow has heard it rests at the broker
+            lambda: spare.query("state", result_type=OrderView),
+            lambda v: v.state is OrderState.ACCEPTED,
+            "mx-cancel accepted",
+        )
         amend = AmendRequest(price=Decimal("1.069"))
         amended = await asyncio.wait_for(
             spare.execute_update("amend", amend, result_type=UpdateResult), 60
