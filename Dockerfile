@@ -4,6 +4,8 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY domain ./domain
 COPY ml ./ml
+COPY engine ./engine
+COPY research ./research
 COPY adapters ./adapters
 COPY hotpath ./hotpath
 COPY temporal ./temporal

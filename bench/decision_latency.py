@@ -50,9 +50,9 @@ from domain.messages import events_stream
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from embedded import supervisor
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandConsumer, CommandHandler
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
 from temporal.books import BOOKS_WORKFLOW
 from temporal.client import connect

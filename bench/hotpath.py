@@ -26,8 +26,8 @@ from domain.market_data import SeriesKind
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross, RsiReversion
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
+from engine.core import Engine
+from engine.outbox import Outbox
 
 SYMBOL = "EURUSD"
 

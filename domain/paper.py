@@ -24,6 +24,16 @@ from decimal import ROUND_DOWN, Decimal
 from domain.instruments import Instrument, InstrumentError
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderType, Side, TimeInForce
+from domain.venue import (
+    Accepted,
+    Amended,
+    BrokerEvent,
+    Cancelled,
+    Expired,
+    Filled,
+    Rejected,
+    SwapCharged,
+)
 
 NANOS_PER_DAY = 86_400 * 1_000_000_000
 ZERO = Decimal(0)
@@ -38,83 +48,6 @@ class PaperConfig:
     max_fill_fraction: float | None = None  # of the bar's or tick's volume
     rollover_minute: int = 0  # minutes after midnight UTC
     triple_swap_weekday: int = 2  # Wednesday
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    client_order_id: str
-    broker_order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    client_order_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cancelled:
-    client_order_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Expired:
-    client_order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Filled:
-    fill: Fill
-    symbol: str
-    final: bool  # the order is complete
-    # Already counted in the positions a restarted hot path took over from the broker: the
-    # order and the event stream learn of it, the books must not count it twice.
-    in_book: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SwapCharged:
-    position_id: str
-    symbol: str
-    amount: Decimal  # profit currency; negative is a charge
-
-
-@dataclass(frozen=True, slots=True)
-class Amended:
-    """The broker took the new price and/or volume; the order object carries them from now."""
-
-    client_order_id: str
-    price: Decimal | None
-    volume: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class Unresolved:
-    """A real broker's outcome is unknown; the order is being looked up before any resend."""
-
-    client_order_id: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Resubmitted:
-    """Looked up and proved absent at the broker: sent once more."""
-
-    client_order_id: str
-
-
-BrokerEvent = (
-    Accepted
-    | Rejected
-    | Cancelled
-    | Expired
-    | Filled
-    | SwapCharged
-    | Unresolved
-    | Resubmitted
-    | Amended
-)
 
 
 @dataclass(slots=True)

@@ -45,19 +45,19 @@ from domain.messages import SessionStarted, events_stream
 from domain.orders import OrderState
 from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
+from domain.venue import Venue
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.books_check import WORKING, differences
 from hotpath.commands import CommandConsumer, CommandHandler
-from hotpath.engine import Engine
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
 from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.mt5_venue import Mt5Venue
-from hotpath.outbox import Outbox
 from hotpath.process import DataClock, HotPath, WallClock
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
 from hotpath.switches import StrategySwitches
-from hotpath.venue import Venue
 
 DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
 

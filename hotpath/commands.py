@@ -44,7 +44,7 @@ from domain.orders import Order, OrderError
 from domain.ports import BusMessage, EventBus
 from domain.positions import RateError
 from domain.replies import OrderStatus, VenueReport
-from hotpath.engine import Engine
+from engine.core import Engine
 from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")

@@ -31,7 +31,9 @@ from adapters.mt5.broker import (
 from adapters.mt5.retcodes import Outcome
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderState, OrderType, Side
-from domain.paper import (
+from domain.positions import Position
+from domain.replies import VenueReport
+from domain.venue import (
     Accepted,
     Amended,
     BrokerEvent,
@@ -42,8 +44,6 @@ from domain.paper import (
     Resubmitted,
     Unresolved,
 )
-from domain.positions import Position
-from domain.replies import VenueReport
 
 log = logging.getLogger("aitp.hotpath.mt5")
 

@@ -9,8 +9,8 @@ import time
 from collections import Counter as Tally
 
 from domain.clock import Clock
+from engine.core import Engine
 from hotpath.commands import CommandConsumer
-from hotpath.engine import Engine
 from hotpath.feeds import Feed
 from hotpath.metrics import HotpathMetrics
 from hotpath.pacing import wait_or_stop

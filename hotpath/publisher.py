@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from domain.messages import Event, encode
 from domain.ports import EventBus
-from hotpath.outbox import Outbox
+from engine.outbox import Outbox
 
 log = logging.getLogger("aitp.hotpath.publisher")
 

@@ -1,4 +1,4 @@
-"""The event-driven backtest: the hot path's engine, strategy, risk gate and paper broker,
+"""The event-driven backtest: the live engine (`engine/`), strategy, risk gate and paper broker,
 fed the series bar by bar (bid bar with its ask bar) or tick by tick, exactly as the live path
 runs them. Its fills become the same round-trip trades the sweep reports, so the two can be
 compared. Profit is converted to the account currency by the engine's own book, from the
@@ -22,8 +22,8 @@ from domain.orders import Side
 from domain.paper import PaperBroker, PaperConfig
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import create
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
+from engine.core import Engine
+from engine.outbox import Outbox
 from research.series import BarSeries, Conversion, Costs, TickSeries
 from research.simulate import Detail, Prices, Trade, metrics_of, replayed_equity
 

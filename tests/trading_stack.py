@@ -35,9 +35,9 @@ from domain.paper import PaperBroker, PaperConfig
 from domain.ports import ModelScorer, PatternValidator, TradeReviewer
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import Strategy
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandConsumer, CommandHandler
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
 from temporal.client import connect
 from temporal.decisions import DECISION_WORKFLOW, DecisionRequest

@@ -35,9 +35,9 @@ from domain.messages import (
 from domain.orders import OrderType, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandConsumer, CommandHandler
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
 from hotpath.publisher import Publisher
 from tests.conftest import RunningPlatform
 from tests.hotpath_client import hotpath_env, send_command, send_raw, start_hotpath, wait_reply

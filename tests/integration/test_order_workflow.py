@@ -12,8 +12,8 @@ import pytest
 
 from domain.messages import Event, FillReported, OrderRejected
 from domain.orders import Order, OrderState, OrderType
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
+from engine.core import Engine
+from engine.outbox import Outbox
 from temporal.order_client import OrderNotFoundError, cancel_order
 from temporal.orders import (
     AmendRequest,
@@ -193,8 +193,8 @@ async def test_a_dead_hot_paths_rejection_arriving_after_the_resend_does_not_und
         self.outbox.emit(late)
         order.submit()  # the successor has it, and its venue answers a moment later
         self.orders[order.client_order_id] = order
-        venue = self.broker
-        asyncio.get_running_loop().call_later(0.3, lambda: self._handle(venue.submit(order, now)))
+        answer = self.broker.submit
+        asyncio.get_running_loop().call_later(0.3, lambda: self.events.handle(answer(order, now)))
         return True
 
     monkeypatch.setattr(Engine, "submit", dying_then_alive)

@@ -16,8 +16,8 @@ from domain.messages import BarClosed, FillReported, OrderAccepted, OrderRejecte
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox, OutboxFullError
+from engine.core import Engine
+from engine.outbox import Outbox, OutboxFullError
 
 pytestmark = pytest.mark.shared_data
 

@@ -12,10 +12,10 @@ from domain.instruments import fx_major
 from domain.orders import Order, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
-from hotpath.engine import Engine
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.feeds import SyntheticFeed
 from hotpath.metrics import HotpathMetrics
-from hotpath.outbox import Outbox
 from hotpath.process import HotPath
 from hotpath.publisher import Publisher
 

@@ -21,9 +21,9 @@ from domain.messages import (
 from domain.orders import Order, OrderType, Side
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross, RsiReversion
-from hotpath.engine import Engine
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.journal import JournaledPaperBroker, PaperJournal
-from hotpath.outbox import Outbox
 
 pytestmark = pytest.mark.shared_data
 

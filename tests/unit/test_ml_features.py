@@ -18,8 +18,8 @@ from domain.messages import DecisionCandidate
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
+from engine.core import Engine
+from engine.outbox import Outbox
 from ml.features import (
     FEATURE_NAMES,
     FEATURES_HASH,

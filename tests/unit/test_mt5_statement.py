@@ -19,10 +19,10 @@ from domain.messages import FillSource, QueryVenue, as_dict, read_reply
 from domain.orders import Order, OrderState, OrderType, Side
 from domain.replies import VenueReport
 from domain.risk import RiskGate, RiskLimits
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandError, CommandHandler
-from hotpath.engine import Engine
 from hotpath.mt5_venue import Mt5Venue
-from hotpath.outbox import Outbox
 from tests.fakes.mt5 import FakeMT5
 
 MAGICS = {"ma": 11}

@@ -14,10 +14,10 @@ from domain.market import QuoteTick
 from domain.messages import FillReported, QueryOrder, SubmitOrder
 from domain.orders import Order, OrderState, OrderType, Side
 from domain.risk import RiskGate, RiskLimits
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandHandler
-from hotpath.engine import Engine
 from hotpath.mt5_venue import Mt5Venue
-from hotpath.outbox import Outbox
 from tests.fakes.mt5 import FakeMT5
 
 

@@ -12,14 +12,13 @@ from domain.instruments import fx_major
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
 from domain.orders import Order, OrderType, Side, TimeInForce
-from domain.paper import (
+from domain.paper import PaperBroker, PaperConfig
+from domain.venue import (
     Accepted,
     Amended,
     Cancelled,
     Expired,
     Filled,
-    PaperBroker,
-    PaperConfig,
     Rejected,
     SwapCharged,
 )

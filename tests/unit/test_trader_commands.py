@@ -17,9 +17,9 @@ from domain.orders import Order, OrderType, Side
 from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross, RsiReversion, create
+from engine.core import Engine
+from engine.outbox import Outbox
 from hotpath.commands import CommandError, CommandHandler
-from hotpath.engine import Engine
-from hotpath.outbox import Outbox
 from hotpath.switches import StrategySwitches
 
 MINUTE = 60 * 10**9
