@@ -10,10 +10,6 @@ redone after its worker was killed, rewrites the same rows instead of adding to 
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -26,51 +22,28 @@ from activities.work import bad_input, on_thread, what_is_stored
 from domain.instruments import Instrument, InstrumentError, standard
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 from domain.param_grid import param_sets
-from domain.periods import Span, walk_forward
+from domain.periods import Span
 from domain.ports import BacktestArchive, BacktestRuns, MarketDataStore
 from domain.strategies import StrategyError
+from research.frames import equity_frame, metrics_json, trades_frame, trades_from_frame
 from research.replay import replay_detail, replay_ticks_detail
+from research.runs import bar_windows, mean_metrics
 from research.series import (
     BarSeries,
     Conversion,
     ConversionError,
     Costs,
+    SeriesCache,
     TickSeries,
+    both_sides,
     conversion,
 )
-from research.simulate import Detail, Metrics, Trade, held_of, metrics_of
+from research.simulate import Detail, Metrics, held_of, metrics_of
 from research.sweep import detail, evaluate
-from temporal.backtests import (
-    LOWER_IS_BETTER,
-    OOS_KEY,
-    SWEEP_SCOPE,
-    TOP,
-    BacktestRequest,
-    ChunkResult,
-    CloseRun,
-    CombineRuns,
-    Evaluation,
-    Kept,
-    Plan,
-    PlannedWindow,
-    SetRun,
-    Stitch,
-    SweepChunk,
-    better,
-    set_key,
-)
+from temporal import backtests as bt
 
 WEEK_NS = 7 * 86_400 * 10**9
 MAX_REFUSALS = 5
-TRADE_COLUMNS = {
-    "side": pl.String,
-    "volume": pl.Float64,
-    "entry_ts": pl.Int64,
-    "entry_price": pl.Float64,
-    "exit_ts": pl.Int64,
-    "exit_price": pl.Float64,
-    "pnl": pl.Float64,
-}
 
 
 class BacktestActivities:
@@ -86,17 +59,15 @@ class BacktestActivities:
         self._runs = runs
         self._archive = archive
         self._executor = executor or ThreadPoolExecutor(4, thread_name_prefix="backtest")
-        self._cache: OrderedDict[tuple[Any, ...], BarSeries | TickSeries] = OrderedDict()
-        self._cache_size = cached_series
-        self._lock = threading.Lock()
+        self._cache = SeriesCache(cached_series)
 
     @activity.defn(name="plan_backtest")
-    async def plan_backtest(self, request: BacktestRequest) -> Plan:
+    async def plan_backtest(self, request: bt.BacktestRequest) -> bt.Plan:
         """Finds the data (or says what there is) and opens the run in PostgreSQL; a batch's
         data is found for every symbol before any of its runs starts."""
         if request.batch:
             plans = [await self._plan(request.part(s)) for s in request.symbols]
-            plan = Plan(
+            plan = bt.Plan(
                 bars=sum(p.bars for p in plans),
                 ticks=sum(p.ticks for p in plans),
                 has_ask=all(p.has_ask for p in plans),
@@ -108,12 +79,12 @@ class BacktestActivities:
         await self._runs.open_run(request.model_dump(mode="json"))
         return plan
 
-    async def _plan(self, request: BacktestRequest) -> Plan:
+    async def _plan(self, request: bt.BacktestRequest) -> bt.Plan:
         if request.ticks:
             ticks = await on_thread(
                 self._executor, lambda _: self._ticks(request, request.start_ns, request.end_ns)
             )
-            return Plan(
+            return bt.Plan(
                 bars=len(ticks.bars(Timeframe(request.timeframe))),
                 ticks=len(ticks),
                 has_ask=True,
@@ -123,7 +94,7 @@ class BacktestActivities:
         series = await on_thread(
             self._executor, lambda _: self._series(request, request.start_ns, request.end_ns)
         )
-        return Plan(
+        return bt.Plan(
             bars=len(series),
             has_ask=series.ask_open is not None,
             first_ns=int(series.ts[0]),
@@ -132,10 +103,10 @@ class BacktestActivities:
         )
 
     @activity.defn(name="sweep_chunk")
-    async def sweep_chunk(self, chunk: SweepChunk) -> ChunkResult:
+    async def sweep_chunk(self, chunk: bt.SweepChunk) -> bt.ChunkResult:
         request = chunk.request
 
-        def work(progress: Callable[[int], None]) -> tuple[list[Evaluation], list[str]]:
+        def work(progress: Callable[[int], None]) -> tuple[list[bt.Evaluation], list[str]]:
             series = self._series(request, chunk.start_ns, chunk.end_ns)
             costs = _costs(request)
             refusals: list[str] = []
@@ -150,7 +121,11 @@ class BacktestActivities:
                 lambda _, exc: refusals.append(str(exc)),
             )
             done = [
-                Evaluation(set_index=chunk.first + e.index, params=e.params, metrics=_m(e.metrics))
+                bt.Evaluation(
+                    set_index=chunk.first + e.index,
+                    params=e.params,
+                    metrics=metrics_json(e.metrics),
+                )
                 for e in evaluated
             ]
             return done, refusals
@@ -161,11 +136,11 @@ class BacktestActivities:
             chunk.scope,
             [(e.set_index, e.params, e.metrics) for e in evaluations],
         )
-        best: Evaluation | None = None
+        best: bt.Evaluation | None = None
         for e in evaluations:
-            if better(e, best, request.metric):
+            if bt.better(e, best, request.metric):
                 best = e
-        return ChunkResult(
+        return bt.ChunkResult(
             index=chunk.index,
             evaluated=len(evaluations),
             skipped=len(refusals),
@@ -174,7 +149,7 @@ class BacktestActivities:
         )
 
     @activity.defn(name="run_set")
-    async def run_set(self, job: SetRun) -> Kept:
+    async def run_set(self, job: bt.SetRun) -> bt.Kept:
         """One set over a range, in full: replayed through the engine (or computed as the
         sweep does), its trades and equity curve archived, its metrics recorded."""
         request = job.request
@@ -199,16 +174,16 @@ class BacktestActivities:
                 raise bad_input(f"set {job.set_index} {job.params}: {exc}") from None
             self._archive.keep(
                 request.run_id,
-                set_key(job.scope, job.set_index),
+                bt.set_key(job.scope, job.set_index),
                 trades_frame(full.trades, series.ts),
-                _equity_frame(series.ts, full.equity),
+                equity_frame(series.ts, full.equity),
             )
             return full, refusals
 
         full, refusals = await on_thread(self._executor, work)
-        metrics = _m(full.metrics)
+        metrics = metrics_json(full.metrics)
         await self._runs.record(request.run_id, job.scope, [(job.set_index, job.params, metrics)])
-        return Kept(
+        return bt.Kept(
             scope=job.scope,
             set_index=job.set_index,
             params=job.params,
@@ -219,7 +194,7 @@ class BacktestActivities:
         )
 
     @activity.defn(name="stitch_walk_forward")
-    async def stitch_walk_forward(self, stitch: Stitch) -> Kept | None:
+    async def stitch_walk_forward(self, stitch: bt.Stitch) -> bt.Kept | None:
         """The test windows' trades and curves end to end, judged as one out-of-sample run."""
         request = stitch.request
         tested = [w.test for w in stitch.windows if w.test is not None]
@@ -227,7 +202,7 @@ class BacktestActivities:
             return None
 
         def work(_: Callable[[int], None]) -> tuple[Metrics, int, float]:
-            keys = [set_key(k.scope, k.set_index) for k in tested]
+            keys = [bt.set_key(k.scope, k.set_index) for k in tested]
             curves = [self._archive.equity(request.run_id, key) for key in keys]
             equity = pl.concat(curves)
             trades = pl.concat([self._archive.trades(request.run_id, key) for key in keys])
@@ -235,47 +210,47 @@ class BacktestActivities:
             made = trades_from_frame(trades, ts)
             values = equity["equity"].to_numpy()
             metrics = metrics_of(values, ts, held_of(made, len(ts)), made, request.balance)
-            self._archive.keep(request.run_id, OOS_KEY, trades.drop("set_key", "n"), equity)
+            self._archive.keep(request.run_id, bt.OOS_KEY, trades.drop("set_key", "n"), equity)
             return metrics, len(made), float(values[-1])
 
         metrics, count, final = await on_thread(self._executor, work)
-        return Kept(
+        return bt.Kept(
             scope="oos",
             set_index=0,
             params={},
             trades=count,
             final_equity=final,
-            metrics=_m(metrics),
+            metrics=metrics_json(metrics),
         )
 
     @activity.defn(name="combine_backtests")
-    async def combine_backtests(self, combine: CombineRuns) -> int:
+    async def combine_backtests(self, combine: bt.CombineRuns) -> int:
         """A batch's ranking: every set evaluated for each symbol, its metrics averaged over
         the symbols (a set missing for one symbol is left out); returns the sets kept."""
         parts = [await self._runs.results(child) for child in combine.children]
         combined = mean_metrics(
             [{r["set_index"]: (r["params"], r["metrics"]) for r in rows} for rows in parts]
         )
-        await self._runs.record(combine.run_id, SWEEP_SCOPE, combined)
+        await self._runs.record(combine.run_id, bt.SWEEP_SCOPE, combined)
         return len(combined)
 
     @activity.defn(name="close_backtest")
-    async def close_backtest(self, close: CloseRun) -> list[Evaluation]:
+    async def close_backtest(self, close: bt.CloseRun) -> list[bt.Evaluation]:
         """Ranks the results, marks the run finished; returns the best sets of the range."""
         await self._runs.close_run(
             close.run_id,
             close.status,
             close.metric,
-            descending=close.metric not in LOWER_IS_BETTER,
+            descending=bt.descending(close.metric),
             summary=close.summary,
         )
-        rows = await self._runs.results(close.run_id, limit=TOP)
+        rows = await self._runs.results(close.run_id, limit=bt.TOP)
         return [
-            Evaluation(set_index=r["set_index"], params=r["params"], metrics=r["metrics"])
+            bt.Evaluation(set_index=r["set_index"], params=r["params"], metrics=r["metrics"])
             for r in rows
         ]
 
-    def _tick_replay(self, job: SetRun, costs: Costs) -> tuple[Detail, list[str]]:
+    def _tick_replay(self, job: bt.SetRun, costs: Costs) -> tuple[Detail, list[str]]:
         """Tick by tick: trades archived at the ticks they filled at, the equity curve at the
         close of each bar the engine built."""
         request = job.request
@@ -294,44 +269,30 @@ class BacktestActivities:
         equity = full.detail.equity
         self._archive.keep(
             request.run_id,
-            set_key(job.scope, job.set_index),
+            bt.set_key(job.scope, job.set_index),
             trades_frame(full.trades, ticks.ts),
-            _equity_frame(full.bars.ts, equity),
+            equity_frame(full.bars.ts, equity),
         )
         return full.detail, full.result.refusals
 
-    def _series(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+    def _series(self, request: bt.BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
         key = self._key(request, "bars", start_ns, end_ns)
-        series = self._cached(key, lambda: self._load(request, start_ns, end_ns))
+        series = self._cache.get(key, lambda: self._load(request, start_ns, end_ns))
         assert isinstance(series, BarSeries)
         return series
 
-    def _ticks(self, request: BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
+    def _ticks(self, request: bt.BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
         key = self._key(request, "ticks", start_ns, end_ns)
-        ticks = self._cached(key, lambda: self._load_ticks(request, start_ns, end_ns))
+        ticks = self._cache.get(key, lambda: self._load_ticks(request, start_ns, end_ns))
         assert isinstance(ticks, TickSeries)
         return ticks
 
     @staticmethod
-    def _key(request: BacktestRequest, kind: str, start_ns: int, end_ns: int) -> tuple[Any, ...]:
+    def _key(request: bt.BacktestRequest, kind: str, start_ns: int, end_ns: int) -> tuple[Any, ...]:
         spread = request.costs.spread_points
         return (kind, request.symbol, request.timeframe, start_ns, end_ns, spread, request.currency)
 
-    def _cached(
-        self, key: tuple[Any, ...], load: Callable[[], BarSeries | TickSeries]
-    ) -> BarSeries | TickSeries:
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        series = load()
-        with self._lock:
-            self._cache[key] = series
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return series
-
-    def _load_ticks(self, request: BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
+    def _load_ticks(self, request: bt.BacktestRequest, start_ns: int, end_ns: int) -> TickSeries:
         instrument, timeframe = _instrument(request)
         frame = self._market.read_ticks(request.symbol, start_ns, end_ns)
         if frame.height < 2:
@@ -352,7 +313,7 @@ class BacktestActivities:
 
     def _conversion(
         self,
-        request: BacktestRequest,
+        request: bt.BacktestRequest,
         timeframe: Timeframe,
         start_ns: int,
         end_ns: int,
@@ -375,7 +336,7 @@ class BacktestActivities:
         except ConversionError as exc:
             raise bad_input(str(exc)) from None
 
-    def _load(self, request: BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
+    def _load(self, request: bt.BacktestRequest, start_ns: int, end_ns: int) -> BarSeries:
         instrument, timeframe = _instrument(request)
         read = self._market.read_bars
         bid = read(request.symbol, timeframe, PriceSide.BID, start_ns, end_ns)
@@ -390,61 +351,26 @@ class BacktestActivities:
             ask = read(request.symbol, timeframe, PriceSide.ASK, start_ns, end_ns)
             if ask.height == 0:
                 ask = None
-            elif ask.height != bid.height or not ask["ts"].equals(bid["ts"]):
-                both = bid.join(ask.select("ts"), on="ts", how="semi")  # bars with both sides
-                ask = ask.join(both.select("ts"), on="ts", how="semi")
-                bid = both
+            else:
+                bid, ask = both_sides(bid, ask)
         series = BarSeries.from_frames(request.symbol, timeframe, instrument, bid, ask)
         return series.converted(
             self._conversion(request, timeframe, start_ns, end_ns, series.ts, series.closing_mids())
         )
 
 
-def mean_metrics(
-    parts: list[dict[int, tuple[dict[str, Any], dict[str, Any]]]],
-) -> list[tuple[int, dict[str, Any], dict[str, float | int | None]]]:
-    """Each set present in every part, each metric averaged (missing where any part lacks
-    it), `symbols` counting the parts."""
-    if not parts:
-        return []
-    shared = set(parts[0]).intersection(*parts[1:])
-    out = []
-    for index in sorted(shared):
-        rows = [part[index][1] for part in parts]
-        metrics: dict[str, float | int | None] = {"symbols": len(parts)}
-        for name in rows[0]:
-            values = [row.get(name) for row in rows]
-            numbers = [v for v in values if isinstance(v, int | float)]
-            metrics[name] = sum(numbers) / len(numbers) if len(numbers) == len(values) else None
-        out.append((index, parts[0][index][0], metrics))
-    return out
-
-
-def planned_windows(request: BacktestRequest, ts: np.ndarray) -> list[PlannedWindow]:
-    """The walk-forward steps over the bars there are: the range ends after the last bar, and
-    a step whose train or test part holds fewer than two bars is left out."""
+def planned_windows(request: bt.BacktestRequest, ts: np.ndarray) -> list[bt.PlannedWindow]:
     if request.mode != "walk-forward" or request.train is None or request.test is None:
         return []
-    end = min(request.end_ns, int(ts[-1]) + 1)
-    steps = walk_forward(
-        request.start_ns, end, Span.parse(request.train), Span.parse(request.test), request.anchored
-    )
-    out: list[PlannedWindow] = []
-    for w in steps:
-        a, b, c = np.searchsorted(ts, [w.train_start, w.test_start, w.test_end])
-        if b - a >= 2 and c - b >= 2:
-            out.append(
-                PlannedWindow(
-                    index=len(out),
-                    train_start_ns=w.train_start,
-                    test_start_ns=w.test_start,
-                    test_end_ns=w.test_end,
-                )
-            )
-    return out
+    train, test = Span.parse(request.train), Span.parse(request.test)
+    windows = bar_windows(ts, request.start_ns, request.end_ns, train, test, request.anchored)
+    return [
+        bt.PlannedWindow(index=i, train_start_ns=a, test_start_ns=b, test_end_ns=c)
+        for i, (a, b, c) in enumerate(windows)
+    ]
 
 
-def _instrument(request: BacktestRequest) -> tuple[Instrument, Timeframe]:
+def _instrument(request: bt.BacktestRequest) -> tuple[Instrument, Timeframe]:
     try:
         instrument = standard(request.symbol)
     except InstrumentError as exc:
@@ -457,67 +383,6 @@ def _instrument(request: BacktestRequest) -> tuple[Instrument, Timeframe]:
     return instrument, timeframe
 
 
-def _equity_frame(ts: np.ndarray, equity: np.ndarray) -> pl.DataFrame:
-    return pl.DataFrame({"ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")), "equity": equity})
-
-
-def _costs(request: BacktestRequest) -> Costs:
+def _costs(request: bt.BacktestRequest) -> Costs:
     c = request.costs
     return Costs(c.commission_per_lot, c.slippage_points, c.spread_points or 0)
-
-
-def _m(metrics: Metrics) -> dict[str, float | int | None]:
-    """Metrics as JSON can hold them: a value that is not finite is missing."""
-    out: dict[str, float | int | None] = {}
-    for name, value in dataclasses.asdict(metrics).items():
-        if isinstance(value, float | np.floating):
-            out[name] = float(value) if math.isfinite(value) else None
-        else:
-            out[name] = value
-    return out
-
-
-def trades_frame(trades: list[Trade], ts: np.ndarray) -> pl.DataFrame:
-    """Trades with times instead of bar indices, as the archive keeps them."""
-    return pl.DataFrame(
-        [
-            (
-                t.side,
-                t.volume,
-                int(ts[t.entry_index]),
-                t.entry_price,
-                None if t.exit_index is None else int(ts[t.exit_index]),
-                t.exit_price,
-                t.pnl,
-            )
-            for t in trades
-        ],
-        schema=TRADE_COLUMNS,
-        orient="row",
-    ).with_columns(pl.col("entry_ts", "exit_ts").cast(pl.Datetime("ns", "UTC")))
-
-
-def trades_from_frame(frame: pl.DataFrame, ts: np.ndarray) -> list[Trade]:
-    entry = np.searchsorted(ts, frame["entry_ts"].dt.epoch("ns").to_numpy())
-    exits = frame["exit_ts"].dt.epoch("ns").to_list()
-    return [
-        Trade(
-            side,
-            volume,
-            int(at),
-            entry_price,
-            None if out is None else int(np.searchsorted(ts, out)),
-            exit_price,
-            pnl,
-        )
-        for side, volume, at, entry_price, out, exit_price, pnl in zip(
-            frame["side"].to_list(),
-            frame["volume"].to_list(),
-            entry.tolist(),
-            frame["entry_price"].to_list(),
-            exits,
-            frame["exit_price"].to_list(),
-            frame["pnl"].to_list(),
-            strict=True,
-        )
-    ]

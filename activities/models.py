@@ -24,17 +24,7 @@ from ml.features import FEATURES_HASH
 from ml.inference import Ensemble
 from ml.models import ModelError
 from ml.splits import Split, purged_walk_forward
-from temporal.models import (
-    ChallengeTask,
-    FoldScore,
-    FoldTask,
-    ModelRecord,
-    PromotionDecision,
-    RegisterTask,
-    TrainedArtifact,
-    TrainingPlan,
-    TrainingRequest,
-)
+from temporal import models as tm
 
 MIN_TRAIN_ROWS = 500  # a fold with fewer training rows before it is not tested
 
@@ -53,10 +43,10 @@ class ModelActivities:
         self._executor = executor or ThreadPoolExecutor(2, thread_name_prefix="models")
 
     @activity.defn(name="plan_training")
-    async def plan_training(self, request: TrainingRequest) -> TrainingPlan:
+    async def plan_training(self, request: tm.TrainingRequest) -> tm.TrainingPlan:
         data, bars = await on_thread(self._executor, lambda _: self._dataset(request))
         splits = self._splits(request, data)
-        return TrainingPlan(
+        return tm.TrainingPlan(
             bars=bars,
             rows=len(data),
             first_ns=int(data.ts[0]),
@@ -65,15 +55,15 @@ class ModelActivities:
         )
 
     @activity.defn(name="evaluate_fold")
-    async def evaluate_fold(self, task: FoldTask) -> FoldScore:
+    async def evaluate_fold(self, task: tm.FoldTask) -> tm.FoldScore:
         request = task.request
 
-        def work(progress: object) -> FoldScore:
+        def work(progress: object) -> tm.FoldScore:
             data, _ = self._dataset(request)
             split = self._splits(request, data)[task.fold]
             train, test = data.rows(split.train), data.rows(split.test)
             ensemble = self._train(request, train)
-            return FoldScore(
+            return tm.FoldScore(
                 fold=task.fold,
                 train_rows=len(train),
                 test_rows=len(test),
@@ -85,22 +75,22 @@ class ModelActivities:
         return await on_thread(self._executor, work)
 
     @activity.defn(name="train_model")
-    async def train_model(self, request: TrainingRequest) -> TrainedArtifact:
+    async def train_model(self, request: tm.TrainingRequest) -> tm.TrainedArtifact:
         """The candidate, trained on every row; its files under models/<name>/<run id>."""
         directory = self._models_dir / request.name / request.run_id
 
-        def work(progress: object) -> TrainedArtifact:
+        def work(progress: object) -> tm.TrainedArtifact:
             data, _ = self._dataset(request)
             ensemble = self._train(request, data)
             ensemble.save(directory)
-            return TrainedArtifact(
+            return tm.TrainedArtifact(
                 artifact=str(directory), rows=len(data), base_rate=float(np.mean(data.y))
             )
 
         return await on_thread(self._executor, work)
 
     @activity.defn(name="register_model")
-    async def register_model(self, record: RegisterTask) -> ModelRecord:
+    async def register_model(self, record: tm.RegisterTask) -> tm.ModelRecord:
         request, plan = record.request, record.plan
         registered = await self._registry.register(
             ModelVersion(
@@ -121,7 +111,7 @@ class ModelActivities:
         return _record(registered)
 
     @activity.defn(name="challenge_champion")
-    async def challenge_champion(self, task: ChallengeTask) -> PromotionDecision:
+    async def challenge_champion(self, task: tm.ChallengeTask) -> Challenge:
         """Promotes the challenger only if it beats the champion on the metric by more than
         the margin; records the comparison either way."""
         challenger = await self._registry.get(task.name, task.challenger)
@@ -129,7 +119,7 @@ class ModelActivities:
             raise bad_input(f"{task.name} has no version {task.challenger}")
         champion = await self._registry.champion(task.name)
         if champion is not None and champion.version == challenger.version:
-            return PromotionDecision(  # a retry: the first attempt promoted it and recorded it
+            return Challenge(  # a retry: the first attempt promoted it and recorded it
                 name=task.name,
                 challenger=challenger.version,
                 champion=None,
@@ -153,7 +143,7 @@ class ModelActivities:
                     theirs = rescored
                     basis = f"the same {len(unseen)} test window(s), after the champion's data"
         verdict = challenge(theirs, ours, task.metric, task.margin)
-        decision = PromotionDecision(
+        decision = Challenge(
             name=task.name,
             challenger=challenger.version,
             champion=None if champion is None else champion.version,
@@ -165,12 +155,12 @@ class ModelActivities:
         )
         if verdict.promote and challenger.status != "champion":
             await self._registry.promote(task.name, challenger.version, verdict.reason)
-        await self._registry.record_challenge(Challenge(**decision.model_dump()))
+        await self._registry.record_challenge(decision)
         return decision
 
     # --- the dataset, folds and training, on the pool's threads -------------------------
     def _rescore(
-        self, request: TrainingRequest, champion: ModelVersion, folds: list[FoldScore]
+        self, request: tm.TrainingRequest, champion: ModelVersion, folds: list[tm.FoldScore]
     ) -> dict[str, float] | None:
         """The champion's scores on the challenger's test windows (None: its files cannot
         be read with this platform's features, and its recorded scores must do)."""
@@ -186,7 +176,7 @@ class ModelActivities:
             per_fold.append(scores(ensemble.predict_proba(test.x), test.y))
         return _finite(mean_scores(per_fold))
 
-    def _dataset(self, request: TrainingRequest) -> tuple[Dataset, int]:
+    def _dataset(self, request: tm.TrainingRequest) -> tuple[Dataset, int]:
         try:
             timeframe = Timeframe(request.timeframe)
         except ValueError:
@@ -210,7 +200,7 @@ class ModelActivities:
             )
         return data, bid.height
 
-    def _splits(self, request: TrainingRequest, data: Dataset) -> list[Split]:
+    def _splits(self, request: tm.TrainingRequest, data: Dataset) -> list[Split]:
         splits = purged_walk_forward(
             data.at, data.end, request.folds, request.embargo, MIN_TRAIN_ROWS
         )
@@ -221,7 +211,7 @@ class ModelActivities:
             )
         return splits
 
-    def _train(self, request: TrainingRequest, data: Dataset) -> Ensemble:
+    def _train(self, request: tm.TrainingRequest, data: Dataset) -> Ensemble:
         try:
             return train_ensemble(
                 data.x,
@@ -235,7 +225,7 @@ class ModelActivities:
             raise bad_input(str(exc)) from None
 
 
-def _label(request: TrainingRequest) -> LabelSpec:
+def _label(request: tm.TrainingRequest) -> LabelSpec:
     return LabelSpec(request.label, request.horizon, request.take_profit, request.stop_loss)
 
 
@@ -244,8 +234,8 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in values.items() if np.isfinite(v)}
 
 
-def _record(model: ModelVersion) -> ModelRecord:
-    return ModelRecord(
+def _record(model: ModelVersion) -> tm.ModelRecord:
+    return tm.ModelRecord(
         name=model.name,
         version=model.version,
         status=model.status,

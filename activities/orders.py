@@ -13,8 +13,10 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.lineage import record_fill_lineage
 from domain.messages import UnreadableMessageError, read
-from domain.ports import BooksUnavailableError, HotpathLink, OrderBook
+from domain.orders import OrderSeen
+from domain.ports import BooksUnavailableError, GraphStore, HotpathLink, OrderBook
 from temporal.orders import FillRecord, HotpathCommand, HotpathReply, OrderRecord
 
 T = TypeVar("T")
@@ -25,9 +27,12 @@ class HotpathTimeoutError(Exception):
 
 
 class OrderActivities:
-    def __init__(self, hotpath: HotpathLink, book: OrderBook) -> None:
+    def __init__(
+        self, hotpath: HotpathLink, book: OrderBook, graph: GraphStore | None = None
+    ) -> None:
         self._hotpath = hotpath
         self._book = book
+        self._graph = graph  # the lineage graph, where the platform keeps one
 
     @activity.defn(name="hotpath_command")
     async def hotpath_command(self, command: HotpathCommand) -> HotpathReply:
@@ -55,17 +60,21 @@ class OrderActivities:
     @activity.defn(name="record_order")
     async def record_order(self, record: OrderRecord) -> None:
         r = record.request
-        order = r.to_order()
-        order.state = record.state  # the workflow owns the state machine; this is its view
-        order.broker_order_id = record.broker_order_id
         await books_write(self._book.ensure_account(r.account, r.tenant), "the order's account")
-        await books_write(self._book.record_order(r.account, order), f"order {r.client_order_id}")
+        # the workflow runs the order's state machine; the books record the state it saw
+        seen = OrderSeen(record.state, record.broker_order_id)
+        await books_write(
+            self._book.record_order(r.account, r.to_order(), seen), f"order {r.client_order_id}"
+        )
 
     @activity.defn(name="record_fill")
     async def record_fill(self, record: FillRecord) -> bool:
-        return await books_write(
-            self._book.record_fill(record.account, record.fill()), f"deal {record.fill_id}"
+        fill = record.fill()
+        new = await books_write(
+            self._book.record_fill(record.account, fill), f"deal {fill.fill_id}"
         )
+        await record_fill_lineage(self._graph, record.account, fill)
+        return new
 
 
 async def books_write(write: Awaitable[T], what: str) -> T:

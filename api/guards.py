@@ -144,9 +144,20 @@ Manager = Annotated[Principal, Depends(require(Permission.MANAGE))]
 Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
 
 
-async def tenant_account(res: Resources, principal: Principal, code: str) -> asyncpg.Record:
+async def tenant_books(
+    res: Res, principal: Annotated[Principal, Depends(authenticate)]
+) -> TenantBooks:
+    """The books as the caller's tenant sees them. Routes read through this one scope, so no
+    query can leave the tenant out; authentication runs once per request whoever asks."""
+    return TenantBooks(res.pool, principal.tenant_id)
+
+
+Books = Annotated[TenantBooks, Depends(tenant_books)]
+
+
+async def tenant_account(books: TenantBooks, code: str) -> asyncpg.Record:
     """The caller's tenant's account by its code; another tenant's is as absent as none (404)."""
-    row = await TenantBooks(res.pool, principal.tenant_id).account(code)
+    row = await books.account(code)
     if row is None:
         raise HTTPException(404, f"no account {code!r}")
     return row

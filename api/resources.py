@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from adapters.clickhouse.executors import ClickHouseHttpExecutor, SqlExecutor
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
+from adapters.graph import open_graph_store
 from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
@@ -24,7 +25,7 @@ from api.security.tokens import AccessTokens, Keyring
 from api.streams import Fanout
 from config.settings import Settings
 from domain.market_data import SeriesInfo
-from domain.ports import HotpathLink
+from domain.ports import GraphStore, HotpathLink
 from temporal.client import connect
 
 
@@ -42,6 +43,7 @@ class Resources:
     market: ClickHouseMarketDataStore
     clickhouse: SqlExecutor
     positions: PositionsView
+    graph: GraphStore  # decision lineage
     _series: tuple[float, list[SeriesInfo]] | None = None
 
     async def stored_series(self, max_age_s: float = 30.0) -> list[SeriesInfo]:
@@ -77,9 +79,17 @@ class Resources:
                 rd, max_connections=settings.redis.pool_max_size, timeout=10
             )
         )
+        arango = settings.arango
         try:
             temporal = await connect(tp, settings.temporal)
             executor = await asyncio.to_thread(ClickHouseHttpExecutor, ch)
+            graph = await open_graph_store(
+                arango.url,
+                arango.database,
+                arango.username,
+                arango.password.get_secret_value(),
+                pool,
+            )
         except Exception:
             await pool.close()
             await redis.aclose()
@@ -104,6 +114,7 @@ class Resources:
             ClickHouseMarketDataStore(executor, settings.clickhouse.database),
             executor,
             positions,
+            graph,
         )
 
     async def close(self) -> None:

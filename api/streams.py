@@ -11,7 +11,6 @@ dropped (close code 1013) instead of holding the others back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections import defaultdict
@@ -24,6 +23,7 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
+from adapters.background import BackgroundLoop
 from domain.messages import (
     EVENTS,
     BarClosed,
@@ -97,7 +97,7 @@ class Fanout:
         self._tenant_of: dict[str, uuid.UUID] = {}  # account code -> tenant
         self._cursors: dict[str, str] = {}  # stream -> last id read
         self._subscribers: dict[tuple[uuid.UUID, str], set[Subscriber]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("ws-fanout", self._run)
         self._quotes: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}  # latest per symbol
         self.delivered = 0
         self.dropped_clients = 0
@@ -141,15 +141,10 @@ class Fanout:
     # --- the reader ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ws-fanout")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _refresh_accounts(self) -> None:
         self._tenant_of = await self._accounts()

@@ -26,29 +26,19 @@ from adapters.postgres.pool import create_pool
 from api.security.passwords import hash_password
 from config.settings import (
     ApiSettings,
-    ClickHouseSettings,
-    DemoSettings,
     PostgresSettings,
-    RedisSettings,
     Settings,
-    TemporalSettings,
 )
 from domain.messages import FillReported
 from domain.orders import Order, Side
 from embedded import state, supervisor
 from embedded.process import free_port
+from embedded.scratch import scratch_settings
 
 
-def scratch_settings(data_dir: Path) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        postgres=PostgresSettings(url=None),
-        redis=RedisSettings(url=None),
-        clickhouse=ClickHouseSettings(url=None),
-        temporal=TemporalSettings(address=None, port=free_port(), ui_port=free_port()),
-        demo=DemoSettings(enabled=False),
-        api=ApiSettings(enabled=False),
-    )
+def platform_settings(data_dir: Path) -> Settings:
+    """The benchmarks' own platform: every store embedded, no API process."""
+    return scratch_settings(data_dir, api=ApiSettings(enabled=False))
 
 
 def addresses(data_dir: Path) -> dict[str, str]:
@@ -144,7 +134,7 @@ def scratch_api(prefix: str) -> Iterator[ScratchApi]:
     """A scratch platform seeded with a trader's desk, and `python -m api` serving it."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         data_dir = Path(tmp)
-        settings = scratch_settings(data_dir)
+        settings = platform_settings(data_dir)
         asyncio.run(supervisor.start(settings))
         proc: subprocess.Popen[bytes] | None = None
         try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
-from bench._platform import addresses, scratch_settings
+from bench._platform import addresses, platform_settings
 from bench._report import Target, report
 from config.settings import PostgresSettings
 from domain.messages import FillReported
@@ -63,7 +63,7 @@ async def _timed(
 
 
 async def run(history: int, fills: int, data_dir: Path) -> dict[str, float | int | str]:
-    settings = scratch_settings(data_dir)
+    settings = platform_settings(data_dir)
     await supervisor.start(settings)
     pool = await create_pool(addresses(data_dir)["postgres"], PostgresSettings(), "bench")
     try:

@@ -38,7 +38,7 @@ from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from adapters.redis.hotpath_link import BusHotpathLink
 from bench._floor import FloorWorkflow, floor_step
-from bench._platform import addresses, scratch_settings
+from bench._platform import addresses, platform_settings
 from bench._report import Target, report
 from config.settings import (
     PostgresSettings,
@@ -79,7 +79,7 @@ async def settled(client: Client, task_queue: str, limit_s: float = 120) -> None
 
 
 async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
-    settings = scratch_settings(data_dir)
+    settings = platform_settings(data_dir)
     await supervisor.start(settings)
     urls = addresses(data_dir)
     account = f"b{uuid.uuid4().hex[:6]}"
@@ -115,8 +115,8 @@ async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
     arrived = asyncio.Event()
     original_submit = engine.submit
 
-    def timed_submit(order, now, owner=None, intent=None):  # type: ignore[no-untyped-def]
-        taken = original_submit(order, now, owner, intent)
+    def timed_submit(order, now):  # type: ignore[no-untyped-def]
+        taken = original_submit(order, now)
         accepted[order.client_order_id] = time.perf_counter()  # the paper broker took it
         arrived.set()
         return taken

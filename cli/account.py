@@ -16,7 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.common import CliError, DataDirOption, console, load_settings, temporal_client
+from cli.clients import temporal_client
+from cli.options import DataDirOption, load_settings
+from cli.output import CliError, console
 from config.settings import Settings
 from domain.messages import Command, Kill, Rearm
 

@@ -4,33 +4,28 @@ as workflows on the running platform (watch them in the Temporal UI too)."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from cli.common import (
-    EXIT_BAD_INPUT,
-    CliError,
+from cli.clients import temporal_client, with_pool
+from cli.grid_options import fixed_params, grid_axes
+from cli.options import (
     DataDirOption,
-    console,
-    err_console,
+    NoWaitOption,
+    RunIdOption,
     instant,
     load_settings,
     symbol_of,
-    temporal_client,
     validated,
-    with_pool,
 )
+from cli.output import EXIT_BAD_INPUT, CliError, console, day, err_console, iso, iso_moment
+from cli.watch import Step, watch
 from config.settings import Settings
 from domain.market_data import Timeframe
 from domain.strategies import REGISTRY
@@ -55,23 +50,6 @@ app = typer.Typer(
 
 CONFIRM_SETS = 100_000  # a grid this big needs --yes: it can run for hours
 SHOWN = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", "trades")
-
-
-class ModeChoice(StrEnum):
-    sweep = "sweep"
-    replay = "replay"
-    walk_forward = "walk-forward"
-
-
-class MetricChoice(StrEnum):
-    sharpe = "sharpe"
-    sortino = "sortino"
-    total_return = "total_return"
-    cagr = "cagr"
-    profit_factor = "profit_factor"
-    expectancy = "expectancy"
-    win_rate = "win_rate"
-    max_drawdown = "max_drawdown"
 
 
 RunArg = Annotated[str, typer.Argument(help="The run id `backtest run` printed.")]
@@ -108,7 +86,7 @@ def run(
         list[str] | None,
         typer.Option("--param", "-p", help="A fixed parameter: NAME=VALUE.", show_default=False),
     ] = None,
-    mode: Annotated[ModeChoice, typer.Option(help="How to test.")] = ModeChoice.sweep,
+    mode: Annotated[bt.Mode, typer.Option(help="How to test.")] = "sweep",
     train: Annotated[
         str | None, typer.Option(help="walk-forward: train span, e.g. 6M, 4W, 30D.")
     ] = None,
@@ -140,20 +118,14 @@ def run(
             "bar's rate, from the pair itself or another stored pair."
         ),
     ] = "USD",
-    metric: Annotated[
-        MetricChoice, typer.Option(help="Ranks the parameter sets.")
-    ] = MetricChoice.sharpe,
+    metric: Annotated[bt.Metric, typer.Option(help="Ranks the parameter sets.")] = "sharpe",
     chunk_size: Annotated[int, typer.Option(help="Sets per activity.", min=1)] = 25,
     parallel: Annotated[int, typer.Option(help="Activities at once.", min=1, max=64)] = 4,
-    run_id: Annotated[
-        str | None, typer.Option(help="Name the run (default: generated).", show_default=False)
-    ] = None,
+    run_id: RunIdOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout: sets, metrics, trades.")
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Print the run id once it started and return.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help=f"Run grids of more than {CONFIRM_SETS:,} sets.")
     ] = False,
@@ -179,15 +151,15 @@ def run(
     request = validated(
         bt.BacktestRequest,
         {
-            "run_id": run_id or _new_run_id(),
+            "run_id": run_id or bt.new_run_id(),
             "strategy": strategy,
             "symbols": [symbol_of(s) for spec in symbols for s in spec.split(",") if s.strip()],
             "timeframe": timeframe.value,
             "start_ns": start_ns,
             "end_ns": end_ns,
-            "grid": _axes(grid or []),
-            "params": _fixed(param or []),
-            "mode": mode.value,
+            "grid": grid_axes(grid or []),
+            "params": fixed_params(param or []),
+            "mode": mode,
             "train": train,
             "test": test,
             "anchored": anchored,
@@ -199,7 +171,7 @@ def run(
             "ticks": ticks,
             "balance": balance,
             "currency": currency.upper(),
-            "metric": metric.value,
+            "metric": metric,
             "chunk_size": chunk_size,
             "parallel": parallel,
         },
@@ -255,46 +227,18 @@ async def _run(settings: Settings, request: bt.BacktestRequest, as_json: bool, w
 
 
 async def _watch(client: Client, request: bt.BacktestRequest, quiet: bool) -> bt.BacktestResult:
-    """Polls the progress query and the run's status; no long poll is left open, so a
-    Ctrl-C leaves nothing behind that would hold the process."""
-    handle = backtest_handle(client, request.run_id)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[best]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta {task.fields[eta]}"),
-        console=err_console,
-        transient=True,
-        disable=quiet,
-    )
+    async def poll() -> Step | None:
+        p = await backtest_progress(client, request.run_id)
+        if p.children:
+            p = await _summed(client, p)
+        best = ""
+        if p.best is not None:
+            value = p.best.metrics.get(request.metric)
+            best = f"best {request.metric} {fmt_metric(request.metric, value)}"
+        return Step(p.phase, p.done, p.total, best, p.eta_s)
+
     try:
-        with bar:
-            task = bar.add_task("planning", total=None, best="", eta="-")
-            while (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
-                try:
-                    p = await backtest_progress(client, request.run_id)
-                except Exception:  # no worker at this instant: the result will tell
-                    p = None
-                if p is not None and p.children:
-                    p = await _summed(client, p)
-                if p is not None:
-                    best = ""
-                    if p.best is not None:
-                        value = p.best.metrics.get(request.metric)
-                        best = f"best {request.metric} {fmt_metric(request.metric, value)}"
-                    eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "-"
-                    bar.update(
-                        task,
-                        description=p.phase,
-                        total=p.total or None,
-                        completed=p.done,
-                        best=best,
-                        eta=eta,
-                    )
-                await asyncio.sleep(0.5)
-        return await handle.result()
+        return await watch(backtest_handle(client, request.run_id), poll, quiet)
     except WorkflowFailureError as exc:
         raise CliError(f"the backtest failed: {exc.cause}") from None
 
@@ -361,8 +305,8 @@ def _print_windows(request: bt.BacktestRequest, result: bt.BacktestResult) -> No
     for w in result.windows:
         table.add_row(
             str(w.index + 1),
-            _day(w.train_start_ns),
-            f"{_day(w.test_start_ns)}..{_day(w.test_end_ns)}",
+            day(w.train_start_ns),
+            f"{day(w.test_start_ns)}..{day(w.test_end_ns)}",
             _params_text(w.chosen.params if w.chosen else {}, set(request.grid)),
             fmt_metric(request.metric, w.chosen.metrics.get(request.metric) if w.chosen else None),
             fmt_metric(request.metric, w.test.metrics.get(request.metric) if w.test else None),
@@ -407,8 +351,8 @@ async def _document(
             "symbol": request.symbol,
             "symbols": request.symbols,
             "timeframe": request.timeframe,
-            "from": _iso_ns(request.start_ns),
-            "to": _iso_ns(request.end_ns),
+            "from": iso(request.start_ns),
+            "to": iso(request.end_ns),
             "grid": request.grid,
             "params": request.params,
             "costs": request.costs.model_dump(),
@@ -442,9 +386,9 @@ def _trades_json(frame: Any) -> list[dict[str, Any]]:
             {
                 "side": row["side"],
                 "volume": row["volume"],
-                "entry_time": _iso_dt(row["entry_ts"]),
+                "entry_time": iso_moment(row["entry_ts"]),
                 "entry_price": row["entry_price"],
-                "exit_time": _iso_dt(row["exit_ts"]) if row["exit_ts"] is not None else None,
+                "exit_time": iso_moment(row["exit_ts"]) if row["exit_ts"] is not None else None,
                 "exit_price": row["exit_price"],
                 "pnl": row["pnl"],
             }
@@ -504,7 +448,7 @@ def show(
     request = bt.BacktestRequest.model_validate(found["request"])
     console.print(
         f"[bold]{run_id}[/bold] {request.strategy} {','.join(request.symbols)} "
-        f"{request.timeframe} {request.mode} {_day(request.start_ns)}..{_day(request.end_ns)}, "
+        f"{request.timeframe} {request.mode} {day(request.start_ns)}..{day(request.end_ns)}, "
         f"{request.sets:,} sets, ranked by {'mean ' if request.batch else ''}{request.metric}: "
         f"[bold]{found['status']}[/bold]"
     )
@@ -581,73 +525,6 @@ async def _progress(settings: Settings, run_id: str) -> bt.Progress:
     return await backtest_progress(await temporal_client(settings), run_id)
 
 
-def _axes(specs: list[str]) -> dict[str, list[Any]]:
-    axes: dict[str, list[Any]] = {}
-    for spec in specs:
-        name, values = _split(spec, "--grid", "NAME=V1,V2 or NAME=START:STOP:STEP")
-        if name in axes:
-            raise CliError(f"--grid {name} is given twice; list its values once", EXIT_BAD_INPUT)
-        axes[name] = _range(name, values) if ":" in values else _values(values.split(","))
-    return axes
-
-
-def _fixed(specs: list[str]) -> dict[str, Any]:
-    fixed: dict[str, Any] = {}
-    for spec in specs:
-        name, value = _split(spec, "--param", "NAME=VALUE")
-        fixed[name] = _values([value])[0]
-    return fixed
-
-
-def _split(spec: str, option: str, form: str) -> tuple[str, str]:
-    name, sep, rest = spec.partition("=")
-    if not sep or not name.strip() or not rest.strip():
-        raise CliError(f"{option} {spec!r}: write {form}", EXIT_BAD_INPUT)
-    return name.strip(), rest.strip()
-
-
-def _values(raw: list[str]) -> list[Any]:
-    """Whole numbers stay whole, decimals are floats, anything else (true, 0.5 lots as "0.5"
-    for a volume) is kept as written for the strategy to judge."""
-    out: list[Any] = []
-    for text in (r.strip() for r in raw):
-        if not text:
-            continue
-        try:
-            out.append(int(text))
-            continue
-        except ValueError:
-            pass
-        try:
-            out.append(float(text))
-        except ValueError:
-            out.append(text)
-    return out
-
-
-def _range(name: str, text: str) -> list[Any]:
-    parts = text.split(":")
-    try:
-        start, stop, step = (Decimal(p) for p in parts) if len(parts) == 3 else (None,) * 3
-    except InvalidOperation:
-        start = stop = step = None
-    if start is None or stop is None or step is None or step <= 0 or stop < start:
-        raise CliError(
-            f"--grid {name}={text}: write START:STOP:STEP with STOP >= START and STEP > 0, "
-            "e.g. fast=5:50:5",
-            EXIT_BAD_INPUT,
-        )
-    count = int((stop - start) / step) + 1
-    if count > 1_000_000:
-        raise CliError(f"--grid {name}={text} has {count:,} values", EXIT_BAD_INPUT)
-    whole = all(v == v.to_integral_value() for v in (start, step))
-    return [int(start + i * step) if whole else float(start + i * step) for i in range(count)]
-
-
-def _new_run_id() -> str:
-    return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
 def _params_text(params: dict[str, Any], only: set[str] | None = None) -> str:
     shown = {k: v for k, v in params.items() if only is None or k in only} or params
     return " ".join(f"{k}={v}" for k, v in shown.items()) or "(defaults)"
@@ -659,18 +536,6 @@ def _best_text(row: dict[str, Any]) -> str:
     if not best:
         return "-"
     return f"{row['metric']} {fmt_metric(row['metric'], best.get(row['metric']))}"
-
-
-def _day(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
-
-
-def _iso_ns(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso_dt(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def with_backtest_runs(settings: Settings, work: Any) -> Any:

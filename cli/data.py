@@ -13,17 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.files.market_files import FileFormat, MarketFileError, read_market_file
-from cli.common import (
-    EXIT_BAD_INPUT,
-    ISO,
-    CliError,
-    DataDirOption,
-    console,
-    instant,
-    iso,
-    load_settings,
-    symbol_of,
-)
+from cli.options import DataDirOption, instant, load_settings, symbol_of
+from cli.output import EXIT_BAD_INPUT, ISO, CliError, console, iso
 from cli.stores import market_data
 from domain.market_data import PriceSide, SeriesKind, Timeframe
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cli import account, backtest, data, model, platform, users
-from cli.common import CliError, err_console
+from cli.output import CliError, err_console
 
 app = typer.Typer(
     name="aitp",

@@ -13,25 +13,24 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from cli.common import (
-    EXIT_BAD_INPUT,
-    CliError,
+from cli.clients import temporal_client, with_pool
+from cli.options import (
     DataDirOption,
-    console,
-    err_console,
+    NoWaitOption,
+    RunIdOption,
     instant,
     load_settings,
+    scalar,
     symbol_of,
-    temporal_client,
     validated,
-    with_pool,
 )
+from cli.output import EXIT_BAD_INPUT, CliError, console, day, err_console
+from cli.watch import Step, watch
 from config.settings import Settings
 from domain.market_data import Timeframe
 from domain.ports import ModelVersion, RegistryError
@@ -134,15 +133,11 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seeds every model: a retrain is reproducible.")] = 0,
-    run_id: Annotated[
-        str | None, typer.Option(help="Name the run (default: generated).", show_default=False)
-    ] = None,
+    run_id: RunIdOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout: folds and scores.")
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Print the run id once it started and return.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train an ensemble, score it walk-forward out of sample, register it as a candidate.
@@ -228,7 +223,7 @@ async def _train(settings: Settings, request: TrainingRequest, as_json: bool, wa
     for fold in result.folds:
         table.add_row(
             str(fold.fold),
-            f"{_day(fold.test_from_ns)}..{_day(fold.test_to_ns)}",
+            f"{day(fold.test_from_ns)}..{day(fold.test_to_ns)}",
             f"{fold.train_rows:,}",
             f"{fold.test_rows:,}",
             *(_score(fold.scores.get(name)) for name in SHOWN_SCORES),
@@ -243,35 +238,14 @@ async def _train(settings: Settings, request: TrainingRequest, as_json: bool, wa
 
 async def _watch(client: Client, workflow_id: str, quiet: bool) -> TrainingResult:
     handle = client.get_workflow_handle(workflow_id, result_type=TrainingResult)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[score]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=quiet,
-    )
-    with bar:
-        task = bar.add_task("planning", total=None, score="")
-        while (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
-            try:
-                p = await handle.query("progress", result_type=TrainingProgress)
-            except Exception:  # no worker at this instant: the result will tell
-                p = None
-            if p is not None:
-                last = p.scores[-1].scores.get("log_loss") if p.scores else None
-                bar.update(
-                    task,
-                    description=p.stage,
-                    total=p.folds or None,
-                    completed=p.folds_done,
-                    score="" if last is None else f"log_loss {last:.4f}",
-                )
-            await asyncio.sleep(0.5)
-    result: TrainingResult = await handle.result()
-    return result
+
+    async def poll() -> Step | None:
+        p = await handle.query("progress", result_type=TrainingProgress)
+        last = p.scores[-1].scores.get("log_loss") if p.scores else None
+        note = "" if last is None else f"log_loss {last:.4f}"
+        return Step(p.stage, p.folds_done, p.folds, note)
+
+    return await watch(handle, poll, quiet)
 
 
 @app.command("list")
@@ -304,10 +278,10 @@ def list_(
             str(v.version),
             v.status,
             ",".join(v.kinds),
-            f"{_day(v.data_from_ns)}..{_day(v.data_to_ns)}",
+            f"{day(v.data_from_ns)}..{day(v.data_to_ns)}",
             _score(v.metrics.get("log_loss")),
             _score(v.metrics.get("auc")),
-            _day(v.created_ns),
+            day(v.created_ns),
             style=style,
         )
     console.print(table)
@@ -349,10 +323,10 @@ def show(
     console.print(f"  symbol     {found.symbol} {found.timeframe}")
     console.print(f"  kinds      {', '.join(found.kinds)}")
     console.print(f"  label      {found.label}")
-    console.print(f"  data       {_day(found.data_from_ns)}..{_day(found.data_to_ns)}")
+    console.print(f"  data       {day(found.data_from_ns)}..{day(found.data_to_ns)}")
     console.print(f"  features   {found.features_hash}")
     console.print(f"  files      {found.artifact}")
-    console.print(f"  trained by {found.trained_by or '-'} on {_day(found.created_ns)}")
+    console.print(f"  trained by {found.trained_by or '-'} on {day(found.created_ns)}")
     for key, value in sorted(found.metrics.items()):
         console.print(f"  {key:<18} {_score(value)}")
     for c in mine:
@@ -513,7 +487,7 @@ def patterns(
     result = asyncio.run(go())
     console.print(
         f"indexed {result.windows:,} windows of {request.symbol} {request.timeframe} "
-        f"({_day(result.first_ns)}..{_day(result.last_ns)}) into {result.collection}"
+        f"({day(result.first_ns)}..{day(result.last_ns)}) into {result.collection}"
     )
 
 
@@ -550,17 +524,8 @@ def _params(specs: list[str]) -> dict[str, dict[str, Any]]:
                 f"--param {spec!r}: write KIND.NAME=VALUE, e.g. xgboost.rounds=100",
                 EXIT_BAD_INPUT,
             )
-        out.setdefault(kind.strip(), {})[name.strip()] = _value(raw.strip())
+        out.setdefault(kind.strip(), {})[name.strip()] = scalar(raw.strip())
     return out
-
-
-def _value(raw: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 def _interval(text: str) -> timedelta:
@@ -584,8 +549,8 @@ def _document(v: ModelVersion) -> dict[str, Any]:
         "kinds": list(v.kinds),
         "label": v.label,
         "features_hash": v.features_hash,
-        "data_from": _day(v.data_from_ns),
-        "data_to": _day(v.data_to_ns),
+        "data_from": day(v.data_from_ns),
+        "data_to": day(v.data_to_ns),
         "metrics": dict(v.metrics),
         "artifact": v.artifact,
         "trained_by": v.trained_by,
@@ -594,7 +559,3 @@ def _document(v: ModelVersion) -> dict[str, Any]:
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
-
-
-def _day(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")

@@ -9,7 +9,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from cli.common import CliError, DataDirOption, console, err_console, load_settings
+from cli.options import DataDirOption, load_settings
+from cli.output import CliError, console, err_console
 from config.settings import Settings
 from embedded import supervisor
 from embedded.components import ComponentError

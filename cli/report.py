@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from cli.common import CliError
+from cli.output import CliError
 from cli.stores import backtest_archive, market_data
 from config.settings import Settings
 from domain.market_data import PriceSide, Timeframe

@@ -13,7 +13,7 @@ from adapters.clickhouse.executors import (
     SqlExecutor,
 )
 from adapters.clickhouse.market_data import ClickHouseMarketDataStore
-from cli.common import CliError
+from cli.output import CliError
 from config.settings import Settings
 from embedded.endpoints import clickhouse_target
 

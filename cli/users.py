@@ -15,7 +15,8 @@ from rich.table import Table
 from adapters.postgres.identity import IdentityError, IdentityStore
 from adapters.postgres.pool import create_pool
 from api.security.passwords import MIN_LENGTH, hash_password
-from cli.common import EXIT_BAD_INPUT, CliError, DataDirOption, console, load_settings
+from cli.options import DataDirOption, load_settings
+from cli.output import EXIT_BAD_INPUT, CliError, console
 from config.settings import PostgresSettings, Settings
 from embedded.endpoints import NotRunningError, postgres_url
 

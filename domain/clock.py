@@ -6,7 +6,32 @@ Live processes pass a clock that reads the system time; replays and tests pass a
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def ns_of(moment: datetime) -> int:
+    """UTC nanoseconds of a moment, exactly (no float on the way); a naive moment is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // _MICRO * 1_000
+
+
+def moment_of(ns: int) -> datetime:
+    """The UTC moment of nanoseconds (to the microsecond a datetime holds)."""
+    return EPOCH + timedelta(microseconds=ns // 1_000)
+
+
+def parse_instant(text: str) -> int:
+    """An ISO-8601 date or time as UTC nanoseconds: `2024-01-31`, `2024-01-31T13:45`,
+    `...Z` or with an offset; naive times are UTC. ValueError when it is neither."""
+    try:
+        return ns_of(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return ns_of(datetime.combine(date.fromisoformat(text), datetime.min.time()))
 
 
 class Clock(Protocol):

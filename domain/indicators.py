@@ -47,28 +47,44 @@ class SMA:
         return self.value
 
 
-class EMA:
-    """Seeded with the SMA of the first `period` values, as TA-Lib does."""
+class _Seeded:
+    """An average seeded with the mean of its first `period` values, then smoothed by
+    `_next`; EMA and Wilder's average differ only in that step."""
 
-    __slots__ = ("_count", "_k", "_seed", "period", "value")
+    __slots__ = ("_count", "_seed", "period", "value")
 
     def __init__(self, period: int) -> None:
         _check_period(period)
         self.period = period
-        self._k = 2.0 / (period + 1)
         self._seed = 0.0
         self._count = 0
         self.value: float | None = None
 
+    def _next(self, value: float, x: float) -> float:
+        raise NotImplementedError
+
     def update(self, x: float) -> float | None:
         if self.value is not None:
-            self.value = (x - self.value) * self._k + self.value
+            self.value = self._next(self.value, x)
             return self.value
         self._seed += x
         self._count += 1
         if self._count == self.period:
             self.value = self._seed / self.period
         return self.value
+
+
+class EMA(_Seeded):
+    """Seeded with the SMA of the first `period` values, as TA-Lib does."""
+
+    __slots__ = ("_k",)
+
+    def __init__(self, period: int) -> None:
+        super().__init__(period)
+        self._k = 2.0 / (period + 1)
+
+    def _next(self, value: float, x: float) -> float:
+        return (x - value) * self._k + value
 
 
 class WMA:
@@ -102,26 +118,13 @@ class WMA:
         return self.value
 
 
-class _Wilder:
+class _Wilder(_Seeded):
     """Wilder's average: the mean of the first `period` values, then (prev*(n-1) + x) / n."""
 
-    __slots__ = ("_count", "_seed", "period", "value")
+    __slots__ = ()
 
-    def __init__(self, period: int) -> None:
-        self.period = period
-        self._seed = 0.0
-        self._count = 0
-        self.value: float | None = None
-
-    def update(self, x: float) -> float | None:
-        if self.value is not None:
-            self.value = (self.value * (self.period - 1) + x) / self.period
-            return self.value
-        self._seed += x
-        self._count += 1
-        if self._count == self.period:
-            self.value = self._seed / self.period
-        return self.value
+    def _next(self, value: float, x: float) -> float:
+        return (value * (self.period - 1) + x) / self.period
 
 
 class RSI:

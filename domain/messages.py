@@ -311,37 +311,14 @@ class SubmitOrder(_Wire):
 
     def order(self) -> Order:
         """The domain's order, in state NEW; raises `OrderError` for a malformed one."""
-        return Order(
-            client_order_id=self.client_order_id,
-            symbol=self.symbol,
-            side=self.side,
-            volume=self.volume,
-            order_type=self.order_type,
-            time_in_force=self.time_in_force,
-            price=self.price,
-            stop_price=self.stop_price,
-            expire_at=self.expire_at,
-            strategy=self.strategy,
-            stop_loss=self.stop_loss,
-            take_profit=self.take_profit,
-        )
+        return Order(**{name: getattr(self, name) for name in SUBMITTED})  # the same names
 
     @classmethod
     def of(cls, order: Order) -> SubmitOrder:
-        return cls(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            volume=order.volume,
-            order_type=order.order_type,
-            time_in_force=order.time_in_force,
-            price=order.price,
-            stop_price=order.stop_price,
-            expire_at=order.expire_at,
-            strategy=order.strategy,
-            stop_loss=order.stop_loss,
-            take_profit=order.take_profit,
-        )
+        return cls(**{name: getattr(order, name) for name in SUBMITTED})
+
+
+SUBMITTED: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SubmitOrder))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

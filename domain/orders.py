@@ -112,8 +112,24 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class OrderSeen:
+    """An order's state and broker id as its owner last saw them: what a record of the order
+    keeps where its state machine runs elsewhere (the order workflow's)."""
+
+    state: OrderState
+    broker_order_id: str | None = None
+
+
 class OrderError(ValueError):
-    pass
+    """An order that cannot be as given. `field` names the one field at fault where there is
+    one, and `why` says what is wrong with it, so an edge can point at the field (a 422's
+    `errors[].field`) without reading the message."""
+
+    def __init__(self, message: str, field: str | None = None, why: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.why = why or message
 
 
 class IllegalTransition(OrderError):  # noqa: N818  (the name is the trader's)
@@ -128,9 +144,14 @@ class IllegalTransition(OrderError):  # noqa: N818  (the name is the trader's)
 
 def validate_client_order_id(value: str) -> str:
     if not 1 <= len(value) <= MAX_CLIENT_ORDER_ID:
-        raise OrderError(f"client order id {value!r} must be 1 to {MAX_CLIENT_ORDER_ID} characters")
+        raise OrderError(
+            f"client order id {value!r} must be 1 to {MAX_CLIENT_ORDER_ID} characters",
+            "client_order_id",
+        )
     if not all(33 <= ord(ch) <= 126 for ch in value):
-        raise OrderError(f"client order id {value!r} must be printable ASCII without spaces")
+        raise OrderError(
+            f"client order id {value!r} must be printable ASCII without spaces", "client_order_id"
+        )
     return value
 
 
@@ -189,19 +210,18 @@ class Order:
     def __post_init__(self) -> None:
         validate_client_order_id(self.client_order_id)
         if self.volume <= 0:
-            raise OrderError(f"order {self.client_order_id}: volume must be positive")
+            raise self._invalid("volume", "volume must be positive")
         needs_price = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_price and self.price is None:
-            raise OrderError(
-                f"order {self.client_order_id}: a {self.order_type} order needs a price"
-            )
+            raise self._invalid("price", f"a {self.order_type} order needs a price")
         if needs_stop and self.stop_price is None:
-            raise OrderError(
-                f"order {self.client_order_id}: a {self.order_type} order needs a stop price"
-            )
+            raise self._invalid("stop_price", f"a {self.order_type} order needs a stop price")
         if self.time_in_force is TimeInForce.GTD and self.expire_at is None:
-            raise OrderError(f"order {self.client_order_id}: GTD needs an expiry time")
+            raise self._invalid("expire_at", "GTD needs an expiry time")
+
+    def _invalid(self, field: str, why: str) -> OrderError:
+        return OrderError(f"order {self.client_order_id}: {why}", field, why)
 
     @property
     def cancel_pending(self) -> bool:
@@ -236,12 +256,11 @@ class Order:
         if self.state not in (S.ACCEPTED, S.PARTIALLY_FILLED, S.CANCEL_REQUESTED):
             raise IllegalTransition(self, self.state, "only a working order can be amended")
         if volume is not None and volume <= self.filled:
-            raise OrderError(
-                f"order {self.client_order_id}: volume {volume} must stay above the "
-                f"{self.filled} already filled"
+            raise self._invalid(
+                "volume", f"volume {volume} must stay above the {self.filled} already filled"
             )
         if price is not None and self.order_type is OrderType.MARKET:
-            raise OrderError(f"order {self.client_order_id}: a market order has no price")
+            raise self._invalid("price", "a market order has no price")
         self.history.append(self.state)
         if price is not None:
             self.price = price

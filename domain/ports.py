@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.market_data import PriceSide, SeriesInfo, Timeframe
 from domain.messages import FillReported
-from domain.orders import Order
+from domain.orders import Order, OrderSeen
 
 if TYPE_CHECKING:
     import polars as pl
@@ -193,7 +193,10 @@ class OrderBook(Protocol):
         deposit: Decimal | None = None,
     ) -> None: ...
 
-    async def record_order(self, account: str, order: Order) -> None: ...
+    async def record_order(self, account: str, order: Order, seen: OrderSeen | None = None) -> None:
+        """The order's terms with its state and broker id: its own, or `seen`, as its owner
+        last saw them where the state machine runs elsewhere (the order workflow's)."""
+        ...
 
     async def record_fill(self, account: str, fill: FillReported, repair: bool = False) -> bool:
         """True if the deal was new; `repair`: found by a reconciliation, not by its event."""
@@ -285,6 +288,12 @@ class ModelVersion:
     def tag(self) -> str:
         return f"{self.name} v{self.version}"
 
+    @staticmethod
+    def of_tag(tag: str) -> tuple[str, int] | None:
+        """The name and version a `tag` names; None for anything else."""
+        name, sep, version = tag.rpartition(" v")
+        return (name, int(version)) if sep and name and version.isdigit() else None
+
 
 class RegistryError(ValueError):
     pass
@@ -292,6 +301,9 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
+    """A challenger against the champion, recorded either way: what was compared, on which
+    metric, and why it went as it did (the retraining workflow's result, the registry's row)."""
+
     name: str
     challenger: int
     champion: int | None
@@ -345,9 +357,12 @@ class GraphEdge:
 
 
 class GraphStore(Protocol):
-    """Instruments, currencies, accounts and exposures as a directed graph."""
+    """Multi-model links as a directed graph: instruments, currencies and exposures, and each
+    decision's lineage (`domain.lineage`)."""
 
     async def upsert_nodes(self, nodes: Sequence[GraphNode]) -> None: ...
+
+    async def node(self, key: str) -> GraphNode | None: ...
 
     async def upsert_edges(self, edges: Sequence[GraphEdge]) -> None: ...
 

@@ -232,19 +232,8 @@ class RiskGate:
         account: AccountState,
         now: int,
     ) -> RiskDecision:
-        decision = self._evaluate(order, instrument, quote, account, now)
-        if decision.accepted:
-            self._record(order, now)
-        return decision
-
-    def _evaluate(
-        self,
-        order: Order,
-        instrument: Instrument,
-        quote: QuoteTick | None,
-        account: AccountState,
-        now: int,
-    ) -> RiskDecision:
+        """Every check in turn; the first refusal stands. Only an accepted order is counted
+        towards the order-rate and repeat limits."""
         lim = self.limits
         net = account.net_volume.get(order.symbol, Decimal(0))
         signed = order.volume if order.side is Side.BUY else -order.volume
@@ -333,6 +322,7 @@ class RiskGate:
                 same.popleft()
             if len(same) >= lim.max_repeats:
                 return _no(Reason.REPEATED_ORDER, "the same order repeats too often")
+        self._record(order, now)  # an accepted order counts towards the rate limits
         return ACCEPTED
 
     def remember(self, client_order_id: str) -> None:

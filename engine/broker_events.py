@@ -9,31 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.messages import (
-    FillReported,
-    FillSource,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    OrderRejected,
-    OrderResubmitted,
-    OrderUnresolved,
-)
+from domain import messages, venue
 from domain.messages import SwapCharged as SwapBooked
 from domain.orders import Fill, Order, OrderState
-from domain.venue import (
-    Accepted,
-    Amended,
-    BrokerEvent,
-    Cancelled,
-    Expired,
-    Filled,
-    Rejected,
-    Resubmitted,
-    SwapCharged,
-    Unresolved,
-)
 from engine.state import EngineState
 
 
@@ -41,69 +19,73 @@ class BrokerEvents:
     def __init__(self, state: EngineState) -> None:
         self.state = state
 
-    def handle(self, events: list[BrokerEvent]) -> None:
+    def handle(self, events: list[venue.BrokerEvent]) -> None:
         for event in events:
-            if isinstance(event, Filled):
+            if isinstance(event, venue.Filled):
                 self.filled(event.fill, event.symbol, event.in_book)
-            elif isinstance(event, Accepted):
+            elif isinstance(event, venue.Accepted):
                 self._accepted(event)
-            elif isinstance(event, Rejected):
+            elif isinstance(event, venue.Rejected):
                 self._rejected(event)
-            elif isinstance(event, Cancelled | Expired):
+            elif isinstance(event, venue.Cancelled | venue.Expired):
                 self._removed(event)
-            elif isinstance(event, Amended):
+            elif isinstance(event, venue.Amended):
                 order = self.state.orders[event.client_order_id]
                 order.amend(event.price, event.volume)
                 self.state.outbox.emit(
-                    OrderAmended(
+                    messages.OrderAmended(
                         client_order_id=event.client_order_id,
                         price=order.price,
                         volume=order.volume,
                     )
                 )
-            elif isinstance(event, Unresolved):
+            elif isinstance(event, venue.Unresolved):
                 self.state.orders[event.client_order_id].mark_unresolved(event.detail)
                 self.state.outbox.emit(
-                    OrderUnresolved(client_order_id=event.client_order_id, detail=event.detail)
+                    messages.OrderUnresolved(
+                        client_order_id=event.client_order_id, detail=event.detail
+                    )
                 )
-            elif isinstance(event, Resubmitted):
+            elif isinstance(event, venue.Resubmitted):
                 self.state.orders[event.client_order_id].submit()
-                self.state.outbox.emit(OrderResubmitted(client_order_id=event.client_order_id))
-            elif isinstance(event, SwapCharged):
+                self.state.outbox.emit(
+                    messages.OrderResubmitted(client_order_id=event.client_order_id)
+                )
+            elif isinstance(event, venue.SwapCharged):
                 self._swap(event)
 
-    def _accepted(self, event: Accepted) -> None:
+    def _accepted(self, event: venue.Accepted) -> None:
         order = self.state.orders[event.client_order_id]
         if order.state is OrderState.SUBMITTED:
             order.accept(event.broker_order_id)
         self.state.outbox.emit(
-            OrderAccepted(
+            messages.OrderAccepted(
                 client_order_id=event.client_order_id, broker_order_id=event.broker_order_id
             )
         )
 
-    def _rejected(self, event: Rejected) -> None:
+    def _rejected(self, event: venue.Rejected) -> None:
         order = self.state.orders[event.client_order_id]
         if not order.state.terminal:
             order.reject(event.reason)
         self.release(event.client_order_id, reject=True)
         self.state.outbox.emit(
-            OrderRejected(client_order_id=event.client_order_id, reason=event.reason)
+            messages.OrderRejected(client_order_id=event.client_order_id, reason=event.reason)
         )
 
-    def _removed(self, event: Cancelled | Expired) -> None:
+    def _removed(self, event: venue.Cancelled | venue.Expired) -> None:
         order = self.state.orders[event.client_order_id]
         self.release(event.client_order_id, reject=True)
-        if isinstance(event, Cancelled):
+        if isinstance(event, venue.Cancelled):
             order.cancel(event.reason)
             self.state.outbox.emit(
-                OrderCancelled(client_order_id=order.client_order_id, reason=event.reason)
+                messages.OrderCancelled(client_order_id=order.client_order_id, reason=event.reason)
             )
         else:
             order.expire()
-            self.state.outbox.emit(OrderExpired(client_order_id=order.client_order_id))
+            self.state.outbox.emit(messages.OrderExpired(client_order_id=order.client_order_id))
 
-    def _swap(self, event: SwapCharged) -> None:
+    def _swap(self, event: venue.SwapCharged) -> None:
         state = self.state
         rate = state.book.rates.rate(
             state.instruments[event.symbol].currency_profit, state.book.currency
@@ -120,14 +102,14 @@ class BrokerEvents:
         state = self.state
         state.stats.fills += 1
         if symbol not in state.instruments:  # the broker's deal in a symbol not traded here
-            source = FillSource.of(fill.reason, None, known=False, direct=False)
+            source = messages.FillSource.of(fill.reason, None, known=False, direct=False)
             state.outbox.emit(self.report(fill, symbol, None, source, fill.profit or Decimal(0)))
             return  # for the books; this engine has no contract to value it with
         order = state.orders.get(fill.client_order_id)
         if order is not None:
             order.apply_fill(fill)
         owner = state.owner.get(fill.client_order_id)
-        source = FillSource.of(
+        source = messages.FillSource.of(
             fill.reason, order.strategy if order else None, order is not None, owner is not None
         )
         if owner is None and order is not None and order.strategy:
@@ -153,11 +135,16 @@ class BrokerEvents:
         return self.state.book.apply(fill, symbol) + fill.commission - fill.swap
 
     def report(
-        self, fill: Fill, symbol: str, order: Order | None, source: FillSource, profit: Decimal
-    ) -> FillReported:
+        self,
+        fill: Fill,
+        symbol: str,
+        order: Order | None,
+        source: messages.FillSource,
+        profit: Decimal,
+    ) -> messages.FillReported:
         """The deal as the venue reports it, kept for queries and reconciliation."""
         state = self.state
-        report = FillReported.of(
+        report = messages.FillReported.of(
             fill,
             symbol,
             profit=profit,

@@ -20,7 +20,7 @@ from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
 from domain.messages import BarClosed, DecisionCandidate, FillReported, QuoteSampled
 from domain.orders import Order
-from domain.positions import Book, Position
+from domain.positions import Book, LiveQuoteRates, Position
 from domain.replies import VenuePosition, VenueReport
 from domain.risk import RiskGate
 from domain.strategies import OrderIntent, Strategy
@@ -61,10 +61,17 @@ class Engine:
         if route not in ROUTES:
             raise ValueError(f"route must be direct or decision, not {route!r}")
         self.route = route
+        quotes = quotes if quotes is not None else {}
         self.state = EngineState(
-            account, instruments, strategies, broker, gate, outbox, currency, balance, hedging,
-            quotes,
-        )  # fmt: skip
+            account=account,
+            instruments=instruments,
+            strategies=list(strategies),
+            broker=broker,
+            gate=gate,
+            outbox=outbox,
+            quotes=quotes,
+            book=Book(currency, instruments, LiveQuoteRates(quotes), hedging, balance),
+        )
         self.events = BrokerEvents(self.state)
         self.desk = OrderDesk(self.state, self.events, id_prefix or account[:8], measure)
         self.recovery = Recovery(self.state, self.desk, self.events)
@@ -199,15 +206,10 @@ class Engine:
     def next_client_order_id(self) -> str:
         return self.desk.next_client_order_id()
 
-    def submit(
-        self,
-        order: Order,
-        now: int,
-        owner: Strategy | None = None,
-        intent: OrderIntent | None = None,
-    ) -> bool:
-        """Risk gate, then broker; the one path every order takes. True if the broker took it."""
-        return self.desk.submit(order, now, owner, intent)
+    def submit(self, order: Order, now: int) -> bool:
+        """An order from outside the engine (a trader's, a decision's): through the order
+        desk's one path, risk gate then broker. True if the broker took it."""
+        return self.desk.submit(order, now)
 
     def cancel(self, client_order_id: str) -> bool:
         return self.desk.cancel(client_order_id)

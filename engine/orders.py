@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from domain.instruments import Instrument
 from domain.messages import OrderRejected
-from domain.orders import Order, OrderState
+from domain.orders import Order, OrderState, OrderType
 from domain.risk import Reason
 from domain.strategies import OrderIntent, Strategy
 from domain.venue import BrokerEvent, Rejected
@@ -119,6 +119,8 @@ class OrderDesk:
         order = self.state.orders.get(client_order_id)
         if order is None or order.state not in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
             return False, "no working order with this id"
+        if price is not None and order.order_type is OrderType.MARKET:
+            return False, "a market order has no price to amend"
         if price is not None:
             price = self.state.instruments[order.symbol].round_price(price)
         events = self.state.broker.amend(client_order_id, price, volume)

@@ -6,15 +6,14 @@ of change and share this one state, so no part keeps a copy another could miss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from domain.instruments import Instrument
 from domain.market import QuoteTick
 from domain.messages import FillReported
 from domain.orders import Order
-from domain.positions import Book, LiveQuoteRates
+from domain.positions import Book
 from domain.risk import AccountState, DailyPnl, RiskGate, account_state
 from domain.strategies import OrderIntent, Strategy
 from domain.venue import Venue
@@ -31,42 +30,34 @@ class EngineStats:
     exec_ns: list[int] = field(default_factory=list)  # risk gate + broker + events, per order
 
 
+@dataclass
 class EngineState:
     """One account's trading state; the engine's parts change it, nothing else does."""
 
-    def __init__(
-        self,
-        account: str,
-        instruments: Mapping[str, Instrument],
-        strategies: Sequence[Strategy],
-        broker: Venue,
-        gate: RiskGate,
-        outbox: Outbox,
-        currency: str,
-        balance: Decimal,
-        hedging: bool,
-        quotes: dict[str, QuoteTick] | None,
-    ) -> None:
-        self.account = account
-        self.instruments = instruments
-        self.strategies = list(strategies)
-        self.broker = broker
-        self.gate = gate
-        self.outbox = outbox
-        self.quotes: dict[str, QuoteTick] = quotes if quotes is not None else {}
-        self.book = Book(currency, instruments, LiveQuoteRates(self.quotes), hedging, balance)
-        self.stats = EngineStats()
-        self.orders: dict[str, Order] = {}
-        # every deal, by client order id: what a query or a reconciliation reports
-        self.fills: dict[str, list[FillReported]] = {}
-        self.by_symbol: dict[str, list[Strategy]] = {s: [] for s in instruments}
+    account: str
+    instruments: Mapping[str, Instrument]
+    strategies: list[Strategy]
+    broker: Venue
+    gate: RiskGate
+    outbox: Outbox
+    quotes: dict[str, QuoteTick]  # the latest of each symbol, the book's rates read them
+    book: Book
+    stats: EngineStats = field(default_factory=EngineStats)
+    orders: dict[str, Order] = field(default_factory=dict)
+    # every deal, by client order id: what a query or a reconciliation reports
+    fills: dict[str, list[FillReported]] = field(default_factory=dict)
+    owner: dict[str, Strategy] = field(default_factory=dict)  # client order id -> its strategy
+    intents: dict[str, OrderIntent] = field(default_factory=dict)  # client order id -> intent
+    awaiting: dict[str, OrderIntent] = field(default_factory=dict)  # strategy -> out to decide
+    day: DailyPnl = field(default_factory=DailyPnl)
+    by_symbol: dict[str, list[Strategy]] = field(init=False)
+    enabled: dict[str, bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_symbol = {s: [] for s in self.instruments}
         for strategy in self.strategies:
             self.by_symbol[strategy.symbol].append(strategy)
         self.enabled = {s.name: True for s in self.strategies}
-        self.owner: dict[str, Strategy] = {}  # client order id -> the strategy that sent it
-        self.intents: dict[str, OrderIntent] = {}  # client order id -> the intent behind it
-        self.awaiting: dict[str, OrderIntent] = {}  # strategy -> intent out for a decision
-        self.day = DailyPnl()
 
     def strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)

@@ -18,7 +18,6 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
 from config.settings import Settings
+from domain.clock import parse_instant
 from domain.instruments import Instrument, standard
 from domain.market import QuoteTick
 from domain.messages import SessionStarted, events_stream
@@ -82,12 +82,9 @@ def _instant(text: str | None, option: str) -> int:
     if not text:
         raise FeedError(f"--feed replay needs {option} (e.g. 2024-01-31T13:45:00Z)")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_instant(text)
     except ValueError:
         raise FeedError(f"{option} {text!r} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000) * 1_000
 
 
 def make_feed(args: argparse.Namespace, settings: Settings, symbols: list[str]) -> Feed:

@@ -29,21 +29,11 @@ from adapters.mt5.broker import (
     unbidden,
 )
 from adapters.mt5.retcodes import Outcome
+from domain import venue
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from domain.positions import Position
 from domain.replies import VenueReport
-from domain.venue import (
-    Accepted,
-    Amended,
-    BrokerEvent,
-    Cancelled,
-    Expired,
-    Filled,
-    Rejected,
-    Resubmitted,
-    Unresolved,
-)
 
 log = logging.getLogger("aitp.hotpath.mt5")
 
@@ -62,7 +52,8 @@ class Mt5Venue:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._poll_s = poll_s
-        self._events: deque[BrokerEvent] = deque()  # appended by the worker, taken by the loop
+        # appended by the worker, taken by the loop
+        self._events: deque[venue.BrokerEvent] = deque()
         self._requests: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._working: dict[str, Order] = {}
         self._broker_ids: dict[str, str] = {}
@@ -85,27 +76,27 @@ class Mt5Venue:
     def active(self) -> bool:
         return bool(self._working) or bool(self._events)
 
-    def submit(self, order: Order, now: int) -> list[BrokerEvent]:
+    def submit(self, order: Order, now: int) -> list[venue.BrokerEvent]:
         self._working[order.client_order_id] = order
         self._request("submit", order)
         return self._take()
 
-    def cancel(self, client_order_id: str) -> list[BrokerEvent]:
+    def cancel(self, client_order_id: str) -> list[venue.BrokerEvent]:
         order = self._working.get(client_order_id)
         if order is None:
-            return [Rejected(client_order_id, "no such working order")]
+            return [venue.Rejected(client_order_id, "no such working order")]
         self._request("cancel", order)
         return self._take()
 
     def amend(
         self, client_order_id: str, price: Decimal | None, volume: Decimal | None
-    ) -> list[BrokerEvent]:
+    ) -> list[venue.BrokerEvent]:
         order = self._working.get(client_order_id)
         if order is None:
-            return [Rejected(client_order_id, "no such working order")]
+            return [venue.Rejected(client_order_id, "no such working order")]
         if volume is not None:
             return [
-                Rejected(
+                venue.Rejected(
                     client_order_id,
                     "MT5 cannot change an order's volume: cancel it and place a new one",
                 )
@@ -113,10 +104,10 @@ class Mt5Venue:
         self._request("amend", order, price)
         return self._take()
 
-    def on_tick(self, tick: QuoteTick) -> list[BrokerEvent]:
+    def on_tick(self, tick: QuoteTick) -> list[venue.BrokerEvent]:
         return self._take()
 
-    def on_bar(self, bar: Bar, ask: Bar | None = None) -> list[BrokerEvent]:
+    def on_bar(self, bar: Bar, ask: Bar | None = None) -> list[venue.BrokerEvent]:
         return self._take()
 
     def working(self) -> list[Order]:
@@ -171,7 +162,7 @@ class Mt5Venue:
             orders.append(order)
         return adopted, orders
 
-    def recall(self, client_order_id: str) -> tuple[Order, list[BrokerEvent]] | None:
+    def recall(self, client_order_id: str) -> tuple[Order, list[venue.BrokerEvent]] | None:
         """An order this process never saw, found in what the broker held at the restart: the
         previous process sent it and died before anyone heard the outcome."""
         if self._prior is None:
@@ -215,7 +206,7 @@ class Mt5Venue:
         else:
             work()
 
-    def _take(self) -> list[BrokerEvent]:
+    def _take(self) -> list[venue.BrokerEvent]:
         events = []
         while self._events:
             events.append(self._events.popleft())
@@ -249,14 +240,16 @@ class Mt5Venue:
         cid = order.client_order_id
         ticket = self._broker_ids.get(cid)
         if ticket is None:
-            self._events.append(Rejected(cid, "not yet placed at the broker"))
+            self._events.append(venue.Rejected(cid, "not yet placed at the broker"))
             return
         result = self._broker.modify(ticket, price)
         if result.outcome is Outcome.UNKNOWN:  # look at what the broker holds now
             taken = self._broker.resting_price(ticket) == price
         else:
             taken = result.outcome is Outcome.DONE
-        self._events.append(Amended(cid, price, None) if taken else Rejected(cid, result.detail))
+        self._events.append(
+            venue.Amended(cid, price, None) if taken else venue.Rejected(cid, result.detail)
+        )
 
     def _send(self, order: Order) -> None:
         cid = order.client_order_id
@@ -268,54 +261,56 @@ class Mt5Venue:
         if self._precheck:
             checked = self._broker.check(order)
             if checked.outcome is Outcome.REJECT:  # refused by the terminal: nothing was sent
-                self._finish(cid, Rejected(cid, checked.detail))
+                self._finish(cid, venue.Rejected(cid, checked.detail))
                 return
         for attempt in range(1, self._max_attempts + 1):
             try:
                 result = self._broker.submit(order)
             except DuplicateSubmissionError as exc:
-                self._finish(cid, Rejected(cid, str(exc)))
+                self._finish(cid, venue.Rejected(cid, str(exc)))
                 return
             if result.outcome in (Outcome.RETRY_PRICE, Outcome.BACK_OFF):
                 if attempt == self._max_attempts:
-                    self._finish(cid, Rejected(cid, f"{result.detail}, {attempt} attempts"))
+                    self._finish(cid, venue.Rejected(cid, f"{result.detail}, {attempt} attempts"))
                     return
                 self._broker.allow_retry(order, result)
                 if result.outcome is Outcome.BACK_OFF:
                     time.sleep(self._backoff_s * attempt)
                 continue
             if result.outcome is Outcome.REJECT:
-                self._finish(cid, Rejected(cid, result.detail))
+                self._finish(cid, venue.Rejected(cid, result.detail))
                 return
             if result.outcome is Outcome.UNKNOWN:
-                self._events.append(Unresolved(cid, result.detail))
+                self._events.append(venue.Unresolved(cid, result.detail))
             found = self._broker.reconcile(order)
             if found.found:
                 self._apply(order, found)
                 return
             if result.outcome is Outcome.DONE:  # done, yet not in its history: look again later
-                self._events.append(Accepted(cid, result.broker_order_id or ""))
+                self._events.append(venue.Accepted(cid, result.broker_order_id or ""))
                 return
             try:
                 self._broker.allow_resend(order, found)
             except DuplicateSubmissionError as exc:
-                self._finish(cid, Rejected(cid, f"lost twice, not sent a third time: {exc}"))
+                self._finish(cid, venue.Rejected(cid, f"lost twice, not sent a third time: {exc}"))
                 return
-            self._events.append(Resubmitted(cid))
-        self._finish(cid, Rejected(cid, f"no outcome after {self._max_attempts} attempts"))
+            self._events.append(venue.Resubmitted(cid))
+        self._finish(cid, venue.Rejected(cid, f"no outcome after {self._max_attempts} attempts"))
 
     def _remove(self, order: Order) -> None:
         ticket = self._broker_ids.get(order.client_order_id)
         if ticket is None:
-            self._events.append(Rejected(order.client_order_id, "not yet placed at the broker"))
+            self._events.append(
+                venue.Rejected(order.client_order_id, "not yet placed at the broker")
+            )
             return
         result = self._broker.cancel(ticket)
         if result.outcome is Outcome.DONE:
-            self._finish(order.client_order_id, Cancelled(order.client_order_id, "cancelled"))
+            self._finish(order.client_order_id, venue.Cancelled(order.client_order_id, "cancelled"))
         elif result.outcome is Outcome.UNKNOWN:
             self._apply(order, self._broker.reconcile(order))
         else:
-            self._events.append(Rejected(order.client_order_id, result.detail))
+            self._events.append(venue.Rejected(order.client_order_id, result.detail))
 
     def poll(self) -> None:
         """Reconcile resting orders (new deals become fills, final states end them), and
@@ -326,7 +321,7 @@ class Mt5Venue:
             self._apply(order, self._broker.match(order, history))
         for fill, symbol in unbidden(history, self._deals | self._booked):
             self._deals.add(fill.fill_id)
-            self._events.append(Filled(fill, symbol, True))
+            self._events.append(venue.Filled(fill, symbol, True))
 
     def _apply(self, order: Order, found: Reconciliation) -> None:
         cid = order.client_order_id
@@ -334,23 +329,25 @@ class Mt5Venue:
             return
         if cid not in self._broker_ids and found.broker_order_id:
             self._broker_ids[cid] = found.broker_order_id
-            self._events.append(Accepted(cid, found.broker_order_id))
+            self._events.append(venue.Accepted(cid, found.broker_order_id))
         filled = sum((f.volume for f in found.fills), start=Decimal(0))
         for fill in found.fills:
             if fill.fill_id not in self._deals:
                 self._deals.add(fill.fill_id)
                 booked = fill.fill_id in self._booked
-                self._events.append(Filled(fill, order.symbol, filled >= order.volume, booked))
+                self._events.append(
+                    venue.Filled(fill, order.symbol, filled >= order.volume, booked)
+                )
         final: dict[OrderState, Any] = {
-            OrderState.CANCELLED: Cancelled(cid, "cancelled at the broker"),
-            OrderState.EXPIRED: Expired(cid),
-            OrderState.REJECTED: Rejected(cid, "rejected at the broker"),
+            OrderState.CANCELLED: venue.Cancelled(cid, "cancelled at the broker"),
+            OrderState.EXPIRED: venue.Expired(cid),
+            OrderState.REJECTED: venue.Rejected(cid, "rejected at the broker"),
         }
         if found.state in final:
             self._finish(cid, final[found.state])
         elif found.state is OrderState.FILLED or filled >= order.volume:
             self._working.pop(cid, None)
 
-    def _finish(self, cid: str, event: BrokerEvent) -> None:
+    def _finish(self, cid: str, event: venue.BrokerEvent) -> None:
         self._working.pop(cid, None)
         self._events.append(event)

@@ -4,7 +4,9 @@ in the instrument's currency becomes money in the account's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -215,6 +217,38 @@ class TickSeries:
         last = np.cumsum(ohlc["ticks"].to_numpy()) - 1
         c = self.conversion
         return bars.converted(Conversion(c.account, c.symbol, c.mid[last], c.inverse))
+
+
+class SeriesCache:
+    """The last few series loaded, shared by a worker's threads: a grid's chunks and a
+    walk-forward's windows read the same range again and again. Least recently used goes."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._series: OrderedDict[Hashable, BarSeries | TickSeries] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, key: Hashable, load: Callable[[], BarSeries | TickSeries]
+    ) -> BarSeries | TickSeries:
+        with self._lock:
+            if key in self._series:
+                self._series.move_to_end(key)
+                return self._series[key]
+        series = load()  # outside the lock: two threads may load the same range once each
+        with self._lock:
+            self._series[key] = series
+            while len(self._series) > self._size:
+                self._series.popitem(last=False)
+        return series
+
+
+def both_sides(bid: pl.DataFrame, ask: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Bid and ask bars at the same times: only the bars both sides have."""
+    if ask.height == bid.height and ask["ts"].equals(bid["ts"]):
+        return bid, ask
+    both = bid.join(ask.select("ts"), on="ts", how="semi")
+    return both, ask.join(both.select("ts"), on="ts", how="semi")
 
 
 class ConversionError(ValueError):

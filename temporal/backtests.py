@@ -12,7 +12,9 @@ given (`domain.param_grid`), so a grid of millions costs the history a few bytes
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -23,9 +25,9 @@ from temporal.messages import Message
 
 BACKTEST_WORKFLOW = "BacktestWorkflow"
 Mode = Literal["sweep", "replay", "walk-forward"]
-MODES: tuple[str, ...] = ("sweep", "replay", "walk-forward")
-# ranked highest first, except those below, where less is better
-METRICS = (
+MODES: tuple[str, ...] = get_args(Mode)
+# what ranks a run's parameter sets: highest first, except those below, where less is better
+Metric = Literal[
     "sharpe",
     "sortino",
     "total_return",
@@ -34,7 +36,8 @@ METRICS = (
     "expectancy",
     "win_rate",
     "max_drawdown",
-)
+]
+METRICS: tuple[str, ...] = get_args(Metric)
 LOWER_IS_BETTER = frozenset({"max_drawdown"})
 MAX_CHUNKS = 256  # a bigger grid gets bigger chunks, so the history stays small
 MAX_REPLAY_SETS = 1_000
@@ -42,6 +45,12 @@ MAX_SYMBOLS = 20
 TOP = 20  # parameter sets the result carries; PostgreSQL holds them all
 SWEEP_SCOPE = "all"
 OOS_KEY = "oos:0"  # the archive's name for a walk-forward run's stitched test windows
+
+
+def new_run_id() -> str:
+    """A backtest run's id, whoever starts it: when (so ids sort by age) and a random tail.
+    Never called inside a workflow, which takes the id it is given."""
+    return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def backtest_workflow_id(run_id: str) -> str:
@@ -340,9 +349,15 @@ class BacktestResult(Message):
     children: list[BacktestResult] = Field(default_factory=list, description="a batch's runs")
 
 
+def descending(metric: str) -> bool:
+    """Whether more of `metric` ranks higher (all but a drawdown)."""
+    return metric not in LOWER_IS_BETTER
+
+
 def better(a: Evaluation, b: Evaluation | None, metric: str) -> bool:
     """Whether `a` ranks above `b`: a missing value ranks last, ties go to the lower index
-    (so the order never depends on which chunk finished first)."""
+    (so the order never depends on which chunk finished first). The one ranking rule: the
+    store ranks a whole run in SQL by it (`close_run`, held to it by its contract test)."""
     if b is None:
         return True
     x, y = a.metrics.get(metric), b.metrics.get(metric)
@@ -350,4 +365,4 @@ def better(a: Evaluation, b: Evaluation | None, metric: str) -> bool:
         return y is None and (x is not None or a.set_index < b.set_index)
     if x == y:
         return a.set_index < b.set_index
-    return (x < y) if metric in LOWER_IS_BETTER else (x > y)
+    return (x > y) if descending(metric) else (x < y)

@@ -11,6 +11,21 @@ from pydantic import Field
 from domain.messages import DecisionCandidate
 from domain.orders import OrderType, Side
 from temporal.messages import Message
+from temporal.orders import OrderRequest
+
+_ORDER_TERMS = (
+    "account",
+    "tenant",
+    "client_order_id",
+    "symbol",
+    "side",
+    "volume",
+    "strategy",
+    "order_type",
+    "price",
+    "stop_loss",
+    "take_profit",
+)
 
 DECISION_WORKFLOW = "AIDecisionWorkflow"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -61,6 +76,11 @@ class DecisionRequest(Message):
     def workflow_id(self) -> str:
         return decision_workflow_id(self.account, self.symbol, self.strategy, self.bar_ts)
 
+    def order_request(self) -> OrderRequest:
+        """The order an approval places: the candidate's terms, with the protection (order
+        type, price, stop-loss, take-profit) the strategy asked for."""
+        return OrderRequest(**{name: getattr(self, name) for name in _ORDER_TERMS})
+
     @property
     def client_order_id(self) -> str:
         """Fixed by the decision, so a replayed decision can only ever mean the same order."""
@@ -97,3 +117,16 @@ class DecisionExplanation(Message):
     outcome: str  # pending | approved | rejected
     reason: str = ""
     client_order_id: str | None = None
+
+
+class DecisionLineage(Message):
+    """A decided candidate's links for the lineage graph, written once it has decided."""
+
+    decision_id: str
+    explanation: DecisionExplanation
+
+    @property
+    def model_tag(self) -> str | None:
+        """The model version that scored it, where one did."""
+        model = next((s for s in self.explanation.steps if s.step == "model"), None)
+        return model.source if model is not None and model.score is not None else None

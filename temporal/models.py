@@ -196,19 +196,6 @@ class ChallengeTask(Message):
     folds: list[FoldScore] = Field(default_factory=list)
 
 
-class PromotionDecision(Message):
-    """Recorded either way: what was compared, and why it went as it did."""
-
-    name: str
-    challenger: int
-    champion: int | None
-    metric: str
-    challenger_value: float | None
-    champion_value: float | None
-    promoted: bool
-    reason: str
-
-
 PATTERN_INDEX_WORKFLOW = "PatternIndexWorkflow"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from domain.messages import (
+    SUBMITTED,
     Command,
     FillReported,
     FillSource,
@@ -56,20 +57,7 @@ class OrderRequest(Message):
 
     def command(self) -> SubmitOrder:
         """The submission the account's hot path receives for this request."""
-        return SubmitOrder(
-            client_order_id=self.client_order_id,
-            symbol=self.symbol,
-            side=self.side,
-            volume=self.volume,
-            order_type=self.order_type,
-            time_in_force=self.time_in_force,
-            price=self.price,
-            stop_price=self.stop_price,
-            expire_at=self.expire_at,
-            strategy=self.strategy,
-            stop_loss=self.stop_loss,
-            take_profit=self.take_profit,
-        )
+        return SubmitOrder(**{name: getattr(self, name) for name in SUBMITTED})
 
     def to_order(self) -> Order:
         """The domain's order for this request, in state NEW."""
@@ -87,7 +75,19 @@ class CarriedState(Message):
     price: Decimal | None = None
 
 
-class OrderEvent(Message):
+class DealTerms(Message):
+    """What a deal carries besides its size and price: when, its costs and profit in the
+    account currency, its position and who caused it."""
+
+    commission: Decimal = Decimal(0)
+    ts: int = 0
+    swap: Decimal = Decimal(0)
+    profit: Decimal = Decimal(0)
+    position_id: str | None = None
+    source: FillSource = FillSource.ORDER
+
+
+class OrderEvent(DealTerms):
     """An event of the hot path about this order, signalled by the bridge."""
 
     kind: str  # accepted | rejected | cancelled | expired | fill | amended
@@ -96,12 +96,6 @@ class OrderEvent(Message):
     fill_id: str | None = None
     volume: Decimal | None = None
     price: Decimal | None = None
-    commission: Decimal = Decimal(0)
-    ts: int = 0
-    swap: Decimal = Decimal(0)
-    profit: Decimal = Decimal(0)
-    position_id: str | None = None
-    source: FillSource = FillSource.ORDER
 
     @classmethod
     def of(
@@ -172,6 +166,23 @@ class OrderView(Message):
     reason: str | None = None
     fills: int = 0
 
+    @classmethod
+    def of(cls, account: str, o: Order) -> OrderView:
+        """The order as its workflow holds it now."""
+        return cls(
+            client_order_id=o.client_order_id,
+            account=account,
+            symbol=o.symbol,
+            side=o.side,
+            volume=o.volume,
+            state=o.state,
+            filled=o.filled,
+            avg_fill_price=o.avg_fill_price,
+            broker_order_id=o.broker_order_id,
+            reason=o.reason,
+            fills=len(o.fill_ids),
+        )
+
 
 class HotpathCommand(Message):
     """A command for the account's hot path, as `domain.messages` defines it (its type,
@@ -229,7 +240,7 @@ class OrderRecord(Message):
     broker_order_id: str | None = None
 
 
-class FillRecord(Message):
+class FillRecord(DealTerms):
     """A deal for the books, with its costs, the profit it realised and who caused it."""
 
     account: str
@@ -239,47 +250,13 @@ class FillRecord(Message):
     fill_id: str
     volume: Decimal
     price: Decimal
-    commission: Decimal = Decimal(0)
-    ts: int = 0
-    swap: Decimal = Decimal(0)
-    profit: Decimal = Decimal(0)
-    position_id: str | None = None
-    source: FillSource = FillSource.ORDER
     strategy: str | None = None
 
     def fill(self) -> FillReported:
         """The deal, as the books record it."""
-        return FillReported(
-            fill_id=self.fill_id,
-            client_order_id=self.client_order_id,
-            symbol=self.symbol,
-            side=self.side,
-            volume=self.volume,
-            price=self.price,
-            ts=self.ts,
-            commission=self.commission,
-            swap=self.swap,
-            profit=self.profit,
-            position_id=self.position_id,
-            source=self.source,
-            strategy=self.strategy,
-        )
+        return FillReported(**self.model_dump(exclude={"account"}))
 
     @classmethod
     def of(cls, account: str, fill: FillReported) -> FillRecord:
-        return cls(
-            account=account,
-            symbol=fill.symbol,
-            client_order_id=fill.client_order_id,
-            side=fill.side,
-            fill_id=fill.fill_id,
-            volume=fill.volume,
-            price=fill.price,
-            commission=fill.commission,
-            ts=fill.ts,
-            swap=fill.swap,
-            profit=fill.profit,
-            position_id=fill.position_id,
-            source=fill.source,
-            strategy=fill.strategy,
-        )
+        booked = {name: getattr(fill, name) for name in cls.model_fields if name != "account"}
+        return cls(account=account, **booked)

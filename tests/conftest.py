@@ -17,15 +17,10 @@ from pathlib import Path
 import pytest
 
 from config.settings import (
-    ClickHouseSettings,
-    DemoSettings,
-    PostgresSettings,
-    RedisSettings,
     Settings,
-    TemporalSettings,
 )
 from embedded import supervisor
-from embedded.process import free_port
+from embedded.scratch import scratch_settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -35,18 +30,6 @@ def backends(*always: str, **when_set: str) -> list[str]:
     """The backends of a contract suite: those always here, plus each server whose URL
     variable is set (`server="AITP_REDIS__URL"`)."""
     return [*always, *(name for name, variable in when_set.items() if os.environ.get(variable))]
-
-
-def embedded_settings(data_dir: Path) -> Settings:
-    """Settings that start every store embedded, whatever AITP_* URLs the environment holds."""
-    return Settings(
-        data_dir=data_dir,
-        postgres=PostgresSettings(url=None),
-        redis=RedisSettings(url=None),
-        clickhouse=ClickHouseSettings(url=None),
-        temporal=TemporalSettings(address=None, port=free_port(), ui_port=free_port()),
-        demo=DemoSettings(enabled=False),  # the hot path has tests of its own
-    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +64,7 @@ class RunningPlatform:
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp("platform")
-    settings = embedded_settings(data_dir)
+    settings = scratch_settings(data_dir)
     asyncio.run(supervisor.start(settings))
     from embedded import state
 

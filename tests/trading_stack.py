@@ -18,8 +18,11 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
+from activities.lineage import LineageActivities
 from activities.orders import OrderActivities
+from adapters.graph.postgres import PostgresGraphStore
 from adapters.postgres.instruments import PostgresInstruments
+from adapters.postgres.models import PostgresModelRegistry
 from adapters.postgres.orders import PostgresOrderBook
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
@@ -60,6 +63,7 @@ class Stack:
     replies: RedisCommandLog
     link: BusHotpathLink
     prices: list[tuple[float, float]] = field(default_factory=list)  # quotes the feed plays next
+    graph: PostgresGraphStore | None = None  # decision lineage, as the worker writes it
 
     async def ask(self, command: Command) -> Reply:
         """A command to the stack's hot path, as the API sends one; its reply."""
@@ -122,7 +126,8 @@ async def trading_stack(
         bus, client, [account], "bridge-1", task_queue=task_queue, reconcile_s=reconcile_s
     )
     link = BusHotpathLink(bus, replies)
-    stack = Stack(client, task_queue, account, engine, book, bridge, replies, link)
+    graph = PostgresGraphStore(pool)
+    stack = Stack(client, task_queue, account, engine, book, bridge, replies, link, graph=graph)
     stop = asyncio.Event()
 
     async def market() -> None:  # the hot path's feed: a tick every 20 ms of wall time
@@ -146,7 +151,7 @@ async def trading_stack(
     gc.collect()
     worker = build_worker(
         client,
-        OrderActivities(link, book),
+        OrderActivities(link, book, graph),
         DecisionActivities(
             book,
             limits or PortfolioLimits(),
@@ -156,6 +161,7 @@ async def trading_stack(
         ),
         BooksActivities(link, book, bus),
         task_queue,
+        lineage=LineageActivities(graph, PostgresModelRegistry(pool)),
     )
     try:
         async with worker:

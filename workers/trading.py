@@ -4,7 +4,6 @@ on one queue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.books import BooksActivities
 from activities.decisions import DecisionActivities, PortfolioLimits
+from activities.lineage import LineageActivities
 from activities.orders import OrderActivities
 from temporal.queues import TRADING
 from workers.lifecycle import run_until_signalled
@@ -27,9 +27,10 @@ def build_worker(
     decisions: DecisionActivities,
     books: BooksActivities,
     task_queue: str = TRADING,
+    lineage: LineageActivities | None = None,
     **options: Any,
 ) -> Worker:
-    handlers: Sequence[Any] = [
+    handlers: list[Any] = [
         orders.hotpath_command,
         orders.record_order,
         orders.record_fill,
@@ -40,6 +41,8 @@ def build_worker(
         decisions.approve_portfolio,
         decisions.start_order,
     ]
+    if lineage is not None:
+        handlers.append(lineage.record_decision_lineage)
     return Worker(
         client,
         task_queue=task_queue,
@@ -50,6 +53,7 @@ def build_worker(
 
 
 async def _serve() -> None:
+    from adapters.graph import open_graph_store
     from adapters.llm.reviewer import LlmReviewer
     from adapters.postgres.llm_usage import PostgresLlmUsage
     from adapters.postgres.models import PostgresModelRegistry, champion_changes
@@ -76,11 +80,16 @@ async def _serve() -> None:
     book = PostgresOrderBook(pool)
     bus = RedisStreamBus.from_url(redis)
     link = BusHotpathLink(bus, RedisCommandLog.from_url(redis))
-    orders = OrderActivities(link, book)
+    arango = settings.arango
+    graph = await open_graph_store(
+        arango.url, arango.database, arango.username, arango.password.get_secret_value(), pool
+    )
+    orders = OrderActivities(link, book, graph)
     books = BooksActivities(link, book, bus)
     # each candidate is scored by its model's champion; a promotion reaches this worker
     # through the registry's notification, without a restart
-    scorer = ChampionScorer(PostgresModelRegistry(pool))
+    registry = PostgresModelRegistry(pool)
+    scorer = ChampionScorer(registry)
     key = settings.weaviate.api_key
     vectors, source = await open_vector_store(
         settings.weaviate.url, key.get_secret_value() if key else None, pool
@@ -106,7 +115,12 @@ async def _serve() -> None:
     )
     # in-flight activities finish before the worker goes (graceful drain)
     worker = build_worker(
-        client, orders, decisions, books, graceful_shutdown_timeout=timedelta(seconds=30)
+        client,
+        orders,
+        decisions,
+        books,
+        lineage=LineageActivities(graph, registry),
+        graceful_shutdown_timeout=timedelta(seconds=30),
     )
     async with champion_changes(pool, scorer.invalidate):
         await run_until_signalled(worker)

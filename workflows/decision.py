@@ -24,14 +24,14 @@ with workflow.unsafe.imports_passed_through():
     from temporal.decisions import (
         DECISION_WORKFLOW,
         DecisionExplanation,
+        DecisionLineage,
         DecisionRequest,
         StepVerdict,
     )
+    from temporal.hotpath_calls import ask_hotpath
     from temporal.orders import (
         ORDER_WORKFLOW,
         HotpathCommand,
-        HotpathReply,
-        OrderRequest,
         OrderStart,
         order_workflow_id,
     )
@@ -82,7 +82,25 @@ class AIDecisionWorkflow:
         verdict_text = "approved" if self._outcome == "approved" else f"rejected ({self._reason})"
         workflow.upsert_search_attributes([sa.DECISION.value_set(verdict_text[:250])])
         workflow.set_current_details(f"{request.summary} -> {verdict_text}")
+        if workflow.patched("decision-lineage"):
+            await self._record_lineage()
         return self.decision()
+
+    async def _record_lineage(self) -> None:
+        """After the order started (or the hot path heard no): lineage is not on the way to
+        the order, and a graph store that is away costs the link, never the decision."""
+        record = DecisionLineage(
+            decision_id=workflow.info().workflow_id, explanation=self.decision()
+        )
+        try:
+            await workflow.execute_local_activity(
+                "record_decision_lineage",
+                record,
+                start_to_close_timeout=timedelta(seconds=5),
+                retry_policy=QUICK_RETRY,
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("lineage not recorded: %s", exc.cause or exc)
 
     async def _step(self, name: str, limit: timedelta) -> StepVerdict:
         try:
@@ -103,20 +121,7 @@ class AIDecisionWorkflow:
     async def _start_order(self) -> None:
         r = self._request
         self._order_id = r.client_order_id
-        order = OrderRequest(
-            account=r.account,
-            tenant=r.tenant,
-            client_order_id=r.client_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            volume=r.volume,
-            strategy=r.strategy,
-            # the protection the strategy asked for travels with the order
-            order_type=r.order_type,
-            price=r.price,
-            stop_loss=r.stop_loss,
-            take_profit=r.take_profit,
-        )
+        order = r.order_request()
         summary = f"{r.summary}: {r.volume} lots, from {workflow.info().workflow_id}"
         if workflow.patched("order-started-by-id"):
             # Started by id from a local activity, eagerly: the order's first task comes back
@@ -143,14 +148,7 @@ class AIDecisionWorkflow:
             f"rejected-{workflow.info().workflow_id}",
             IntentRejected(strategy=r.strategy),
         )
-        await workflow.execute_activity(
-            "hotpath_command",
-            command,
-            result_type=HotpathReply,
-            start_to_close_timeout=retries.BROKER_TIMEOUT,
-            schedule_to_close_timeout=retries.BROKER_DEADLINE,
-            retry_policy=retries.BROKER,
-        )
+        await ask_hotpath(command, local=False)
 
     @workflow.query(name="decision")
     def decision(self) -> DecisionExplanation:

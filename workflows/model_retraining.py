@@ -13,13 +13,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.periods import Span
+    from domain.ports import Challenge
     from temporal import retries
     from temporal import search_attributes as sa
     from temporal.models import (
         MODEL_RETRAINING_WORKFLOW,
         MODEL_TRAINING_WORKFLOW,
         ChallengeTask,
-        PromotionDecision,
         RetrainingRequest,
         TrainingRequest,
         TrainingResult,
@@ -31,7 +31,7 @@ RETRY = retries.RESEARCH
 @workflow.defn(name=MODEL_RETRAINING_WORKFLOW)
 class ModelRetrainingWorkflow:
     @workflow.run
-    async def run(self, request: RetrainingRequest) -> PromotionDecision:
+    async def run(self, request: RetrainingRequest) -> Challenge:
         workflow.upsert_search_attributes(
             [sa.SYMBOL.value_set(request.symbol), sa.MODE.value_set("retraining")]
         )
@@ -52,7 +52,7 @@ class ModelRetrainingWorkflow:
             id=training.workflow_id,
             result_type=TrainingResult,
         )
-        decision: PromotionDecision = await workflow.execute_activity(
+        decision: Challenge = await workflow.execute_activity(
             "challenge_champion",
             ChallengeTask(
                 name=trained.name,
@@ -62,7 +62,7 @@ class ModelRetrainingWorkflow:
                 metric=request.metric,
                 margin=request.margin,
             ),
-            result_type=PromotionDecision,
+            result_type=Challenge,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import Fill, IllegalTransition, OrderError, OrderState
     from temporal import retries
     from temporal import search_attributes as sa
+    from temporal.hotpath_calls import ask_hotpath
     from temporal.orders import (
         ORDER_WORKFLOW,
         AmendRequest,
@@ -314,20 +315,7 @@ class OrderLifecycleWorkflow:
 
     @workflow.query(name="state")
     def state(self) -> OrderView:
-        o = self._order
-        return OrderView(
-            client_order_id=o.client_order_id,
-            account=self._request.account,
-            symbol=o.symbol,
-            side=o.side,
-            volume=o.volume,
-            state=o.state,
-            filled=o.filled,
-            avg_fill_price=o.avg_fill_price,
-            broker_order_id=o.broker_order_id,
-            reason=o.reason,
-            fills=len(o.fill_ids),
-        )
+        return OrderView.of(self._request.account, self._order)
 
     # --- plumbing -----------------------------------------------------------------------------
     async def _command(self, message: Command, command_id: str | None = None) -> HotpathReply:
@@ -339,25 +327,7 @@ class OrderLifecycleWorkflow:
         try:
             # A local activity runs in this worker without a trip through the task queue: the
             # hot path answers in about a millisecond, and every order waits on this call.
-            if workflow.patched("hotpath-commands-local"):
-                reply: HotpathReply = await workflow.execute_local_activity(
-                    "hotpath_command",
-                    command,
-                    result_type=HotpathReply,
-                    start_to_close_timeout=retries.BROKER_TIMEOUT,
-                    schedule_to_close_timeout=retries.BROKER_DEADLINE,
-                    retry_policy=retries.BROKER,
-                )
-            else:
-                reply = await workflow.execute_activity(
-                    "hotpath_command",
-                    command,
-                    result_type=HotpathReply,
-                    start_to_close_timeout=retries.BROKER_TIMEOUT,
-                    schedule_to_close_timeout=retries.BROKER_DEADLINE,
-                    retry_policy=retries.BROKER,
-                )
-            return reply
+            return await ask_hotpath(command, local=workflow.patched("hotpath-commands-local"))
         except ActivityError as exc:
             return HotpathReply(ok=False, error=f"the hot path did not answer: {exc.cause or exc}")
 

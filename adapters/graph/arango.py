@@ -54,6 +54,11 @@ class ArangoGraphStore:
             f"FOR d IN @docs UPSERT {{_key: d._key}} INSERT d REPLACE d IN {_NODES}", docs=docs
         )
 
+    async def node(self, key: str) -> GraphNode | None:
+        rows = await self._run(f"RETURN DOCUMENT({_NODES}, @key)", key=_doc_key(key))
+        found = rows[0] if rows else None
+        return None if found is None else GraphNode(found["key"], found["kind"], found["props"])
+
     async def upsert_edges(self, edges: Sequence[GraphEdge]) -> None:
         docs = [
             {

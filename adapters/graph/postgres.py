@@ -29,6 +29,12 @@ class PostgresGraphStore:
                 [(n.key, n.kind, dict(n.props)) for n in nodes],
             )
 
+    async def node(self, key: str) -> GraphNode | None:
+        row = await self._pool.fetchrow(
+            "SELECT key, kind, props FROM graph_nodes WHERE key = $1", key
+        )
+        return None if row is None else GraphNode(row["key"], row["kind"], row["props"])
+
     async def upsert_edges(self, edges: Sequence[GraphEdge]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(

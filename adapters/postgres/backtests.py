@@ -9,14 +9,11 @@ jsonb into Python objects both ways.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-
-def _at(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, UTC)
+from domain.clock import moment_of
 
 
 class PostgresBacktestRuns:
@@ -40,8 +37,8 @@ class PostgresBacktestRuns:
                 request["strategy"],
                 list(request.get("symbols") or [request["symbol"]]),
                 request["timeframe"],
-                _at(request["start_ns"]),
-                _at(request["end_ns"]),
+                moment_of(request["start_ns"]),
+                moment_of(request["end_ns"]),
                 request["mode"],
                 {"grid": request["grid"], "fixed": request["params"]},
                 dict(request),

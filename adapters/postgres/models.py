@@ -9,26 +9,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from adapters.postgres.notifications import Listener
+from domain.clock import moment_of, ns_of
 from domain.ports import Challenge, ModelVersion, RegistryError
 
 CHAMPION_CHANNEL = "model_champion"
 
 _COLUMNS = """name, version, symbol, timeframe, kinds, features_hash, label, data_from, data_to,
     metrics, status, artifact, trained_by, created_at"""
-
-
-def _at(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, UTC)
-
-
-def _ns(at: datetime) -> int:
-    return int(at.timestamp() * 1e9)
 
 
 def _version(row: asyncpg.Record) -> ModelVersion:
@@ -40,13 +32,13 @@ def _version(row: asyncpg.Record) -> ModelVersion:
         kinds=tuple(row["kinds"]),
         features_hash=row["features_hash"],
         label=row["label"],
-        data_from_ns=_ns(row["data_from"]),
-        data_to_ns=_ns(row["data_to"]),
+        data_from_ns=ns_of(row["data_from"]),
+        data_to_ns=ns_of(row["data_to"]),
         artifact=row["artifact"],
         metrics=dict(row["metrics"]),
         status=row["status"],
         trained_by=row["trained_by"],
-        created_ns=_ns(row["created_at"]),
+        created_ns=ns_of(row["created_at"]),
     )
 
 
@@ -95,8 +87,8 @@ class PostgresModelRegistry:
                 list(model.kinds),
                 model.features_hash,
                 model.label,
-                _at(model.data_from_ns),
-                _at(model.data_to_ns),
+                moment_of(model.data_from_ns),
+                moment_of(model.data_to_ns),
                 dict(model.metrics),
                 model.artifact,
                 model.trained_by,

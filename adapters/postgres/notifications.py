@@ -17,6 +17,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from adapters.background import BackgroundLoop
+
 log = structlog.get_logger("aitp.postgres")
 
 
@@ -36,23 +38,18 @@ class Listener:
         self._on_gap = on_gap
         self._retry_s = retry_s
         self._probe_s = probe_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(f"listen-{self._channel}", self._run)
         self._attached = asyncio.Event()
         self.listening = False
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"listen-{self._channel}")
+        self._loop.start()
 
     async def wait_listening(self, timeout_s: float = 10.0) -> None:
         await asyncio.wait_for(self._attached.wait(), timeout_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         while True:

@@ -22,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 import asyncpg
 
 from domain.messages import FillReported
-from domain.orders import TERMINAL, Order, Side
+from domain.orders import TERMINAL, Order, OrderSeen, Side
 from domain.ports import BooksUnavailableError
 from domain.positions import net
 
@@ -99,7 +99,9 @@ class PostgresOrderBook:
         return row
 
     @_retryable
-    async def record_order(self, account: str, order: Order) -> None:
+    async def record_order(self, account: str, order: Order, seen: OrderSeen | None = None) -> None:
+        state = seen.state if seen is not None else order.state
+        broker_order_id = seen.broker_order_id if seen is not None else order.broker_order_id
         async with self._pool.acquire() as conn, conn.transaction():
             acct = await self._account(conn, account)
             order_id = await conn.fetchval(
@@ -127,9 +129,9 @@ class PostgresOrderBook:
                 order.volume,
                 order.price,
                 order.stop_price,
-                order.state.value,
+                state.value,
                 order.strategy,
-                order.broker_order_id,
+                broker_order_id,
                 _TERMINAL,
             )
             # deals booked before the order's row existed (found by a reconciliation) join it

@@ -6,8 +6,7 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, Response
 
-from adapters.postgres.tenant_books import TenantBooks
-from api.guards import Reader, Res, Trader, tenant_account
+from api.guards import Books, Reader, Res, Trader, tenant_account
 from api.hotpath import ask
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.schemas.base import Page
@@ -27,14 +26,14 @@ log = structlog.get_logger("aitp.api.accounts")
 
 
 @router.get("/accounts", summary="Your tenant's trading accounts")
-async def list_accounts(principal: Reader, res: Res) -> list[Account]:
-    rows = await TenantBooks(res.pool, principal.tenant_id).accounts()
+async def list_accounts(principal: Reader, books: Books) -> list[Account]:
+    rows = await books.accounts()
     return [Account(id=r["code"], **{k: r[k] for k in _ACCOUNT}) for r in rows]
 
 
 @router.get("/accounts/{account}", summary="One account")
-async def get_account(account: str, principal: Reader, res: Res) -> Account:
-    row = await tenant_account(res, principal, account)
+async def get_account(account: str, principal: Reader, books: Books) -> Account:
+    row = await tenant_account(books, account)
     return Account(id=row["code"], **{k: row[k] for k in _ACCOUNT})
 
 
@@ -49,8 +48,8 @@ _ACCOUNT = ("name", "broker", "currency", "leverage", "hedging", "created_at")
         503: {"description": "the account's hot path is not answering"},
     },
 )
-async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
-    await tenant_account(res, principal, account)
+async def get_balance(account: str, principal: Reader, res: Res, books: Books) -> Balance:
+    await tenant_account(books, account)
     return Balance(account=account, **await ask(res, account, QueryBalance()))
 
 
@@ -63,10 +62,12 @@ async def get_balance(account: str, principal: Reader, res: Res) -> Balance:
         503: {"description": "the account's hot path is not answering"},
     },
 )
-async def kill(account: str, body: KillRequest, principal: Trader, res: Res) -> KillSwitch:
+async def kill(
+    account: str, body: KillRequest, principal: Trader, res: Res, books: Books
+) -> KillSwitch:
     """The flattening orders' fills reach `/v1/fills` (source `kill_switch`) and the positions
     go flat as soon as the venue fills them. Orders stay refused until `rearm`."""
-    await tenant_account(res, principal, account)
+    await tenant_account(books, account)
     answer = await ask(res, account, Kill(flatten=body.flatten))
     log.warning(
         "kill switch engaged", account=account, flatten=body.flatten, by=str(principal.user_id)
@@ -87,8 +88,8 @@ async def kill(account: str, body: KillRequest, principal: Trader, res: Res) -> 
         503: {"description": "the account's hot path is not answering"},
     },
 )
-async def rearm(account: str, principal: Trader, res: Res) -> KillSwitch:
-    await tenant_account(res, principal, account)
+async def rearm(account: str, principal: Trader, res: Res, books: Books) -> KillSwitch:
+    await tenant_account(books, account)
     await ask(res, account, Rearm())
     log.warning("kill switch re-armed", account=account, by=str(principal.user_id))
     return KillSwitch(account=account, engaged=False)
@@ -99,9 +100,9 @@ async def rearm(account: str, principal: Trader, res: Res) -> KillSwitch:
     summary="The last comparison of the account's books with its venue, and its repairs",
     responses={404: {"description": "no such account in your tenant"}},
 )
-async def get_reconciliation(account: str, principal: Reader, res: Res) -> Reconciliation:
-    await tenant_account(res, principal, account)
-    row = await TenantBooks(res.pool, principal.tenant_id).reconciliation(account)
+async def get_reconciliation(account: str, principal: Reader, books: Books) -> Reconciliation:
+    await tenant_account(books, account)
+    row = await books.reconciliation(account)
     if row is None:
         return Reconciliation(account=account, checked_at=None, status="never", repairs_total=0)
     report = row["report"]
@@ -132,15 +133,13 @@ async def list_positions(
 @router.get("/fills", summary="Fills (broker deals), newest first")
 async def list_fills(
     principal: Reader,
-    res: Res,
+    books: Books,
     account: str | None = None,
     order_id: str | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[Fill]:
-    rows = await TenantBooks(res.pool, principal.tenant_id).fills(
-        limit + 1, decode(cursor), account, order_id
-    )
+    rows = await books.fills(limit + 1, decode(cursor), account, order_id)
     items = [
         Fill(
             id=r["id"],

@@ -4,8 +4,6 @@ every read, and another tenant's run is a 404."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -24,6 +22,7 @@ from api.schemas.backtests import (
     Evaluation,
 )
 from api.security.principal import Permission, Principal
+from domain.clock import ns_of
 from temporal.backtest_client import (
     BacktestNotFoundError,
     BacktestRefusedError,
@@ -31,17 +30,12 @@ from temporal.backtest_client import (
     cancel_backtest,
     start_backtest,
 )
-from temporal.backtests import TOP, BacktestRequest
+from temporal.backtests import TOP, BacktestRequest, new_run_id
 
 router = APIRouter(prefix="/v1/backtests", tags=["backtests"])
 Launcher = Annotated[Principal, Depends(require(Permission.TRADE))]
 RunId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 _FIELDS = {"start_ns": "start", "end_ns": "end"}
-
-
-def _ns(moment: datetime) -> int:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000) * 1_000
 
 
 def _request(body: BacktestLaunch, tenant: str) -> BacktestRequest:
@@ -51,10 +45,10 @@ def _request(body: BacktestLaunch, tenant: str) -> BacktestRequest:
         return BacktestRequest.model_validate(
             {
                 **fields,
-                "run_id": f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+                "run_id": new_run_id(),
                 "tenant": tenant,
-                "start_ns": _ns(start),
-                "end_ns": _ns(end),
+                "start_ns": ns_of(start),
+                "end_ns": ns_of(end),
             }
         )
     except ValidationError as exc:

@@ -7,22 +7,32 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
-from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
+from temporalio.client import (
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.postgres.tenant_books import TenantBooks
-from api.guards import Reader, Res
+from api.guards import Books, Reader, Res
 from api.problems import invalid
 from api.resources import Resources
 from api.schemas.base import Page
-from api.schemas.decisions import Decision, DecisionSummary, Step
+from api.schemas.decisions import Decision, DecisionSummary, Lineage, LineageNode, Step
+from domain import lineage
+from domain.clock import moment_of
+from domain.ports import GraphNode
 from temporal import search_attributes as sa
 from temporal.decisions import DECISION_WORKFLOW, DecisionExplanation
+
+DecisionId = Annotated[str, Path(max_length=300)]
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -84,6 +94,7 @@ def _summary(execution: WorkflowExecution) -> DecisionSummary:
 async def list_decisions(
     principal: Reader,
     res: Res,
+    books: Books,
     account: Filter = None,
     symbol: Filter = None,
     strategy: Filter = None,
@@ -92,7 +103,7 @@ async def list_decisions(
         str | None, Query(max_length=100, description="`next_cursor` of the previous page")
     ] = None,
 ) -> Page[DecisionSummary]:
-    accounts = [r["code"] for r in await TenantBooks(res.pool, principal.tenant_id).accounts()]
+    accounts = [r["code"] for r in await books.accounts()]
     if account is not None:
         accounts = [a for a in accounts if a == account]
     if not accounts:
@@ -128,7 +139,7 @@ def _decision(workflow_id: str, explained: DecisionExplanation) -> Decision:
         strategy=r.strategy,
         side=r.side.value,
         volume=r.volume,
-        bar_time=datetime.fromtimestamp(r.bar_ts / 1e9, UTC),
+        bar_time=moment_of(r.bar_ts),
         signal=r.reason,
         features=dict(r.features),
         steps=[Step(**step.model_dump()) for step in explained.steps],
@@ -138,17 +149,11 @@ def _decision(workflow_id: str, explained: DecisionExplanation) -> Decision:
     )
 
 
-@router.get(
-    "/{decision_id}",
-    summary="One decision with its explanation",
-    responses={
-        404: {"description": "no such decision in your tenant"},
-        503: {"description": "the decision runs, and no worker answered its query"},
-    },
-)
-async def get_decision(
-    decision_id: Annotated[str, Path(max_length=300)], principal: Reader, res: Res
-) -> Decision:
+async def _owned(
+    decision_id: str, res: Res, books: TenantBooks
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+    """The decision's workflow, if it is one of the caller's tenant's (404 otherwise: another
+    tenant's decision is as absent as none)."""
     handle = res.temporal.get_workflow_handle(decision_id, result_type=DecisionExplanation)
     missing = HTTPException(404, f"no decision {decision_id!r}")
     try:
@@ -160,8 +165,38 @@ async def get_decision(
     account = described.typed_search_attributes.get(sa.ACCOUNT)
     if described.workflow_type != DECISION_WORKFLOW or account is None:
         raise missing
-    if await TenantBooks(res.pool, principal.tenant_id).account(account) is None:
+    if await books.account(account) is None:
         raise missing
+    return handle, described
+
+
+async def _lineage(res: Res, decision_id: str) -> Lineage:
+    traced = await lineage.trace(res.graph, decision_id)
+
+    def node(n: GraphNode | None) -> LineageNode | None:
+        return None if n is None else LineageNode(key=n.key, kind=n.kind, props=dict(n.props))
+
+    return Lineage(
+        decision=node(traced.decision),
+        model=node(traced.model),
+        data=node(traced.data),
+        order=node(traced.order),
+        fills=[LineageNode(key=f.key, kind=f.kind, props=dict(f.props)) for f in traced.fills],
+    )
+
+
+@router.get(
+    "/{decision_id}",
+    summary="One decision with its explanation and lineage",
+    responses={
+        404: {"description": "no such decision in your tenant"},
+        503: {"description": "the decision runs, and no worker answered its query"},
+    },
+)
+async def get_decision(
+    decision_id: DecisionId, principal: Reader, res: Res, books: Books
+) -> Decision:
+    handle, described = await _owned(decision_id, res, books)
     explained: Any
     if described.status is WorkflowExecutionStatus.COMPLETED:
         explained = await handle.result()
@@ -174,4 +209,18 @@ async def get_decision(
             raise HTTPException(
                 503, "no worker answered the decision's query; try again shortly"
             ) from None
-    return _decision(decision_id, explained)
+    decision = _decision(decision_id, explained)
+    return decision.model_copy(update={"lineage": await _lineage(res, decision_id)})
+
+
+@router.get(
+    "/{decision_id}/lineage",
+    summary="Where the decision came from and what it led to: market data -> model version "
+    "-> decision -> order -> fills",
+    responses={404: {"description": "no such decision in your tenant"}},
+)
+async def get_lineage(
+    decision_id: DecisionId, principal: Reader, res: Res, books: Books
+) -> Lineage:
+    await _owned(decision_id, res, books)
+    return await _lineage(res, decision_id)

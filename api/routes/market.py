@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -20,6 +20,7 @@ from api.guards import Reader, Res
 from api.problems import invalid
 from api.schemas.base import Page
 from api.schemas.market import Bar, Quote, Series, SymbolData
+from domain.clock import moment_of, ns_of
 from domain.market_data import PriceSide, Timeframe
 
 router = APIRouter(prefix="/v1", tags=["market data"])
@@ -29,14 +30,10 @@ NANOS = 1_000_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _at(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / NANOS, UTC)
-
-
 def _ns(moment: datetime, field: str) -> int:
     if moment.tzinfo is None:
         raise invalid(field, "give a time zone (2024-01-02T00:00:00Z)", "query")
-    return (moment - EPOCH) // timedelta(microseconds=1) * 1_000
+    return ns_of(moment)
 
 
 @router.get(
@@ -53,8 +50,8 @@ async def list_symbols(principal: Reader, res: Res) -> list[SymbolData]:
                 timeframe=s.timeframe.value if s.timeframe else None,
                 side=s.side.value if s.side else None,
                 rows=s.rows,
-                first=_at(s.first_ts),
-                last=_at(s.last_ts),
+                first=moment_of(s.first_ts),
+                last=moment_of(s.last_ts),
             )
         )
     return [SymbolData(symbol=name, series=series) for name, series in symbols.items()]
@@ -69,13 +66,17 @@ async def latest_quote(symbol: SymbolPath, principal: Reader, res: Res) -> Quote
     live = res.fanout.last_quote(principal.tenant_id, symbol)
     if live is not None:
         return Quote(
-            symbol=symbol, bid=live["bid"], ask=live["ask"], time=_at(live["ts"]), source="live"
+            symbol=symbol,
+            bid=live["bid"],
+            ask=live["ask"],
+            time=moment_of(live["ts"]),
+            source="live",
         )
     stored = await asyncio.to_thread(res.market.last_tick, symbol)
     if stored is None:
         raise HTTPException(404, f"no quote of {symbol!r}: no hot path streams it, none stored")
     ts, bid, ask = stored
-    return Quote(symbol=symbol, bid=bid, ask=ask, time=_at(ts), source="stored")
+    return Quote(symbol=symbol, bid=bid, ask=ask, time=moment_of(ts), source="stored")
 
 
 def _cursor(cursor: str | None) -> int | None:

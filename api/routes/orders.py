@@ -27,13 +27,14 @@ from temporalio.service import RPCError
 
 from adapters.postgres.instruments import PostgresInstruments
 from adapters.postgres.tenant_books import IdempotencyConflictError, TenantBooks
-from api.guards import Reader, Res, Trader, tenant_account
+from api.guards import Books, Reader, Res, Trader, tenant_account
 from api.pagination import Cursor, Limit, decode, next_cursor
 from api.problems import invalid
 from api.resources import Resources
 from api.schemas.base import Page
 from api.schemas.trading import AmendOrder, CancelOrder, Order, PlaceOrder, UpdateOutcome
 from api.security.principal import Principal
+from domain.clock import ns_of
 from domain.order_checks import refusals
 from domain.orders import OrderError, OrderState, OrderType, Side, TimeInForce
 from temporal.orders import (
@@ -83,17 +84,13 @@ def _request(body: PlaceOrder, principal: Principal, cid: str) -> OrderRequest:
             time_in_force=TimeInForce(body.time_in_force),
             price=body.price,
             stop_price=body.stop_price,
-            expire_at=int(body.expire_at.timestamp() * 1e9) if body.expire_at else None,
+            expire_at=ns_of(body.expire_at) if body.expire_at else None,
             stop_loss=body.stop_loss,
             take_profit=body.take_profit,
         )
         request.to_order()  # the domain's own checks: a limit needs a price, and so on
-    except OrderError as exc:
-        message = str(exc).split(": ", 1)[-1]
-        field = "price" if "price" in message and "stop" not in message else "stop_price"
-        if "expir" in message:
-            field = "expire_at"
-        raise invalid(field, message) from None
+    except OrderError as exc:  # the domain names the field it faults
+        raise invalid(exc.field or "body", exc.why) from None
     if body.type == "market" and (body.price is not None or body.stop_price is not None):
         raise invalid("price", "a market order takes no price")
     return request
@@ -195,10 +192,10 @@ async def place_order(
     idempotency_key: IdempotencyKey,
     principal: Trader,
     res: Res,
+    books: Books,
     response: Response,
 ) -> Order:
-    books = TenantBooks(res.pool, principal.tenant_id)
-    account = await tenant_account(res, principal, body.account)
+    account = await tenant_account(books, body.account)
     cid = client_order_id(principal, idempotency_key)
     request = _request(body, principal, cid)
     if not await books.claimed(principal.user_id, idempotency_key):  # a retry gets its order
@@ -250,14 +247,14 @@ async def place_order(
 @router.get("/orders", summary="Orders, newest first")
 async def list_orders(
     principal: Reader,
-    res: Res,
+    books: Books,
     account: str | None = None,
     state: OrderState | None = None,
     symbol: str | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[Order]:
-    rows = await TenantBooks(res.pool, principal.tenant_id).orders(
+    rows = await books.orders(
         limit + 1, decode(cursor), account, state.value if state else None, symbol
     )
     return Page[Order](
@@ -266,10 +263,9 @@ async def list_orders(
     )
 
 
-async def _owned(res: Res, principal: Principal, order_id: str) -> asyncpg.Record | None:
+async def _owned(books: TenantBooks, order_id: str) -> asyncpg.Record | None:
     """The order's row, None while only its workflow knows it; 404 when it is not the
     caller's tenant's (or does not exist: the two are not told apart)."""
-    books = TenantBooks(res.pool, principal.tenant_id)
     row = await books.order(order_id)
     if row is None and await books.placed(order_id) is None:
         raise HTTPException(404, f"no order {order_id!r}")
@@ -277,8 +273,8 @@ async def _owned(res: Res, principal: Principal, order_id: str) -> asyncpg.Recor
 
 
 @router.get("/orders/{order_id}", summary="One order, live from its workflow while it runs")
-async def get_order(order_id: str, principal: Reader, res: Res) -> Order:
-    row = await _owned(res, principal, order_id)
+async def get_order(order_id: str, principal: Reader, res: Res, books: Books) -> Order:
+    row = await _owned(books, order_id)
     view = await _query(res.temporal.get_workflow_handle(order_workflow_id(order_id)), 1.0)
     if view is not None:
         return _view(view, row)
@@ -288,9 +284,9 @@ async def get_order(order_id: str, principal: Reader, res: Res) -> Order:
 
 
 async def _update(
-    res: Res, principal: Principal, order_id: str, name: str, argument: Any
+    res: Res, books: TenantBooks, order_id: str, name: str, argument: Any
 ) -> UpdateOutcome:
-    row = await _owned(res, principal, order_id)
+    row = await _owned(books, order_id)
     handle = res.temporal.get_workflow_handle(order_workflow_id(order_id))
     try:
         result: UpdateResult = await handle.execute_update(
@@ -314,10 +310,10 @@ async def _update(
     responses={409: {"description": "the order is filled, cancelled or otherwise final"}},
 )
 async def cancel_order(
-    order_id: str, principal: Trader, res: Res, body: CancelOrder | None = None
+    order_id: str, principal: Trader, res: Res, books: Books, body: CancelOrder | None = None
 ) -> UpdateOutcome:
     request = CancelRequest(reason=(body or CancelOrder()).reason)
-    return await _update(res, principal, order_id, "cancel", request)
+    return await _update(res, books, order_id, "cancel", request)
 
 
 @router.patch(
@@ -327,9 +323,9 @@ async def cancel_order(
     responses={409: {"description": "the order cannot be amended (final, or the broker refused)"}},
 )
 async def amend_order(
-    order_id: str, body: AmendOrder, principal: Trader, res: Res
+    order_id: str, body: AmendOrder, principal: Trader, res: Res, books: Books
 ) -> UpdateOutcome:
     if body.price is None and body.volume is None:
         raise invalid("price", "give a new price, a new volume, or both")
     request = AmendRequest(price=body.price, volume=body.volume)
-    return await _update(res, principal, order_id, "amend", request)
+    return await _update(res, books, order_id, "amend", request)

@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from api.guards import Reader, Res, Trader, tenant_account
+from adapters.postgres.tenant_books import TenantBooks
+from api.guards import Books, Reader, Res, Trader, tenant_account
 from api.hotpath import HotpathRefusalError, ask
 from api.resources import Resources
 from api.schemas.trading import Strategy
-from api.security.principal import Principal
 from domain.messages import ListStrategies, SetStrategy
 
 router = APIRouter(prefix="/v1/accounts/{account}/strategies", tags=["strategies"])
@@ -31,8 +31,8 @@ def strategy_id(name: str) -> str:
     return _UNSAFE.sub("-", name).strip("-")
 
 
-async def _strategies(res: Resources, principal: Principal, account: str) -> list[Strategy]:
-    await tenant_account(res, principal, account)
+async def _strategies(res: Resources, books: TenantBooks, account: str) -> list[Strategy]:
+    await tenant_account(books, account)
     answer = await ask(res, account, ListStrategies())
     return [Strategy(id=strategy_id(s["name"]), **s) for s in answer.get("strategies", [])]
 
@@ -42,14 +42,16 @@ async def _strategies(res: Resources, principal: Principal, account: str) -> lis
     summary="The strategies the account runs, with their parameters",
     responses={**_NOT_FOUND, **_AWAY},
 )
-async def list_strategies(account: str, principal: Reader, res: Res) -> list[Strategy]:
-    return await _strategies(res, principal, account)
+async def list_strategies(
+    account: str, principal: Reader, res: Res, books: Books
+) -> list[Strategy]:
+    return await _strategies(res, books, account)
 
 
 async def _switch(
-    res: Resources, principal: Principal, account: str, strategy: str, enabled: bool
+    res: Resources, books: TenantBooks, account: str, strategy: str, enabled: bool
 ) -> Strategy:
-    running = await _strategies(res, principal, account)
+    running = await _strategies(res, books, account)
     found = next((s for s in running if s.id == strategy), None)
     if found is None:
         known = ", ".join(s.id for s in running) or "none"
@@ -66,8 +68,10 @@ async def _switch(
     summary="Start acting on the strategy's signals",
     responses={**_NOT_FOUND, **_AWAY},
 )
-async def start_strategy(account: str, strategy: str, principal: Trader, res: Res) -> Strategy:
-    return await _switch(res, principal, account, strategy, True)
+async def start_strategy(
+    account: str, strategy: str, principal: Trader, res: Res, books: Books
+) -> Strategy:
+    return await _switch(res, books, account, strategy, True)
 
 
 @router.post(
@@ -75,5 +79,7 @@ async def start_strategy(account: str, strategy: str, principal: Trader, res: Re
     summary="Stop acting on its signals; open positions and working orders stay as they are",
     responses={**_NOT_FOUND, **_AWAY},
 )
-async def stop_strategy(account: str, strategy: str, principal: Trader, res: Res) -> Strategy:
-    return await _switch(res, principal, account, strategy, False)
+async def stop_strategy(
+    account: str, strategy: str, principal: Trader, res: Res, books: Books
+) -> Strategy:
+    return await _switch(res, books, account, strategy, False)

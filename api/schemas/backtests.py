@@ -4,11 +4,12 @@ workflow each, results best first."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from api.schemas.base import Input, Output
+from temporal.backtests import METRICS, Mode
 
 Scalar = int | float | bool | str
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,7 +46,7 @@ class BacktestLaunch(Input):
     params: dict[str, Scalar] = Field(
         default_factory=dict, description="fixed parameters", examples=[{"slow": 50}]
     )
-    mode: Literal["sweep", "replay", "walk-forward"] = "sweep"
+    mode: Mode = "sweep"
     train: str | None = Field(default=None, description="walk-forward train span", examples=["6M"])
     test: str | None = Field(default=None, description="walk-forward test span", examples=["1M"])
     anchored: bool = False
@@ -55,7 +56,9 @@ class BacktestLaunch(Input):
     currency: str = Field(
         default="USD", pattern=r"^[A-Z]{3}$", description="account currency of every amount"
     )
-    metric: str = Field(default="sharpe", description="ranks the parameter sets")
+    metric: str = Field(
+        default="sharpe", description=f"ranks the parameter sets: {', '.join(METRICS)}"
+    )
 
     @model_validator(mode="after")
     def _some_symbol(self) -> BacktestLaunch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
@@ -34,6 +35,22 @@ class Step(Output):
     elapsed_ms: float
 
 
+class LineageNode(Output):
+    key: str
+    kind: str = Field(description="market_data, model, decision, order or fill")
+    props: dict[str, Any]
+
+
+class Lineage(Output):
+    """Where the decision came from and what it led to, as the lineage graph holds it."""
+
+    decision: LineageNode | None = Field(description="null when the graph has no record of it")
+    model: LineageNode | None = Field(description="the model version that scored it")
+    data: LineageNode | None = Field(description="the market data that version was trained on")
+    order: LineageNode | None = Field(description="the order it placed")
+    fills: list[LineageNode] = Field(description="that order's deals, as they were booked")
+
+
 class Decision(Output):
     id: str
     account: str
@@ -48,3 +65,6 @@ class Decision(Output):
     outcome: str = Field(description="pending, approved or rejected")
     reason: str = Field(description="the rejecting step and its reasons")
     order_id: str | None = Field(description="the order an approval placed")
+    lineage: Lineage | None = Field(
+        default=None, description="model version and its data, order and fills, where recorded"
+    )

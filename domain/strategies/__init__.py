@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from domain.strategies.base import OrderIntent, Strategy, StrategyError
+from domain.strategies.base import OrderIntent, Strategy, StrategyError, no_leftovers
 from domain.strategies.ma_cross import MaCross
 from domain.strategies.rsi_reversion import RsiReversion
 
@@ -26,11 +26,8 @@ def check_names(kind: str, names: Iterable[str]) -> None:
     cls = REGISTRY.get(kind)
     if cls is None:
         raise StrategyError(f"unknown strategy {kind!r}; known: {', '.join(sorted(REGISTRY))}")
-    unknown = sorted(set(names) - set(cls.PARAMS))
-    if unknown:
-        raise StrategyError(
-            f"{kind} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(cls.PARAMS)}"
-        )
+    known = tuple(cls.parameters())
+    no_leftovers(kind, dict.fromkeys(set(names) - set(known)), known)
 
 
 __all__ = [

@@ -7,10 +7,11 @@ refused the strategy waits, so it never stacks a second entry on a pending one.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, get_type_hints
 
 from domain.market import Bar, QuoteTick
 from domain.orders import Fill, OrderType, Side
@@ -76,7 +77,7 @@ class OnePositionStrategy:
         return self.net != self.target
 
     def params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.PARAMS}
+        return {name: getattr(self, name) for name in self.parameters()}
 
     def on_tick(self, tick: QuoteTick) -> Sequence[OrderIntent]:
         return NO_INTENTS
@@ -105,8 +106,25 @@ class OnePositionStrategy:
         )
 
     @classmethod
+    def parameters(cls) -> dict[str, tuple[Any, type]]:
+        """Each parameter's default and type, read from `__init__`: the one definition of
+        what a strategy takes, for a run's parameters and for the message naming them."""
+        hints = get_type_hints(cls.__init__)
+        signature = inspect.signature(cls.__init__).parameters
+        return {
+            name: (p.default, hints[name])
+            for name, p in signature.items()
+            if name not in ("self", "symbol")
+        }
+
+    @classmethod
     def from_params(cls, symbol: str, params: dict[str, Any]) -> Self:
-        raise NotImplementedError
+        """The strategy from a run's parameters (text, numbers or booleans), each checked."""
+        p = dict(params)
+        known = cls.parameters()
+        made = cls(symbol, **{name: take(p, name, d, kind) for name, (d, kind) in known.items()})
+        no_leftovers(cls.kind, p, tuple(known))
+        return made
 
 
 def take(params: dict[str, Any], name: str, default: Any, kind: type) -> Any:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Self
 
 from domain.indicators import ATR, SMA
 from domain.market import Bar
@@ -31,8 +30,6 @@ from domain.strategies.base import (
     OnePositionStrategy,
     OrderIntent,
     StrategyError,
-    no_leftovers,
-    take,
 )
 
 ATR_PERIOD = 14
@@ -60,7 +57,6 @@ class ExactSum:
 
 class MaCross(OnePositionStrategy):
     kind = "ma_cross"
-    PARAMS = ("fast", "slow", "allow_short", "sl_atr", "tp_atr", "volume")
 
     def __init__(
         self,
@@ -86,21 +82,6 @@ class MaCross(OnePositionStrategy):
         self._slow_sum = ExactSum(slow)
         self._atr = ATR(ATR_PERIOD) if sl_atr or tp_atr else None
         self._prev: int | None = None  # sign of fast - slow at the previous bar
-
-    @classmethod
-    def from_params(cls, symbol: str, params: dict[str, Any]) -> Self:
-        p = dict(params)
-        made = cls(
-            symbol,
-            fast=take(p, "fast", 10, int),
-            slow=take(p, "slow", 30, int),
-            allow_short=take(p, "allow_short", False, bool),
-            sl_atr=take(p, "sl_atr", 0.0, float),
-            tp_atr=take(p, "tp_atr", 0.0, float),
-            volume=take(p, "volume", "0.1", Decimal),
-        )
-        no_leftovers(cls.kind, p, cls.PARAMS)
-        return made
 
     def on_bar(self, bar: Bar) -> Sequence[OrderIntent]:
         fast = self._fast.update(bar.close)

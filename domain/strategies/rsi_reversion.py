@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Self
 
 from domain.indicators import RSI
 from domain.market import Bar
@@ -19,14 +18,11 @@ from domain.strategies.base import (
     OnePositionStrategy,
     OrderIntent,
     StrategyError,
-    no_leftovers,
-    take,
 )
 
 
 class RsiReversion(OnePositionStrategy):
     kind = "rsi_reversion"
-    PARAMS = ("period", "lower", "upper", "exit", "allow_short", "volume")
 
     def __init__(
         self,
@@ -49,21 +45,6 @@ class RsiReversion(OnePositionStrategy):
         self.lower, self.upper, self.exit = lower, upper, exit
         self.allow_short = allow_short
         self._rsi = RSI(period)
-
-    @classmethod
-    def from_params(cls, symbol: str, params: dict[str, Any]) -> Self:
-        p = dict(params)
-        made = cls(
-            symbol,
-            period=take(p, "period", 14, int),
-            lower=take(p, "lower", 30.0, float),
-            upper=take(p, "upper", 70.0, float),
-            exit=take(p, "exit", 50.0, float),
-            allow_short=take(p, "allow_short", False, bool),
-            volume=take(p, "volume", "0.1", Decimal),
-        )
-        no_leftovers(cls.kind, p, cls.PARAMS)
-        return made
 
     def on_bar(self, bar: Bar) -> Sequence[OrderIntent]:
         rsi = self._rsi.update(bar.close)

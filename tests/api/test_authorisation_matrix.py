@@ -164,6 +164,11 @@ async def _decision(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/decisions/{_DECISIONS[ctx.desk.account]}", None
 
 
+async def _lineage(ctx: Ctx) -> tuple[str, None]:
+    url, _ = await _decision(ctx)
+    return f"{url}/lineage", None
+
+
 async def _quote(ctx: Ctx) -> tuple[str, None]:
     return f"/v1/quotes/{ctx.symbol}", None
 
@@ -264,6 +269,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/v1/decisions"): rule("read", at("/v1/decisions"), 200),
     ("GET", "/v1/decisions/{decision_id}"): rule("read", _decision, 200, scoped=True),
+    ("GET", "/v1/decisions/{decision_id}/lineage"): rule("read", _lineage, 200, scoped=True),
     ("GET", "/v1/symbols"): rule("read", at("/v1/symbols"), 200),
     ("GET", "/v1/quotes/{symbol}"): rule("read", _quote, 200),
     ("GET", "/v1/bars/{symbol}"): rule("read", _bars, 200),

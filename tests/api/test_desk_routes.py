@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -138,9 +139,26 @@ async def test_decisions_are_listed_and_explained_within_the_tenant(
     assert refused["outcome"] == "rejected"
     assert refused["reason"].startswith("portfolio: ")
     assert refused["order_id"] is None
+    assert refused["lineage"]["decision"]["props"]["outcome"] == "rejected"
+    assert (refused["lineage"]["order"], refused["lineage"]["fills"]) == (None, [])
+
+    lineage: dict[str, Any] = {}
+    filled = Decimal(0)
+    for _ in range(200):  # each deal is linked as the order workflow books it
+        lineage = (await app_client.get(f"/v1/decisions/{first}/lineage", headers=viewer)).json()
+        filled = sum((Decimal(f["props"]["volume"]) for f in lineage["fills"]), Decimal(0))
+        if filled == Decimal("0.01"):
+            break
+        await asyncio.sleep(0.05)
+    assert filled == Decimal("0.01")
+    assert lineage["decision"]["props"]["outcome"] == "approved"
+    assert lineage["order"]["props"]["client_order_id"] == explained["order_id"]
+    assert lineage["model"] is None  # no model configured: nothing scored it
 
     other = bearer(tokens["b", "admin"])
     assert (await app_client.get(f"/v1/decisions/{first}", headers=other)).status_code == 404
+    forbidden = await app_client.get(f"/v1/decisions/{first}/lineage", headers=other)
+    assert forbidden.status_code == 404
     listed = (await app_client.get("/v1/decisions", headers=other)).json()
     assert first not in [i["id"] for i in listed["items"]]
     assert (await app_client.get("/v1/decisions/order-x", headers=viewer)).status_code == 404

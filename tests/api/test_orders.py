@@ -96,6 +96,7 @@ async def test_the_same_idempotency_key_twice_makes_one_order(
     [
         ({"type": "limit"}, "price"),
         ({"type": "stop", "price": "1.2"}, "stop_price"),
+        ({"type": "stop_limit", "stop_price": "1.2"}, "price"),
         ({"price": "1.2"}, "price"),
         ({"time_in_force": "gtd", "type": "limit", "price": "1.0"}, "expire_at"),
         ({"volume": "0"}, "volume"),

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from adapters.clickhouse.executors import ChdbExecutor, ClickHouseHttpExecutor, SqlExecutor
 from adapters.postgres import migrations
@@ -17,7 +18,7 @@ from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore
 from config.settings import PostgresSettings
 from domain.ports import VectorStore
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, backends
 
 
 @asynccontextmanager
@@ -69,3 +70,12 @@ async def vector_store(backend: str, platform: RunningPlatform) -> AsyncIterator
         yield weaviate
     finally:
         await weaviate.close()
+
+
+@pytest.fixture(name="store", params=backends("pgvector", weaviate="AITP_WEAVIATE__URL"))
+async def any_vector_store(
+    request: pytest.FixtureRequest, platform: RunningPlatform
+) -> AsyncIterator[VectorStore]:
+    """`store`: the vector store on each backend there is (import it into a test module)."""
+    async with vector_store(request.param, platform) as opened:
+        yield opened

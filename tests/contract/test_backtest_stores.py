@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from functools import cmp_to_key
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from adapters.clickhouse.backtests import ClickHouseBacktestArchive
 from adapters.postgres.backtests import PostgresBacktestRuns
+from temporal.backtests import Evaluation, better, descending
 from tests.conftest import RunningPlatform, backends
 from tests.contract.stores import clickhouse_executor, postgres_url, scratch_database
 
@@ -89,6 +91,26 @@ async def test_a_metric_where_less_is_better_ranks_upwards(runs: PostgresBacktes
     )
     await runs.close_run("r2", "completed", "max_drawdown", descending=False)
     assert [r["set_index"] for r in await runs.results("r2")] == [1, 0]
+
+
+@pytest.mark.parametrize("metric", ["sharpe", "max_drawdown"])
+async def test_the_store_ranks_a_run_as_the_workflow_does(
+    runs: PostgresBacktestRuns, metric: str
+) -> None:
+    """Ranks in SQL over a whole run, `better` in the workflow over its best: one rule."""
+    values = [0.4, None, -1.2, 0.4, 2.5, None, 0.0, -1.2, 7.0]
+    evaluations = [
+        Evaluation(set_index=i, params={"fast": i}, metrics={metric: v})
+        for i, v in enumerate(values)
+    ]
+    await runs.open_run(request("r3", metric=metric))
+    await runs.record("r3", "all", [(e.set_index, e.params, e.metrics) for e in evaluations])
+    await runs.close_run("r3", "completed", metric, descending=descending(metric))
+    by_store = [r["set_index"] for r in await runs.results("r3")]
+    rule = cmp_to_key(lambda a, b: -1 if better(a, b, metric) else 1)
+    by_rule = [e.set_index for e in sorted(evaluations, key=rule)]
+    assert by_store == by_rule
+    assert by_store[-2:] == [1, 5]  # missing values last, the lower index first
 
 
 @pytest.fixture(params=backends("chdb", "chdb_http", server="AITP_CLICKHOUSE__URL"))

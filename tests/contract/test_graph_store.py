@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
 from adapters.graph.postgres import PostgresGraphStore
+from domain import lineage
 from domain.ports import GraphEdge, GraphNode, GraphStore
 from tests.conftest import RunningPlatform, backends
 from tests.contract.stores import scratch_database
@@ -93,3 +95,38 @@ async def test_upserts_replace_and_clear_empties(graph: GraphStore) -> None:
     assert [n.key for n in await graph.neighbours("acct:1")] == ["EURUSD"]
     await graph.clear()
     assert await graph.neighbours("EURUSD", direction="any") == []
+
+
+async def test_a_node_is_read_by_its_key(graph: GraphStore) -> None:
+    await exposure_graph(graph)
+    assert await graph.node("acct:1") == GraphNode("acct:1", "account", {"name": "main"})
+    assert await graph.node("nowhere") is None
+
+
+async def test_a_decisions_lineage_reads_back_from_data_to_fills(graph: GraphStore) -> None:
+    """Written by two writers in either order, each naming only its own link."""
+    fill_nodes, fill_edges = lineage.booked("demo", "d-1", "deal-7", {"price": Decimal("1.1")})
+    await graph.upsert_nodes(fill_nodes)  # the deal can be booked before the decision's link
+    await graph.upsert_edges(fill_edges)
+    model = lineage.TrainedModel("GBPUSD-M1 v3", "GBPUSD", "M1", 10, 20, {"version": 3})
+    nodes, edges = lineage.decided("decision-1", {"outcome": "approved"}, model, ("demo", "d-1"))
+    await graph.upsert_nodes(nodes)
+    await graph.upsert_edges(edges)
+    rejected, links = lineage.decided("decision-2", {"outcome": "rejected"}, None, None)
+    await graph.upsert_nodes(rejected)
+    await graph.upsert_edges(links)
+
+    traced = await lineage.trace(graph, "decision-1")
+    assert traced.decision is not None
+    assert traced.decision.props == {"outcome": "approved"}
+    assert traced.model is not None
+    assert traced.model.props == {"tag": "GBPUSD-M1 v3", "version": 3}
+    assert traced.data is not None
+    assert traced.data.props == {"symbol": "GBPUSD", "timeframe": "M1", "from_ns": 10, "to_ns": 20}
+    assert traced.order is not None
+    assert traced.order.props == {"account": "demo", "client_order_id": "d-1"}
+    assert [f.props for f in traced.fills] == [{"fill_id": "deal-7", "price": "1.1"}]
+    alone = await lineage.trace(graph, "decision-2")
+    assert alone.decision is not None
+    assert (alone.model, alone.order, alone.fills) == (None, None, [])
+    assert (await lineage.trace(graph, "decision-3")).decision is None

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.postgres.orders import PostgresOrderBook, UnknownAccountError
 from domain.messages import FillReported, FillSource
-from domain.orders import Order, OrderState, Side
+from domain.orders import Order, OrderSeen, OrderState, Side
 from tests.conftest import RunningPlatform, backends
 from tests.contract.stores import postgres_url, scratch_database
 
@@ -62,6 +62,16 @@ async def test_fills_are_recorded_once_and_positions_follow(book: PostgresOrderB
     await book.record_order("acct-1", sell)
     await book.record_fill("acct-1", fill(3, "c-2", Side.SELL, "1.5", "1.1200"))
     assert await book.positions("acct-1") == {"EURUSD": (Decimal("-0.5"), Decimal("1.1200"))}
+
+
+async def test_an_order_is_recorded_in_the_state_its_owner_saw(book: PostgresOrderBook) -> None:
+    """The order workflow runs the state machine; the books take its view, not the terms'."""
+    terms = Order("c-7", "EURUSD", Side.BUY, Decimal("1"))
+    await book.record_order("acct-1", terms, OrderSeen(OrderState.ACCEPTED, "T7"))
+    row = await book.order_row("acct-1", "c-7")
+    assert row is not None
+    assert (row["state"], row["broker_order_id"]) == (OrderState.ACCEPTED.value, "T7")
+    assert terms.state is OrderState.NEW  # the terms were read, never moved
 
 
 async def test_a_terminal_order_is_never_written_back_to_a_working_state(

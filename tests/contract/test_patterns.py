@@ -5,7 +5,6 @@ verdict's evidence."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -22,19 +21,10 @@ from ml.patterns import (
     index_history,
     verdict,
 )
-from tests.conftest import RunningPlatform, backends
-from tests.contract.stores import vector_store
+from tests.contract.stores import any_vector_store  # noqa: F401  (the `store` fixture)
 
 T0 = 1_328_054_400 * 10**9  # 2012-02-01
 MINUTE = 60 * 10**9
-
-
-@pytest.fixture(params=backends("pgvector", weaviate="AITP_WEAVIATE__URL"))
-async def store(
-    request: pytest.FixtureRequest, platform: RunningPlatform
-) -> AsyncIterator[VectorStore]:
-    async with vector_store(request.param, platform) as opened:
-        yield opened
 
 
 def closes_of(returns: np.ndarray, start: float = 1.3) -> np.ndarray:

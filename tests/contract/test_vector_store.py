@@ -12,16 +12,8 @@ from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
 from config.settings import PostgresSettings
 from domain.ports import CollectionNotFoundError, VectorItem, VectorStore
-from tests.conftest import RunningPlatform, backends
-from tests.contract.stores import vector_store
-
-
-@pytest.fixture(params=backends("pgvector", weaviate="AITP_WEAVIATE__URL"))
-async def store(
-    request: pytest.FixtureRequest, platform: RunningPlatform
-) -> AsyncIterator[VectorStore]:
-    async with vector_store(request.param, platform) as opened:
-        yield opened
+from tests.conftest import RunningPlatform
+from tests.contract.stores import any_vector_store  # noqa: F401  (the `store` fixture)
 
 
 @pytest.fixture

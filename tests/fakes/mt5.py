@@ -414,6 +414,16 @@ class FakeMT5:
         share of the position's swap are booked to the balance, rounded to cents."""
         if closes is None and self.netting:
             closes = next((p for p in self.positions if p.symbol == symbol), None)
+
+        def open_position(volume: float, comment: str = "") -> None:  # ticketed as the order
+            secs = self.now_ms // 1000
+            self.positions.append(
+                TradePosition(
+                    order, secs, self.now_ms, secs, self.now_ms, side, magic, order, reason,
+                    volume, price, 0.0, 0.0, price, 0.0, 0.0, symbol, comment, "",
+                )
+            )  # fmt: skip
+
         entry, profit, swap, position_id = 0, 0.0, 0.0, order  # DEAL_ENTRY_IN
         if closes is not None and closes.type == side:  # adds to it: the average price moves
             total = closes.volume + volume
@@ -432,9 +442,9 @@ class FakeMT5:
             else:
                 self.positions.remove(closes)
             if volume > closed:
-                self._open(order, side, round(volume - closed, 8), price, symbol, magic, reason)
+                open_position(round(volume - closed, 8))
         else:
-            self._open(order, side, volume, price, symbol, magic, reason, comment)
+            open_position(volume, comment)
         commission = round(-3.5 * volume, 2)  # brokers report money rounded to cents
         secs = self.now_ms // 1000
         deal = TradeDeal(
@@ -444,25 +454,6 @@ class FakeMT5:
         self.deals.append(deal)
         self.balance = round(self.balance + profit + commission + swap, 2)
         return deal
-
-    def _open(
-        self,
-        ticket: int,
-        side: int,
-        volume: float,
-        price: float,
-        symbol: str,
-        magic: int,
-        reason: int,
-        comment: str = "",
-    ) -> None:
-        secs = self.now_ms // 1000
-        self.positions.append(
-            TradePosition(
-                ticket, secs, self.now_ms, secs, self.now_ms, side, magic, ticket, reason,
-                volume, price, 0.0, 0.0, price, 0.0, 0.0, symbol, comment, "",
-            )
-        )  # fmt: skip
 
     def _replace(self, old: TradePosition, new: TradePosition) -> None:
         self.positions[self.positions.index(old)] = new

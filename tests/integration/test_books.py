@@ -154,7 +154,7 @@ async def test_a_strategys_own_order_on_the_direct_route_is_booked(
             volume=Decimal("0.20"),
             strategy=strategy.name,
         ).order()
-        assert stack.engine.submit(order, now, owner=strategy, intent=intent)
+        assert stack.engine.desk.submit(order, now, owner=strategy, intent=intent)
         deals = await until(lambda: booked_deals(stack), lambda got: len(got) == 1, "the deal")
         assert [d[0] for d in deals.values()] == ["strategy"]
         await assert_books_equal_the_venue(stack)

@@ -30,16 +30,8 @@ from config.settings import TemporalSettings
 from domain.orders import OrderState, OrderType, Side
 from embedded import state
 from embedded.process import free_port
+from temporal import orders
 from temporal.client import connect
-from temporal.orders import (
-    ORDER_WORKFLOW,
-    AmendRequest,
-    CancelRequest,
-    OrderRequest,
-    OrderView,
-    UpdateResult,
-    order_workflow_id,
-)
 from temporal.queues import TRADING
 from tests.fakes.mt5_bridge import served
 
@@ -148,7 +140,7 @@ class Books:
 
 
 async def order(client: Client, cid: str, side: Side, volume: str, **kw: Any) -> Any:
-    request = OrderRequest(
+    request = orders.OrderRequest(
         account="demo",
         client_order_id=cid,
         symbol="EURUSD",
@@ -159,16 +151,16 @@ async def order(client: Client, cid: str, side: Side, volume: str, **kw: Any) ->
         **kw,
     )
     return await client.start_workflow(
-        ORDER_WORKFLOW,
+        orders.ORDER_WORKFLOW,
         request,
-        id=order_workflow_id(cid),
+        id=orders.order_workflow_id(cid),
         task_queue=TRADING,
-        result_type=OrderView,
+        result_type=orders.OrderView,
     )
 
 
-async def settled(handle: Any) -> OrderView:
-    view: OrderView = await asyncio.wait_for(handle.result(), 60)
+async def settled(handle: Any) -> orders.OrderView:
+    view: orders.OrderView = await asyncio.wait_for(handle.result(), 60)
     return view
 
 
@@ -230,17 +222,18 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
         )
         await resting(line, "mx-cancel")
         await until(  # amended only once its workflow has heard it rests at the broker
-            lambda: spare.query("state", result_type=OrderView),
+            lambda: spare.query("state", result_type=orders.OrderView),
             lambda v: v.state is OrderState.ACCEPTED,
             "mx-cancel accepted",
         )
-        amend = AmendRequest(price=Decimal("1.069"))
+        amend = orders.AmendRequest(price=Decimal("1.069"))
         amended = await asyncio.wait_for(
-            spare.execute_update("amend", amend, result_type=UpdateResult), 60
+            spare.execute_update("amend", amend, result_type=orders.UpdateResult), 60
         )
         assert amended.accepted, amended.reason
+        cancel = orders.CancelRequest()
         cancelled = await asyncio.wait_for(
-            spare.execute_update("cancel", CancelRequest(), result_type=UpdateResult), 60
+            spare.execute_update("cancel", cancel, result_type=orders.UpdateResult), 60
         )
         assert cancelled.accepted, cancelled.reason
         assert (await settled(spare)).state is OrderState.CANCELLED

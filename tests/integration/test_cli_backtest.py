@@ -4,6 +4,7 @@ worker included), on GBPUSD bars imported with `aitp data import`."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -56,32 +57,19 @@ def gbpusd(aitp: list[str], platform: RunningPlatform, shared_data: Path) -> str
 
 
 def backtest(
-    aitp: list[str], platform: RunningPlatform, *args: str
+    aitp: list[str], platform: RunningPlatform, *args: str, options: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return run(aitp, platform, "backtest", "run", "--strategy", "ma_cross", *args)
+    """`aitp backtest run` of ma_cross; `options` as typed on a command line."""
+    argv = ("backtest", "run", "--strategy", "ma_cross", *args, *shlex.split(options))
+    return run(aitp, platform, *argv)
 
 
 def test_a_sweep_prints_one_json_document_with_the_best_sets_trades(
     aitp: list[str], platform: RunningPlatform, gbpusd: str
 ) -> None:
-    done = backtest(
-        aitp,
-        platform,
-        "-s",
-        gbpusd,
-        *RANGE,
-        "-g",
-        "fast=5:15:5",
-        "-g",
-        "slow=30,60",
-        "-p",
-        "volume=0.5",
-        "--commission",
-        "3.5",
-        "--slippage-points",
-        "1",
-        "--json",
-    )
+    options = "-g fast=5:15:5 -g slow=30,60 -p volume=0.5 --commission 3.5 --slippage-points 1"
+    options += " --json"
+    done = backtest(aitp, platform, "-s", gbpusd, *RANGE, options=options)
     assert done.returncode == 0, done.stderr
     doc = orjson.loads(done.stdout)
     assert doc["mode"] == "sweep"
@@ -125,18 +113,7 @@ def test_a_replay_lists_trades_for_every_set_as_the_sweep_makes_them(
     aitp: list[str], platform: RunningPlatform, gbpusd: str, shared_data: Path
 ) -> None:
     done = backtest(
-        aitp,
-        platform,
-        "-s",
-        gbpusd,
-        *RANGE,
-        "--mode",
-        "replay",
-        "-g",
-        "fast=5,10",
-        "-p",
-        "slow=30",
-        "--json",
+        aitp, platform, "-s", gbpusd, *RANGE, options="--mode replay -g fast=5,10 -p slow=30 --json"
     )
     assert done.returncode == 0, done.stderr
     doc = orjson.loads(done.stdout)
@@ -187,22 +164,8 @@ def test_the_summary_table_and_the_report(
 def test_no_wait_returns_the_run_id_and_cancel_stops_it(
     aitp: list[str], platform: RunningPlatform, gbpusd: str
 ) -> None:
-    done = backtest(
-        aitp,
-        platform,
-        "-s",
-        gbpusd,
-        *RANGE,
-        "-g",
-        "fast=2:60:1",
-        "-g",
-        "slow=61:120:1",
-        "--chunk-size",
-        "20",
-        "--parallel",
-        "1",
-        "--no-wait",
-    )
+    options = "-g fast=2:60:1 -g slow=61:120:1 --chunk-size 20 --parallel 1 --no-wait"
+    done = backtest(aitp, platform, "-s", gbpusd, *RANGE, options=options)
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip()
     assert run_id.startswith("bt-")

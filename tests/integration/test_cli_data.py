@@ -70,23 +70,7 @@ def test_imported_bars_read_back_identical_to_the_file(
             "bid",
         )
         assert done.returncode == 0, done.stderr
-    out = run(
-        aitp,
-        platform,
-        "data",
-        "bars",
-        "-s",
-        "GBPUSD",
-        "-t",
-        "M1",
-        "--from",
-        "2012-01-01",
-        "--to",
-        "2013-01-01",
-        "--side",
-        "bid",
-        "--csv",
-    )
+    out = bars(aitp, platform, "GBPUSD", "M1", "2012-01-01", "2013-01-01", "--side", "bid", "--csv")
     assert out.returncode == 0, out.stderr
     got = pl.read_csv(out.stdout.encode())
     want = pl.read_csv(source)
@@ -99,35 +83,33 @@ def test_imported_bars_read_back_identical_to_the_file(
         assert (got[col] == want[col]).all(), col
 
 
+def bars(
+    aitp: list[str],
+    platform: RunningPlatform,
+    symbol: str,
+    tf: str,
+    start: str,
+    end: str,
+    *args: str,
+) -> subprocess.CompletedProcess[str]:
+    """`aitp data bars` of a symbol and timeframe over [start, end)."""
+    return run(
+        aitp, platform, "data", "bars", "-s", symbol, "-t", tf, "--from", start, "--to", end, *args
+    )
+
+
+def imported(
+    aitp: list[str], platform: RunningPlatform, path: Path, symbol: str, kind: str
+) -> None:
+    done = run(aitp, platform, "data", "import", str(path), "-s", symbol, "-k", kind)
+    assert done.returncode == 0, done.stderr
+
+
 def test_bars_json_and_aggregation_to_h1(
     aitp: list[str], platform: RunningPlatform, shared_data: Path
 ) -> None:
-    run(
-        aitp,
-        platform,
-        "data",
-        "import",
-        str(shared_data / "fx/USDJPY-M1-bid-2013.csv"),
-        "-s",
-        "USDJPY",
-        "-k",
-        "bars",
-    )
-    out = run(
-        aitp,
-        platform,
-        "data",
-        "bars",
-        "-s",
-        "USDJPY",
-        "-t",
-        "H1",
-        "--from",
-        "2013-02-01",
-        "--to",
-        "2013-02-01T03:00",
-        "--json",
-    )
+    imported(aitp, platform, shared_data / "fx/USDJPY-M1-bid-2013.csv", "USDJPY", "bars")
+    out = bars(aitp, platform, "USDJPY", "H1", "2013-02-01", "2013-02-01T03:00", "--json")
     assert out.returncode == 0, out.stderr
     rows = orjson.loads(out.stdout)
     assert [r["timestamp"] for r in rows] == [f"2013-02-01T0{h}:00:00Z" for h in range(3)]
@@ -140,17 +122,7 @@ def test_bars_json_and_aggregation_to_h1(
 def test_list_shows_symbols_and_counts(
     aitp: list[str], platform: RunningPlatform, shared_data: Path
 ) -> None:
-    run(
-        aitp,
-        platform,
-        "data",
-        "import",
-        str(shared_data / "fx/USDJPY-ticks-2013-01.csv"),
-        "-s",
-        "USDJPY",
-        "-k",
-        "ticks",
-    )
+    imported(aitp, platform, shared_data / "fx/USDJPY-ticks-2013-01.csv", "USDJPY", "ticks")
     out = run(aitp, platform, "data", "list")
     assert out.returncode == 0, out.stderr
     assert "USDJPY" in out.stdout

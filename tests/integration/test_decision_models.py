@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from adapters.files.market_files import read_market_file
+from adapters.graph.postgres import PostgresGraphStore
 from adapters.llm.reviewer import LlmReviewer
 from adapters.postgres.models import PostgresModelRegistry, champion_changes
 from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore
 from config.settings import PostgresSettings
+from domain import lineage
 from domain.market_data import SeriesKind
 from domain.ports import ModelVersion
 from ml.champions import ChampionScorer
@@ -91,6 +93,14 @@ async def test_decisions_name_the_champion_that_scored_them_and_follow_a_promoti
         assert (model_step.step, model_step.source) == ("model", f"{NAME} v1")
         assert model_step.score is not None
         assert 0 < model_step.score < 1
+        traced = await lineage.trace(PostgresGraphStore(pool), v1.request.workflow_id)
+        assert traced.model is not None
+        assert (traced.model.key, traced.model.props["version"]) == (f"model:{NAME} v1", 1)
+        assert traced.data is not None  # the range version 1 was trained on, as registered
+        first = await registry.get(NAME, 1)
+        assert first is not None
+        data = traced.data.props
+        assert (data["from_ns"], data["to_ns"]) == (first.data_from_ns, first.data_to_ns)
 
         await registry.promote(NAME, 2)  # no restart: the notification reloads it
         sources = []

@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from activities.decisions import PortfolioLimits
 from adapters.redis.event_bus import RedisStreamBus
+from domain import lineage
 from domain.messages import DecisionCandidate, encode, events_stream
 from domain.orders import OrderState, OrderType, Side
 from domain.ports import Opinion
@@ -92,6 +93,11 @@ async def test_with_no_ports_configured_the_signal_passes_and_becomes_an_order(
         "decision", result_type=DecisionExplanation
     )
     assert query == explained
+    assert stack.graph is not None
+    traced = await lineage.trace(stack.graph, request.workflow_id)
+    assert traced.order is not None
+    assert traced.order.props["client_order_id"] == request.client_order_id
+    assert traced.model is None  # no model scored it
 
 
 async def test_portfolio_limits_reject_and_the_hot_path_hears_of_it(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -21,20 +21,10 @@ from adapters.files.market_files import read_market_file
 from adapters.postgres.models import PostgresModelRegistry
 from adapters.vectors.pgvector import PgVectorStore
 from domain.market_data import SeriesKind
+from domain.ports import Challenge
 from ml.inference import Ensemble
 from ml.patterns import collection, embed, history
-from temporal.models import (
-    MODEL_RETRAINING_WORKFLOW,
-    MODEL_TRAINING_WORKFLOW,
-    PATTERN_INDEX_WORKFLOW,
-    PatternIndexRequest,
-    PatternIndexResult,
-    PromotionDecision,
-    RetrainingRequest,
-    TrainingProgress,
-    TrainingRequest,
-    TrainingResult,
-)
+from temporal import models
 from tests.conftest import REPO, RunningPlatform
 from tests.integration.research_stack import ResearchStack, ns, research_stack
 from workflows.model_retraining import ModelRetrainingWorkflow
@@ -56,7 +46,7 @@ async def stack(
         yield s
 
 
-def training(**fields: Any) -> TrainingRequest:
+def training(**fields: Any) -> models.TrainingRequest:
     values: dict[str, Any] = {
         "run_id": f"m{uuid.uuid4().hex[:8]}",
         "symbol": "GBPUSD",
@@ -67,20 +57,26 @@ def training(**fields: Any) -> TrainingRequest:
         "params": SMALL,
         **fields,
     }
-    return TrainingRequest.model_validate(values)
+    return models.TrainingRequest.model_validate(values)
+
+
+async def start_training(
+    stack: ResearchStack, request: models.TrainingRequest
+) -> WorkflowHandle[Any, models.TrainingResult]:
+    return await stack.client.start_workflow(
+        models.MODEL_TRAINING_WORKFLOW,
+        request,
+        id=request.workflow_id,
+        task_queue=stack.task_queue,
+        result_type=models.TrainingResult,
+    )
 
 
 async def test_a_training_registers_a_candidate_with_its_out_of_sample_scores(
     stack: ResearchStack, tmp_path: Path
 ) -> None:
     request = training()
-    handle = await stack.client.start_workflow(
-        MODEL_TRAINING_WORKFLOW,
-        request,
-        id=request.workflow_id,
-        task_queue=stack.task_queue,
-        result_type=TrainingResult,
-    )
+    handle = await start_training(stack, request)
     result = await asyncio.wait_for(handle.result(), 180)
     assert (result.name, result.version) == ("GBPUSD-M1", 1)
     assert len(result.folds) == 2
@@ -90,7 +86,7 @@ async def test_a_training_registers_a_candidate_with_its_out_of_sample_scores(
     assert result.scores["log_loss"] == pytest.approx(
         (first.scores["log_loss"] + second.scores["log_loss"]) / 2
     )
-    progress = await handle.query("progress", result_type=TrainingProgress)
+    progress = await handle.query("progress", result_type=models.TrainingProgress)
     assert (progress.stage, progress.folds_done, progress.folds) == ("done", 2, 2)
     await replays(stack, request.workflow_id, "model_training")
 
@@ -121,8 +117,8 @@ async def replays(stack: ResearchStack, workflow_id: str, name: str) -> None:
         (REPO / "tests" / "replay" / f"{name}.json").write_text(history.to_json())
 
 
-async def retrain(stack: ResearchStack, **fields: Any) -> PromotionDecision:
-    request = RetrainingRequest.model_validate(
+async def retrain(stack: ResearchStack, **fields: Any) -> Challenge:
+    request = models.RetrainingRequest.model_validate(
         {
             "symbol": "GBPUSD",
             "lookback": "4W",
@@ -134,11 +130,11 @@ async def retrain(stack: ResearchStack, **fields: Any) -> PromotionDecision:
         }
     )
     handle = await stack.client.start_workflow(
-        MODEL_RETRAINING_WORKFLOW,
+        models.MODEL_RETRAINING_WORKFLOW,
         request,
         id=f"retrain-{uuid.uuid4().hex[:8]}",
         task_queue=stack.task_queue,
-        result_type=PromotionDecision,
+        result_type=Challenge,
     )
     decision = await asyncio.wait_for(handle.result(), 180)
     await replays(stack, handle.id, "model_retraining")
@@ -164,13 +160,7 @@ async def test_retraining_promotes_a_first_champion_and_keeps_an_equal_challenge
 
 async def test_a_range_without_data_fails_saying_what_is_stored(stack: ResearchStack) -> None:
     request = training(start_ns=ns("2015-01-01"), end_ns=ns("2015-02-01"))
-    handle = await stack.client.start_workflow(
-        MODEL_TRAINING_WORKFLOW,
-        request,
-        id=request.workflow_id,
-        task_queue=stack.task_queue,
-        result_type=TrainingResult,
-    )
+    handle = await start_training(stack, request)
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 60)
     assert "no GBPUSD M1 bars in 2015-01-01..2015-02-01; stored: M1" in str(failed.value.cause)
@@ -179,17 +169,17 @@ async def test_a_range_without_data_fails_saying_what_is_stored(stack: ResearchS
 async def test_the_pattern_index_is_built_by_a_workflow_and_finds_a_window_itself(
     stack: ResearchStack, shared_data: Path
 ) -> None:
-    request = PatternIndexRequest(
+    request = models.PatternIndexRequest(
         symbol="GBPUSD", start_ns=ns("2012-02-01"), end_ns=ns("2012-03-01"), step=3
     )
     store = PgVectorStore(stack.pool)
     await store.delete_collection(collection("GBPUSD", "M1"))
     handle = await stack.client.start_workflow(
-        PATTERN_INDEX_WORKFLOW,
+        models.PATTERN_INDEX_WORKFLOW,
         request,
         id=request.workflow_id,
         task_queue=stack.task_queue,
-        result_type=PatternIndexResult,
+        result_type=models.PatternIndexResult,
     )
     try:
         result = await asyncio.wait_for(handle.result(), 120)

@@ -14,7 +14,7 @@ from domain.market_data import SeriesKind, Timeframe
 from domain.param_grid import param_sets
 from research.replay import replay, replay_detail, replay_ticks
 from research.series import BarSeries, Costs
-from research.simulate import Prices, equity_curve, held_positions, metrics_of, trades_of
+from research.simulate import Prices, held_positions, trades_of
 from research.strategies import targets
 from research.sweep import detail, evaluate, trades
 
@@ -61,21 +61,13 @@ def test_the_sweep_charges_the_same(series: BarSeries) -> None:
     prices = Prices.of(series, COSTS)
     [trade] = trades_of(held, prices, 0.5, 100_000.0, COSTS.commission_per_lot)
     assert trade.pnl == pytest.approx(HAND_PNL, abs=1e-9)
-    equity = equity_curve(
-        held,
-        prices.buy,
-        prices.sell,
-        prices.mark_long,
-        prices.mark_short,
-        prices.rate,
-        0.5 * 100_000 / prices.scale,
-        COSTS.commission_per_lot * 0.5,
-        100_000.0,
-    )
+    swept = detail(series, "ma_cross", PARAMS, COSTS, 100_000.0)  # the sweep's own path
+    assert swept.trades == [trade]
+    equity = swept.equity
     assert equity[-1] == pytest.approx(100_000 + HAND_PNL, abs=1e-6)
     # marked at bar 5's bid close 1.10200 while long from 1.10117: +41.50, less 1.75 commission
     assert equity[5] == pytest.approx(100_000 + (1.10200 - 1.10117) * 50_000 - 1.75, abs=1e-6)
-    metrics = metrics_of(equity, series.ts, held, [trade], 100_000.0)
+    metrics = swept.metrics
     assert metrics.trades == 1
     assert metrics.win_rate == 0.0
     assert metrics.total_return == pytest.approx(HAND_PNL / 100_000, abs=1e-12)

@@ -157,3 +157,20 @@ def test_an_order_for_a_symbol_not_traded_here_is_refused_with_its_rule() -> Non
             detail="GBPJPY is not traded here",
         )
     ]
+
+
+def test_a_market_order_waiting_for_its_price_cannot_be_given_one() -> None:
+    """A market order rests at the paper venue until the next price: an amend of its price is
+    refused with the reason, the order stays as it was, and the next tick fills it."""
+    from domain.orders import Order, OrderState, Side
+
+    eng = engine("EURUSD", [])
+    eng.on_tick(QuoteTick("EURUSD", 1, 1.1000, 1.1002))
+    assert eng.submit(Order("m-1", "EURUSD", Side.BUY, Decimal("0.1")), 1)
+    assert eng.orders["m-1"].state is OrderState.ACCEPTED
+    assert eng.amend("m-1", Decimal("1.0990"), None) == (
+        False,
+        "a market order has no price to amend",
+    )
+    eng.on_tick(QuoteTick("EURUSD", 2, 1.1001, 1.1003))
+    assert eng.orders["m-1"].state is OrderState.FILLED
