@@ -17,6 +17,7 @@ from adapters.graph import open_graph_store
 from adapters.postgres.identity import IdentityStore
 from adapters.postgres.pool import create_pool
 from adapters.redis.command_log import RedisCommandLog
+from adapters.redis.connection import CONNECT_TIMEOUT_S, SOCKET_TIMEOUT_S
 from adapters.redis.event_bus import RedisStreamBus
 from adapters.redis.hotpath_link import BusHotpathLink
 from api.positions_view import PositionsView
@@ -76,7 +77,11 @@ class Resources:
         # a blocking pool: a burst beyond its size waits for a connection instead of failing
         redis = Redis.from_pool(
             BlockingConnectionPool.from_url(
-                rd, max_connections=settings.redis.pool_max_size, timeout=10
+                rd,
+                max_connections=settings.redis.pool_max_size,
+                timeout=10,
+                socket_timeout=SOCKET_TIMEOUT_S,  # a stalled Redis fails a request, never hangs it
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
             )
         )
         arango = settings.arango

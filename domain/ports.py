@@ -64,8 +64,14 @@ class BusMessage:
     deliveries: int = 1
 
 
+class BusUnavailableError(ConnectionError):
+    """The bus (or the command log beside it) cannot be reached now: refused, timed out or
+    restarting. Wait and try again; what was not acknowledged is delivered again."""
+
+
 class EventBus(Protocol):
-    """Durable streams with consumer groups: at-least-once, acknowledged, reclaimable."""
+    """Durable streams with consumer groups: at-least-once, acknowledged, reclaimable. A call
+    that cannot reach the bus raises `BusUnavailableError`."""
 
     async def publish(self, stream: str, fields: Mapping[str, bytes | str]) -> str: ...
 

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,7 @@ from domain.ports import BusMessage, EventBus
 from domain.positions import RateError
 from domain.replies import OrderStatus, VenueReport
 from engine.core import Engine
+from hotpath.pacing import wait_or_stop
 from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")
@@ -53,6 +55,8 @@ GROUP = "hotpath"
 READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
 READ_REPLY_TTL_S = 300
 STATEMENT_S = 4.0  # within the books' 5 s wait for the answer
+BACKOFF_MIN_S = 0.2  # the first wait after the bus went away; doubled up to the max
+BACKOFF_MAX_S = 5.0
 
 
 class CommandError(ValueError):
@@ -244,19 +248,41 @@ class CommandConsumer:
         self.unreadable = 0
         self.replayed = 0
         self.failed = 0
+        self.outages = 0  # times the bus went away under it
+        self.down_since: float | None = None  # monotonic, while the bus is away
+        self.last_read: float | None = None  # monotonic, of the last read that answered
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Read and answer until stopped. A bus that is away is waited out with bounded
+        back-off; on its return the group is made sure of and every command left pending
+        (by a dead predecessor, or by this consumer when the bus went) is claimed again, so
+        nothing sent before or during the outage goes unanswered."""
         stream = commands_stream(self.account)
-        await self.bus.ensure_group(stream, GROUP)
-        # one hot path per account: whatever a dead predecessor left pending is ours now
-        await self._process(await self.bus.reclaim(stream, GROUP, self.consumer, 0))
+        backoff = BACKOFF_MIN_S
+        resume = True
         while not stop.is_set():
             try:
+                if resume:
+                    await self.bus.ensure_group(stream, GROUP)
+                    await self._process(await self.bus.reclaim(stream, GROUP, self.consumer, 0))
+                    resume = False
                 messages = await self.bus.consume(stream, GROUP, self.consumer, 100, 200)
+                self.last_read = time.monotonic()
                 await self._process(messages)
-            except (ConnectionError, OSError) as exc:
-                log.warning("command stream unavailable: %s", exc)
-                await asyncio.sleep(1.0)
+                if self.down_since is not None:
+                    away = time.monotonic() - self.down_since
+                    log.warning("command stream back after %.1fs", away)
+                    self.down_since = None
+                backoff = BACKOFF_MIN_S
+            except ConnectionError as exc:  # the bus or the command log is away
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                    self.outages += 1
+                    log.warning("command stream unavailable: %s", exc)
+                resume = True
+                if await wait_or_stop(stop, backoff):
+                    return
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def _process(self, messages: list[BusMessage]) -> None:
         stream = commands_stream(self.account)

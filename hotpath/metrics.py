@@ -54,4 +54,22 @@ class HotpathMetrics:
             ["account"],
             registry=r,
         ).labels(**labels)
+        self.commands_down = Gauge(
+            "aitp_commands_down",
+            "1 while the command stream cannot be read (the consumer waits it out)",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
+        self.commands_read_age = Gauge(
+            "aitp_commands_read_age_seconds",
+            "Seconds since the command consumer last read its stream (a read waits up to 0.2 s)",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
+        self.commands_outages = Gauge(
+            "aitp_commands_outages",
+            "Times the command stream went away under the consumer",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
         self.account = account

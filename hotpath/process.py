@@ -110,5 +110,10 @@ class HotPath:
         m.outbox_dropped.set(engine.outbox.dropped)
         m.bus_failures.set(self.publisher.failures)
         m.bus_down.set(1 if self.publisher.bus_down_since is not None else 0)
-        if self.consumer is not None:
-            m.commands_unreadable.set(self.consumer.unreadable)
+        consumer = self.consumer
+        if consumer is not None:
+            m.commands_unreadable.set(consumer.unreadable)
+            m.commands_down.set(1 if consumer.down_since is not None else 0)
+            m.commands_outages.set(consumer.outages)
+            if consumer.last_read is not None:
+                m.commands_read_age.set(time.monotonic() - consumer.last_read)

@@ -12,6 +12,7 @@ candidates start decision workflows; a message nobody can read goes to the dead-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Literal
@@ -42,6 +43,8 @@ from temporal.queues import TRADING
 
 log = logging.getLogger("aitp.bridge")
 GROUP = "bridge"
+BACKOFF_MIN_S = 0.2  # the first wait after the bus went away; doubled up to the max
+BACKOFF_MAX_S = 5.0
 OrderMessage = OrderAccepted | OrderRejected | OrderCancelled | OrderExpired | OrderAmended
 Delivery = Literal["signalled", "unowned", "retry"]
 SIGNALLED: Delivery = "signalled"
@@ -73,19 +76,27 @@ class Bridge:
         self.unreadable = 0
         self.booked = 0  # fills handed to the account's books workflow
         self.reconcile_s = reconcile_s
+        self.outages = 0  # times the bus went away under it
+        self.down_since: float | None = None  # monotonic, while the bus is away
+        self.last_read: float | None = None  # monotonic, of the last pass over every stream
 
     async def run(self, stop: asyncio.Event) -> None:
-        for account in self.accounts:
-            await self.bus.ensure_group(events_stream(account), GROUP)
-            await self._books(account, "reconcile")  # the books are checked from now on
+        """Deliver until stopped. A bus that is away is waited out with bounded back-off;
+        what was read but not acknowledged when it went is reclaimed when it is back."""
+        started: set[str] = set()
         next_reclaim = 0.0
+        backoff = BACKOFF_MIN_S
         while not stop.is_set():
             reclaim_now = time.monotonic() >= next_reclaim
             if reclaim_now:
                 next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
-            for account in self.accounts:
-                stream = events_stream(account)
-                try:
+            try:
+                for account in self.accounts:
+                    stream = events_stream(account)
+                    if account not in started:
+                        await self.bus.ensure_group(stream, GROUP)
+                        await self._books(account, "reconcile")  # checked from now on
+                        started.add(account)
                     reclaimed = (
                         []
                         if not reclaim_now
@@ -94,12 +105,22 @@ class Bridge:
                         )
                     )
                     fresh = await self.bus.consume(stream, GROUP, self.consumer, 200, 50)
-                except (ConnectionError, OSError) as exc:
+                    for message in [*reclaimed, *fresh]:
+                        await self.deliver(account, stream, message)
+                self.last_read = time.monotonic()
+                if self.down_since is not None:
+                    log.warning("event bus back after %.1fs", time.monotonic() - self.down_since)
+                    self.down_since = None
+                backoff = BACKOFF_MIN_S
+            except ConnectionError as exc:
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                    self.outages += 1
                     log.warning("event bus unavailable: %s", exc)
-                    await asyncio.sleep(1.0)
-                    continue
-                for message in [*reclaimed, *fresh]:
-                    await self.deliver(account, stream, message)
+                next_reclaim = 0.0  # what was read and not acknowledged: claimed on return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def deliver(self, account: str, stream: str, message: BusMessage) -> None:
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from adapters.redis.connection import connect, reaching
+
 DEFAULT_TTL_S = 7 * 86_400
 
 
@@ -18,18 +20,20 @@ class RedisCommandLog:
 
     @classmethod
     def from_url(cls, url: str) -> RedisCommandLog:
-        return cls(aioredis.from_url(url))
+        return cls(connect(url))
 
     @staticmethod
     def _key(scope: str, command_id: str) -> str:
         return f"aitp:cmd:{scope}:{command_id}"
 
+    @reaching
     async def recall(self, scope: str, command_id: str) -> bytes | None:
         value = await self._redis.get(self._key(scope, command_id))
         if value is None:
             return None
         return value if isinstance(value, bytes) else str(value).encode()
 
+    @reaching
     async def remember(
         self, scope: str, command_id: str, reply: bytes, ttl_s: int | None = None
     ) -> bool:

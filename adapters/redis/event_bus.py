@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from adapters.redis.connection import connect, reaching
 from domain.messages import dead_letter_stream
 from domain.ports import BusMessage
 
@@ -34,8 +35,9 @@ class RedisStreamBus:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStreamBus:
-        return cls(aioredis.from_url(url), **kwargs)
+        return cls(connect(url), **kwargs)
 
+    @reaching
     async def publish(self, stream: str, fields: Mapping[str, bytes | str]) -> str:
         entry_id = await self._redis.xadd(
             stream,
@@ -45,6 +47,7 @@ class RedisStreamBus:
         )
         return _text(entry_id)
 
+    @reaching
     async def ensure_group(self, stream: str, group: str) -> None:
         # From the start of the stream: events published before the first consumer are kept.
         try:
@@ -53,23 +56,33 @@ class RedisStreamBus:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    @reaching
     async def consume(
         self, stream: str, group: str, consumer: str, count: int = 100, block_ms: int = 1000
     ) -> list[BusMessage]:
         # redis-py's reply types cover every RESP version at once; the shape is fixed here.
-        reply: Any = await self._redis.xreadgroup(
-            group, consumer, {stream: ">"}, count=count, block=block_ms
-        )
+        try:
+            reply: Any = await self._redis.xreadgroup(
+                group, consumer, {stream: ">"}, count=count, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis came back without its data: the group starts again, from the stream's start
+            await self.ensure_group(stream, group)
+            return []
         if not reply:
             return []
         _, entries = reply[0]
         return [BusMessage(_text(eid), _fields(raw), 1) for eid, raw in entries if raw]
 
+    @reaching
     async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
         if not ids:
             return 0
         return int(await self._redis.xack(stream, group, *ids))
 
+    @reaching
     async def reclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
     ) -> list[BusMessage]:
@@ -90,6 +103,7 @@ class RedisStreamBus:
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
         return [BusMessage(eid, _fields(raw), deliveries.get(eid, 2)) for eid, raw in claimed]
 
+    @reaching
     async def dead_letter(self, stream: str, group: str, message: BusMessage, reason: str) -> str:
         fields: dict[str, bytes | str] = {
             **message.fields,
@@ -104,10 +118,12 @@ class RedisStreamBus:
             entry_id, _ = await pipe.execute()
         return _text(entry_id)
 
+    @reaching
     async def pending(self, stream: str, group: str) -> int:
         info = await self._redis.xpending(stream, group)
         return int(info["pending"])
 
+    @reaching
     async def length(self, stream: str) -> int:
         return int(await self._redis.xlen(stream))
 

@@ -8,12 +8,15 @@ from decimal import Decimal
 
 from prometheus_client import generate_latest
 
+from domain.clock import ManualClock
 from domain.instruments import fx_major
 from domain.orders import Order, Side
 from domain.paper import PaperBroker
+from domain.ports import BusUnavailableError
 from domain.risk import RiskGate, RiskLimits
 from engine.core import Engine
 from engine.outbox import Outbox
+from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.feeds import SyntheticFeed
 from hotpath.metrics import HotpathMetrics
 from hotpath.process import HotPath
@@ -70,3 +73,34 @@ def test_a_replay_closes_its_bars_on_the_datas_time_not_the_walls() -> None:
     engine.on_tick(QuoteTick("EURUSD", 1_357_000_000 * 10**9, 86.7, 86.72))  # 2013
     engine.close_bars(clock.now_ns())
     assert engine.stats.bars == 0  # the minute of 2013 is not over on the data's clock
+
+
+class AwayBus:
+    """A bus that cannot be reached at all."""
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        raise BusUnavailableError("connection refused")
+
+
+async def test_a_command_consumer_waits_out_a_bus_that_is_away_and_says_so() -> None:
+    instruments = {"EURUSD": fx_major("EURUSD")}
+    engine = Engine(
+        "m", instruments, [], PaperBroker(instruments), RiskGate("m", RiskLimits()), Outbox()
+    )
+    consumer = CommandConsumer("m", AwayBus(), None, CommandHandler(engine), "hp", ManualClock())  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    for _ in range(200):
+        if consumer.down_since is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert not task.done()  # waiting, not dead
+    metrics = HotpathMetrics("m")
+    feed = SyntheticFeed({"EURUSD": 1.1}, realtime=False, start_ns=0, limit=1)
+    publisher = Publisher(engine.outbox, NullBus(), "events:m")  # type: ignore[arg-type]
+    HotPath(engine, feed, publisher, consumer=consumer, metrics=metrics).update_gauges()
+    text = generate_latest(metrics.registry).decode()
+    assert 'aitp_commands_down{account="m"} 1.0' in text
+    assert 'aitp_commands_outages{account="m"} 1.0' in text
+    stop.set()
+    await asyncio.wait_for(task, 2)  # a stop ends the wait at once
