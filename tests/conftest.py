@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from config.settings import (
 )
 from embedded import supervisor
 from embedded.scratch import scratch_settings
+from tests.private_redis import PrivateRedis
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +91,17 @@ def aitp() -> list[str]:
     script = Path(sys.executable).parent / "aitp"
     assert script.exists(), "the aitp console script is not installed (make install)"
     return [str(script)]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis of the test's own, to stall, kill and restart (see `tests.private_redis`)."""
+    # a short path: a unix socket's path is limited to about 100 bytes
+    workdir = Path(tempfile.mkdtemp(prefix="aitp-redis-", dir="/tmp"))  # short: a socket path
+    redis_server = PrivateRedis(workdir)
+    redis_server.start()
+    try:
+        yield redis_server
+    finally:
+        redis_server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
