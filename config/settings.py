@@ -207,6 +207,23 @@ class WorkerSettings(_Section):
     )
 
 
+class HealthSettings(_Section):
+    """How `aitp up` tells a process that is alive but not working, and what it does then."""
+
+    probe_s: float = Field(default=5.0, gt=0, description="how often every process is probed")
+    stuck_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a process that does not answer, or says it is stuck, this long is restarted",
+    )
+    commands_idle_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a hot path whose command consumer has read nothing this long is stuck "
+        "(it reads every 0.2 s when well)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AITP_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -227,6 +244,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     risk: RiskSettings = RiskSettings()
     worker: WorkerSettings = WorkerSettings()
+    health: HealthSettings = HealthSettings()
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """The same settings rooted at another data directory (the CLI's `--data-dir`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import sys
@@ -77,6 +78,12 @@ class Component(ABC):
     @abstractmethod
     async def check(self, url: str) -> None:
         """Raise with a readable reason unless the server answers at `url`."""
+
+    async def health(self, url: str) -> str | None:
+        """What a process that answers says of its own work, when it is not well: "degraded:
+        ..." (waiting out an outage; restarting would not help) or "stuck: ..." (alive but
+        not working: `aitp up` restarts it). None when well or when it cannot tell."""
+        return None
 
     async def initialise(self, url: str) -> None:  # noqa: B027  (most components need none)
         """Idempotent set-up after the first healthy check (schemas, extensions)."""
@@ -339,6 +346,21 @@ class HotpathComponent(Component):
     async def check(self, url: str) -> None:
         await _http_answers(url, "the hot path's metrics")
 
+    async def health(self, url: str) -> str | None:
+        """From its own gauges: the command stream it waits for, or a consumer gone quiet."""
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                text = (await http.get(url)).text
+        except httpx.HTTPError:
+            return None  # `check` says it does not answer
+        gauges = {m[1]: float(m[2]) for m in _GAUGE.finditer(text)}
+        if gauges.get("aitp_commands_down", 0.0) >= 1.0:
+            return "degraded: the command stream is unavailable; waiting for Redis"
+        idle = gauges.get("aitp_commands_read_age_seconds", 0.0)
+        if idle > self.settings.health.commands_idle_s:
+            return f"stuck: no command read for {idle:.0f}s"
+        return None
+
     def display_address(self, url: str) -> str:
         return f"{url} (account {self.settings.demo.account})"
 
@@ -501,6 +523,9 @@ async def _http_answers(url: str, what: str) -> None:
             (await http.get(url)).raise_for_status()
     except httpx.HTTPError as exc:
         raise ComponentError(f"{what} at {url} does not answer: {exc}") from None
+
+
+_GAUGE = re.compile(r"^(aitp_\w+)\{[^}]*\} ([0-9.e+-]+)$", re.MULTILINE)
 
 
 def _admin_url(url: str) -> str:

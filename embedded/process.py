@@ -84,6 +84,7 @@ def stop_all(targets: Sequence[tuple[int, signal.Signals]], timeout: float = 15.
         try:
             proc = psutil.Process(pid)
             proc.send_signal(sig)
+            proc.resume()  # a stopped (SIGSTOP) process acts on the signal only once continued
             waiting[pid] = proc
         except psutil.NoSuchProcess:
             continue

@@ -34,7 +34,8 @@ class ComponentStatus:
 
     @property
     def up(self) -> bool:
-        return self.status == "up"
+        """Answering and not stuck: a degraded process is waiting out an outage elsewhere."""
+        return self.status == "up" or self.status.startswith("degraded")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -86,7 +87,8 @@ async def _probe(comp: Component, current: PlatformState) -> ComponentStatus:
         await comp.check(record.url)
     except ComponentError as exc:
         return ComponentStatus(comp.name, address, record.pid, f"unhealthy: {exc}", False)
-    return ComponentStatus(comp.name, address, record.pid, "up", False)
+    verdict = await comp.health(record.url) or "up"
+    return ComponentStatus(comp.name, address, record.pid, verdict, False)
 
 
 async def start(
@@ -221,6 +223,9 @@ async def supervise(
 ) -> None:
     """Keep the children alive until `stop_event` is set or another process runs `down`."""
     comps = list(components or all_components(settings))
+    health = settings.health
+    unwell: dict[str, float] = {}  # component -> since when it has not been well
+    next_probe = time.monotonic() + health.probe_s
     while not stop_event.is_set():
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=interval_s)
@@ -241,12 +246,38 @@ async def supervise(
                 current.components[c.name].pid, current.components[c.name].marker
             )
         ]
+        restart = bool(dead)
         if dead:
             report(f"{', '.join(dead)} stopped unexpectedly; restarting")
+        elif time.monotonic() >= next_probe:
+            next_probe = time.monotonic() + health.probe_s
+            stuck = _stuck_for_long(await status(settings, comps), unwell, health.stuck_after_s)
+            if stuck:
+                report(f"{'; '.join(stuck)}; restarting")
+                restart = True
+        if restart:
             try:
                 await start(settings, comps, report)
             except (PlatformError, ComponentError) as exc:
                 report(f"restart failed: {exc}")
+            unwell.clear()
+
+
+def _stuck_for_long(
+    statuses: Sequence[ComponentStatus], unwell: dict[str, float], after_s: float
+) -> list[str]:
+    """Embedded processes alive but not well (not answering, or stuck) for `after_s` in a
+    row, as "name is status for N s"; `unwell` remembers since when each has been so."""
+    now = time.monotonic()
+    out = []
+    for s in statuses:
+        if s.external or s.up or s.status.startswith("down"):
+            unwell.pop(s.name, None)
+            continue
+        since = unwell.setdefault(s.name, now)
+        if now - since >= after_s:
+            out.append(f"{s.name} is {s.status} for {now - since:.0f}s")
+    return out
 
 
 def install_signal_handlers(stop_event: asyncio.Event) -> None:
