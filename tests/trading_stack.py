@@ -169,7 +169,7 @@ async def trading_stack(
             bridge_stop.set()  # first, so it cannot start the account's books again
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(bridging, 10)
-            await _end_workflows_of(client, account)
+            await _end_workflows_of(client, account, task_queue)
             stop.set()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -201,10 +201,19 @@ async def decide(stack: Stack, tenant: str, volume: str = "0.01") -> str:
     return request.workflow_id
 
 
-async def _end_workflows_of(client: Client, account: str) -> None:
+async def _end_workflows_of(client: Client, account: str, task_queue: str) -> None:
     """Terminate what the stack's account still runs (working orders reconcile forever), so
-    no later stack on the same queue inherits workflows whose hot path is gone."""
-    query = f"Account = '{account}' AND ExecutionStatus = 'Running'"
-    async for execution in client.list_workflows(query):
-        with contextlib.suppress(Exception):  # ended meanwhile
-            await client.get_workflow_handle(execution.id).terminate("test stack stopped")
+    no later stack on the same queue inherits workflows whose hot path is gone. By task
+    queue too: a workflow still in its first task has not set its Account yet. Asked until
+    nothing is found twice in a row, since visibility follows starts by a moment."""
+    query = f"(Account = '{account}' OR TaskQueue = '{task_queue}') AND ExecutionStatus = 'Running'"
+    quiet = 0
+    for _ in range(100):
+        found = [execution.id async for execution in client.list_workflows(query)]
+        for workflow_id in found:
+            with contextlib.suppress(Exception):  # ended meanwhile
+                await client.get_workflow_handle(workflow_id).terminate("test stack stopped")
+        quiet = 0 if found else quiet + 1
+        if quiet == 2:
+            return
+        await asyncio.sleep(0.1)

@@ -164,6 +164,17 @@ class TenantBooks:
         )
         return bool(found)
 
+    async def release(self, user_id: uuid.UUID, key: str, client_order_id: str) -> None:
+        """Give a claimed Idempotency-Key back: its order was never started, so the key must
+        not say "placed" (a retry claims it again and places the order)."""
+        await self._pool.execute(
+            """DELETE FROM idempotency_keys
+               WHERE user_id = $1 AND key = $2 AND client_order_id = $3""",
+            user_id,
+            key,
+            client_order_id,
+        )
+
     async def claim(
         self,
         user_id: uuid.UUID,

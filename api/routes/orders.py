@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import time
 from datetime import timedelta
@@ -23,7 +22,7 @@ from fastapi import APIRouter, Header, HTTPException, Response, status
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.postgres.instruments import PostgresInstruments
 from adapters.postgres.tenant_books import IdempotencyConflictError, TenantBooks
@@ -210,7 +209,7 @@ async def place_order(
         )
     except IdempotencyConflictError as exc:
         raise invalid("Idempotency-Key", str(exc), "header") from None
-    with contextlib.suppress(WorkflowAlreadyStartedError):  # a retry: the order exists
+    try:
         await res.temporal.start_workflow(
             ORDER_WORKFLOW,
             request,
@@ -220,6 +219,13 @@ async def place_order(
             static_summary=f"{body.side} {body.volume} {body.symbol} on {body.account} "
             f"(API, {principal.subject})",
         )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry: the order exists
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.UNAVAILABLE and not claim.replayed:
+            # Temporal was not reached: nothing was placed, and the key must not say it was
+            await books.release(principal.user_id, idempotency_key, cid)
+        raise  # a 503 naming Temporal: the trader knows the order is not placed
     handle = res.temporal.get_workflow_handle(order_workflow_id(cid))
     view = await _settled(handle, res.settings.api.accept_wait_s)
     response.headers["Location"] = f"/v1/orders/{cid}"

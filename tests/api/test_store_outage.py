@@ -5,6 +5,7 @@ again by itself once the store is back. The API here runs on a Redis of its own,
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,10 +13,13 @@ import pytest
 
 from api.app import create_app
 from api.problems import PROBLEM
-from config.settings import RedisSettings
+from config.settings import RedisSettings, TemporalSettings
+from temporal.client import connect
 from tests.api.conftest import bearer, serve, settings_for
 from tests.conftest import RunningPlatform
 from tests.private_redis import PrivateRedis
+from tests.tcp_proxy import TcpProxy
+from tests.trading_stack import Stack
 
 
 @pytest.fixture
@@ -48,3 +52,31 @@ async def test_a_stalled_redis_is_a_503_naming_it_and_the_api_recovers(
     assert away.json()["dependency"] == "redis"
     assert "incident" not in away.json()  # not an internal error
     assert (await client.get("/v1/accounts", headers=viewer)).status_code == 200
+
+
+async def test_an_order_placed_while_temporal_is_away_is_refused_not_remembered(
+    platform: RunningPlatform, desk: Stack, tokens: dict[tuple[str, str], str]
+) -> None:
+    """The trader learns it was not placed (503 naming Temporal), and the key is free again:
+    the retry with it places the order as a first request, not as a replay."""
+    app = create_app(settings_for(platform))
+    headers = {**bearer(tokens["a", "trader"]), "Idempotency-Key": uuid.uuid4().hex}
+    order = {"account": desk.account, "symbol": "EURUSD", "side": "buy", "volume": "0.01"}
+    host, port = platform.temporal_address.rsplit(":", 1)
+    proxy = await TcpProxy(host, int(port)).start()
+    async for client in serve(app):
+        resources = app.state.resources
+        reachable = resources.temporal
+        # the API's Temporal, reached through a line the test cuts
+        resources.temporal = await connect(f"127.0.0.1:{proxy.port}", TemporalSettings())
+        await proxy.cut()
+        try:
+            refused = await client.post("/v1/orders", json=order, headers=headers)
+        finally:
+            resources.temporal = reachable
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["dependency"] == "temporal"
+        assert refused.headers["Retry-After"] == "5"
+        placed = await client.post("/v1/orders", json=order, headers=headers)
+        assert placed.status_code in (201, 202), placed.text
+        assert "Idempotent-Replayed" not in placed.headers  # the first placing, truly
