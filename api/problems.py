@@ -9,6 +9,7 @@ was done; anything else unexpected is logged with its traceback here and answere
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from http import HTTPStatus
 from typing import Any
@@ -77,8 +78,15 @@ _POSTGRES_AWAY = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.InterfaceError,
 )
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Whether a frame of `package` raised it: a refused socket says nothing of whose it was."""
+    return any(
+        frame.f_globals.get("__name__", "").startswith(package)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def dependency_of(exc: BaseException) -> str | None:
@@ -91,6 +99,8 @@ def dependency_of(exc: BaseException) -> str | None:
             return "redis"
         if isinstance(seen, (BooksUnavailableError, *_POSTGRES_AWAY)):
             return "postgres"
+        if isinstance(seen, OSError | TimeoutError) and _raised_in(seen, "asyncpg"):
+            return "postgres"  # refused, reset or timed out on the way to PostgreSQL
         if isinstance(seen, RPCError) and seen.status in _TEMPORAL_AWAY:
             return "temporal"
         seen = seen.__cause__ or seen.__context__

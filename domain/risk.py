@@ -48,6 +48,7 @@ class Reason(StrEnum):
     INSUFFICIENT_MARGIN = "insufficient_margin"
     ORDER_RATE = "order_rate"
     REPEATED_ORDER = "repeated_order"
+    BACKLOG = "backlog"  # the events of the account wait for the bus past their bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,13 @@ class KillSwitch:
         return self._engaged.get(account, False) or self._engaged.get(GLOBAL, False)
 
 
+def closes_only(order: Order, net: Decimal) -> bool:
+    """Whether the order only reduces the `net` position it trades against (it may close
+    it, never reverse it): what stays allowed when new risk is not."""
+    signed = order.volume if order.side is Side.BUY else -order.volume
+    return net * signed < 0 and order.volume <= abs(net)
+
+
 class RiskGate:
     def __init__(
         self, account: str, limits: RiskLimits, kill_switch: KillSwitch | None = None
@@ -237,7 +245,7 @@ class RiskGate:
         lim = self.limits
         net = account.net_volume.get(order.symbol, Decimal(0))
         signed = order.volume if order.side is Side.BUY else -order.volume
-        reduces = net * signed < 0 and order.volume <= abs(net)
+        reduces = closes_only(order, net)
         flattening = order.strategy == KILL_SWITCH and reduces
         if self.kill_switch.engaged(self.account) and not flattening:
             return _no(Reason.KILL_SWITCH, "the kill switch is engaged; re-arm it to trade")

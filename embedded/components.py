@@ -51,6 +51,11 @@ class Component(ABC):
     name: ClassVar[str]
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     wave: ClassVar[int] = 0  # started after every component of a lower wave answers
+    # Whether a failed check means this process itself is stuck: true where the check asks
+    # only the process (a store, the hot path's metrics thread); false where it also needs
+    # another store (the API's readiness, a worker's Temporal poll), which a restart of this
+    # process would not bring back. Those are restarted only when they say "stuck".
+    restart_when_unhealthy: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -94,6 +99,7 @@ class Component(ABC):
 
 class TemporalComponent(Component):
     name = "temporal"
+    restart_when_unhealthy = True
 
     @property
     def external_url(self) -> str | None:
@@ -153,6 +159,7 @@ class TemporalComponent(Component):
 
 class PostgresComponent(Component):
     name = "postgres"
+    restart_when_unhealthy = True
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, then stop
 
     @property
@@ -225,6 +232,7 @@ class PostgresComponent(Component):
 
 class RedisComponent(Component):
     name = "redis"
+    restart_when_unhealthy = True
 
     @property
     def external_url(self) -> str | None:
@@ -267,6 +275,7 @@ class RedisComponent(Component):
 
 class ClickHouseComponent(Component):
     name = "clickhouse"
+    restart_when_unhealthy = True
 
     @property
     def external_url(self) -> str | None:
@@ -311,6 +320,7 @@ class HotpathComponent(Component):
 
     name = "hotpath"
     wave = 1
+    restart_when_unhealthy = True  # its metrics server is a thread of its own
 
     @property
     def external_url(self) -> str | None:
@@ -356,6 +366,8 @@ class HotpathComponent(Component):
         gauges = {m[1]: float(m[2]) for m in _GAUGE.finditer(text)}
         if gauges.get("aitp_commands_down", 0.0) >= 1.0:
             return "degraded: the command stream is unavailable; waiting for Redis"
+        if gauges.get("aitp_outbox_backlogged", 0.0) >= 1.0:
+            return "degraded: events wait for the bus past their bound; new orders halt"
         idle = gauges.get("aitp_commands_read_age_seconds", 0.0)
         if idle > self.settings.health.commands_idle_s:
             return f"stuck: no command read for {idle:.0f}s"

@@ -9,6 +9,7 @@ keeps watching, restarts a child that dies, and on Ctrl-C stops every child it s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -21,6 +22,7 @@ from embedded.components import Component, ComponentError, all_components
 from embedded.state import ComponentRecord, PlatformState
 
 HEALTH_TIMEOUT_S = 90.0
+PROBE_TIMEOUT_S = 10.0  # one check of a running process, at the most
 STOP_TIMEOUT_S = 20.0
 
 
@@ -84,10 +86,16 @@ async def _probe(comp: Component, current: PlatformState) -> ComponentStatus:
             comp.name, address, record.pid, f"down: process {record.pid} is not running", False
         )
     try:
-        await comp.check(record.url)
+        await asyncio.wait_for(comp.check(record.url), PROBE_TIMEOUT_S)
     except ComponentError as exc:
         return ComponentStatus(comp.name, address, record.pid, f"unhealthy: {exc}", False)
-    verdict = await comp.health(record.url) or "up"
+    except TimeoutError:
+        verdict = f"unhealthy: no answer within {PROBE_TIMEOUT_S:.0f}s"
+        return ComponentStatus(comp.name, address, record.pid, verdict, False)
+    said: str | None = None
+    with contextlib.suppress(TimeoutError):  # it answered its check: the rest waits
+        said = await asyncio.wait_for(comp.health(record.url), PROBE_TIMEOUT_S)
+    verdict = said or "up"
     return ComponentStatus(comp.name, address, record.pid, verdict, False)
 
 
@@ -251,9 +259,13 @@ async def supervise(
             report(f"{', '.join(dead)} stopped unexpectedly; restarting")
         elif time.monotonic() >= next_probe:
             next_probe = time.monotonic() + health.probe_s
-            stuck = _stuck_for_long(await status(settings, comps), unwell, health.stuck_after_s)
-            if stuck:
-                report(f"{'; '.join(stuck)}; restarting")
+            statuses = await status(settings, comps)
+            stuck = _stuck_for_long(statuses, comps, unwell, health.stuck_after_s)
+            # a restart that failed left the component unrecorded: it is tried again here
+            missing = [c.name for c in comps if c.embedded and c.name not in current.components]
+            if stuck or missing:
+                why = [*stuck, *(f"{name} is not running" for name in missing)]
+                report(f"{'; '.join(why)}; restarting")
                 restart = True
         if restart:
             try:
@@ -264,14 +276,22 @@ async def supervise(
 
 
 def _stuck_for_long(
-    statuses: Sequence[ComponentStatus], unwell: dict[str, float], after_s: float
+    statuses: Sequence[ComponentStatus],
+    comps: Sequence[Component],
+    unwell: dict[str, float],
+    after_s: float,
 ) -> list[str]:
-    """Embedded processes alive but not well (not answering, or stuck) for `after_s` in a
-    row, as "name is status for N s"; `unwell` remembers since when each has been so."""
+    """Embedded processes alive but stuck for `after_s` in a row, as "name is status for N s":
+    those that say so, and those whose own check fails (see `restart_when_unhealthy`);
+    `unwell` remembers since when each has been so."""
+    restartable = {c.name for c in comps if c.restart_when_unhealthy}
     now = time.monotonic()
     out = []
     for s in statuses:
-        if s.external or s.up or s.status.startswith("down"):
+        stuck = s.status.startswith("stuck") or (
+            s.status.startswith("unhealthy") and s.name in restartable
+        )
+        if s.external or not stuck:
             unwell.pop(s.name, None)
             continue
         since = unwell.setdefault(s.name, now)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from domain.instruments import Instrument
 from domain.messages import OrderRejected
 from domain.orders import Order, OrderState, OrderType
-from domain.risk import Reason
+from domain.risk import Reason, RiskDecision, closes_only
 from domain.strategies import OrderIntent, Strategy
 from domain.venue import BrokerEvent, Rejected
 from engine.broker_events import BrokerEvents
@@ -77,7 +77,16 @@ class OrderDesk:
             return False
         state.orders[order.client_order_id] = order
         quote = state.quotes.get(order.symbol)
-        decision = state.gate.check(order, instrument, quote, state.account_state(now), now)
+        if state.outbox.backlogged and not closes_only(order, state.book.net(order.symbol)):
+            waiting = len(state.outbox)
+            decision = RiskDecision(
+                False,
+                Reason.BACKLOG,
+                f"{waiting} events wait for the bus; new orders halt until it takes them "
+                "(closing orders still go)",
+            )
+        else:
+            decision = state.gate.check(order, instrument, quote, state.account_state(now), now)
         if not decision.accepted:
             assert decision.reason is not None
             self._refuse(order, decision.reason, decision.detail)

@@ -1,8 +1,11 @@
-"""Events leaving the engine, held in a bounded buffer until the bus takes them.
+"""Events leaving the engine, held until the bus takes them.
 
-The engine never waits on the bus: it appends here and moves on. When the buffer is full
-(the bus is down for long) the oldest quote samples go first, never an order or a fill; if
-even those would be lost the outbox refuses and raises the alarm, and the counters say so.
+The engine never waits on the bus: it appends here and moves on. `capacity` is the backlog
+the account trades with: past it the oldest quote samples go first, and the order desk
+halts new orders (reason `backlog`) while protective ones (closing a position, the kill
+switch's flattening) still go. An order's or a fill's event is never dropped, so what the
+protective orders and the working orders' fills add is kept past the bound, with the alarm
+raised, until the bus is back.
 """
 
 from __future__ import annotations
@@ -13,10 +16,6 @@ from collections.abc import Callable
 from domain.messages import Event, QuoteSampled
 
 DROPPABLE: tuple[type[Event], ...] = (QuoteSampled,)
-
-
-class OutboxFullError(RuntimeError):
-    pass
 
 
 class Outbox:
@@ -33,15 +32,16 @@ class Outbox:
     def emit(self, event: Event) -> None:
         events = self._events
         if len(events) >= self.capacity and not self._drop_one_sample():
-            self.alarm = True
-            raise OutboxFullError(
-                f"{len(events)} events wait for the bus and none can be dropped; "
-                "the hot path stops trading rather than lose an order or a fill"
-            )
+            self.alarm = True  # kept all the same: an order's or a fill's event is never lost
         events.append(event)
         self.emitted += 1
         if self.wakeup is not None:
             self.wakeup()
+
+    @property
+    def backlogged(self) -> bool:
+        """At or past the bound: the bus is away long enough that new orders halt."""
+        return len(self._events) >= self.capacity
 
     def _drop_one_sample(self) -> bool:
         for i, event in enumerate(self._events):

@@ -252,6 +252,10 @@ class CommandConsumer:
         self.down_since: float | None = None  # monotonic, while the bus is away
         self.last_read: float | None = None  # monotonic, of the last read that answered
 
+    def read_age_s(self) -> float:
+        """Seconds since the last read that answered (0 before the first)."""
+        return 0.0 if self.last_read is None else time.monotonic() - self.last_read
+
     async def run(self, stop: asyncio.Event) -> None:
         """Read and answer until stopped. A bus that is away is waited out with bounded
         back-off; on its return the group is made sure of and every command left pending
@@ -274,11 +278,11 @@ class CommandConsumer:
                     log.warning("command stream back after %.1fs", away)
                     self.down_since = None
                 backoff = BACKOFF_MIN_S
-            except ConnectionError as exc:  # the bus or the command log is away
+            except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.outages += 1
-                    log.warning("command stream unavailable: %s", exc)
+                    log.warning("command stream unavailable: %r", exc)
                 resume = True
                 if await wait_or_stop(stop, backoff):
                     return

@@ -30,6 +30,12 @@ class HotpathMetrics:
         self.outbox = Gauge(
             "aitp_outbox_depth", "Events waiting for the bus", ["account"], registry=r
         ).labels(**labels)
+        self.outbox_backlogged = Gauge(
+            "aitp_outbox_backlogged",
+            "1 while the events waiting for the bus are past their bound: new orders halt",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
         self.outbox_dropped = Gauge(
             "aitp_outbox_dropped",
             "Quote samples shed while the bus was down",

@@ -55,6 +55,10 @@ class HotPath:
         self.feed = feed
         self.publisher = publisher
         self.consumer = consumer
+        if metrics is not None and consumer is not None:
+            # computed when scraped (the metrics server has a thread of its own), so a loop
+            # that hangs shows as an age that grows, not as the last value it set
+            metrics.commands_read_age.set_function(lambda: consumer.read_age_s())
         self.recorder = recorder
         self.metrics = metrics
         if recorder is not None:
@@ -107,6 +111,7 @@ class HotPath:
         for reason, count in engine.stats.rejected.items():
             m.rejects.labels(account=m.account, reason=reason).set(count)
         m.outbox.set(len(engine.outbox))
+        m.outbox_backlogged.set(1 if engine.outbox.backlogged else 0)
         m.outbox_dropped.set(engine.outbox.dropped)
         m.bus_failures.set(self.publisher.failures)
         m.bus_down.set(1 if self.publisher.bus_down_since is not None else 0)
@@ -115,5 +120,3 @@ class HotPath:
             m.commands_unreadable.set(consumer.unreadable)
             m.commands_down.set(1 if consumer.down_since is not None else 0)
             m.commands_outages.set(consumer.outages)
-            if consumer.last_read is not None:
-                m.commands_read_age.set(time.monotonic() - consumer.last_read)

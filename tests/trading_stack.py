@@ -45,6 +45,7 @@ from hotpath.publisher import Publisher
 from temporal.client import connect
 from temporal.decisions import DECISION_WORKFLOW, DecisionRequest
 from temporal.orders import ORDER_WORKFLOW, OrderRequest, OrderView, order_workflow_id
+from temporal.queues import TRADING
 from tests.conftest import RunningPlatform
 from workers.bridge import Bridge
 from workers.trading import build_worker
@@ -206,7 +207,9 @@ async def _end_workflows_of(client: Client, account: str, task_queue: str) -> No
     no later stack on the same queue inherits workflows whose hot path is gone. By task
     queue too: a workflow still in its first task has not set its Account yet. Asked until
     nothing is found twice in a row, since visibility follows starts by a moment."""
-    query = f"(Account = '{account}' OR TaskQueue = '{task_queue}') AND ExecutionStatus = 'Running'"
+    # a queue of the stack's own only: the shared trading queue serves other tests' accounts
+    by_queue = f" OR TaskQueue = '{task_queue}'" if task_queue != TRADING else ""
+    query = f"(Account = '{account}'{by_queue}) AND ExecutionStatus = 'Running'"
     quiet = 0
     for _ in range(100):
         found = [execution.id async for execution in client.list_workflows(query)]

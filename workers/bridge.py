@@ -112,11 +112,12 @@ class Bridge:
                     log.warning("event bus back after %.1fs", time.monotonic() - self.down_since)
                     self.down_since = None
                 backoff = BACKOFF_MIN_S
-            except ConnectionError as exc:
+            except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.outages += 1
-                    log.warning("event bus unavailable: %s", exc)
+                    log.warning("event bus unavailable: %r", exc)
+                started.clear()  # a Redis back without its data needs its groups again
                 next_reclaim = 0.0  # what was read and not acknowledged: claimed on return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)

@@ -88,6 +88,7 @@ async def test_the_command_consumer_answers_again_after_a_stall_and_a_restart(
             else:
                 private_redis.start()
             assert await asked(), f"no answer after outage {outage}"
+            await until_async(lambda: consumer.down_since is None, "the consumer to be back")
             assert consumer.outages == outage
             assert not task.done()
     finally:

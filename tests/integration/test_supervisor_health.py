@@ -27,6 +27,7 @@ class TinyServer(Component):
     """A process that answers HTTP: enough to be stuck when stopped."""
 
     name = "tiny"
+    restart_when_unhealthy = True  # its check asks nothing but the process
 
     @property
     def external_url(self) -> str | None:
@@ -95,11 +96,14 @@ def metrics() -> Iterator[str]:
     server.shutdown()
 
 
-def gauges(down: float, read_age_s: float) -> str:
+def gauges(down: float, read_age_s: float, backlogged: float = 0.0) -> str:
     labels = '{account="demo"}'
-    return (
-        f"aitp_commands_down{labels} {down}\naitp_commands_read_age_seconds{labels} {read_age_s}\n"
-    )
+    lines = [
+        f"aitp_commands_down{labels} {down}",
+        f"aitp_commands_read_age_seconds{labels} {read_age_s}",
+        f"aitp_outbox_backlogged{labels} {backlogged}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize(
@@ -108,6 +112,10 @@ def gauges(down: float, read_age_s: float) -> str:
         (gauges(0.0, 0.1), None),
         (gauges(1.0, 42.0), "degraded: the command stream is unavailable; waiting for Redis"),
         (gauges(0.0, 42.0), "stuck: no command read for 42s"),
+        (
+            gauges(0.0, 0.1, 1.0),
+            "degraded: events wait for the bus past their bound; new orders halt",
+        ),
     ],
 )
 async def test_the_hot_path_is_judged_by_what_its_command_consumer_does(

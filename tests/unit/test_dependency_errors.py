@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import dependency_of
 from domain.ports import BooksUnavailableError, BusUnavailableError
+from embedded.process import free_port
 
 
 def caused(error: BaseException) -> BaseException:
@@ -38,3 +39,10 @@ def caused(error: BaseException) -> BaseException:
 def test_a_failure_names_the_store_that_is_away(error: Exception, dependency: str | None) -> None:
     assert dependency_of(error) == dependency
     assert dependency_of(caused(error)) == dependency
+
+
+async def test_a_refused_postgres_connection_names_postgres_and_no_other_socket_does() -> None:
+    with pytest.raises(ConnectionRefusedError) as refused:  # nothing listens there
+        await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/none", timeout=2)
+    assert dependency_of(refused.value) == "postgres"
+    assert dependency_of(ConnectionRefusedError("someone else's socket")) is None

@@ -17,7 +17,7 @@ from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross
 from engine.core import Engine
-from engine.outbox import Outbox, OutboxFullError
+from engine.outbox import Outbox
 
 pytestmark = pytest.mark.shared_data
 
@@ -137,10 +137,37 @@ def test_the_outbox_drops_quote_samples_first_and_never_an_order() -> None:
     for n in (1, 2, 3):
         box.emit(OrderAccepted(client_order_id=f"o-{n}"))
     assert box.dropped == 1
-    with pytest.raises(OutboxFullError, match="none can be dropped"):
-        box.emit(OrderAccepted(client_order_id="o-4"))
+    assert box.backlogged
+    box.emit(OrderAccepted(client_order_id="o-4"))  # past the bound: kept, with the alarm
     assert box.alarm
-    assert box.take() == [OrderAccepted(client_order_id=f"o-{n}") for n in (1, 2, 3)]
+    assert box.take() == [OrderAccepted(client_order_id=f"o-{n}") for n in (1, 2, 3, 4)]
+    assert not box.backlogged
+
+
+def test_past_the_backlog_new_orders_halt_and_closing_orders_still_go() -> None:
+    """The bus away for long: the account stops taking new risk, not protecting itself."""
+    from domain.orders import Order, OrderState, Side
+    from domain.risk import Reason
+
+    eng = engine("EURUSD", [])
+    eng.outbox.capacity = 5
+    eng.on_tick(QuoteTick("EURUSD", 1, 1.1000, 1.1002))
+    assert eng.submit(Order("b-1", "EURUSD", Side.BUY, Decimal("0.2")), 1)
+    eng.on_tick(QuoteTick("EURUSD", 2, 1.1001, 1.1003))  # fills it
+    assert eng.book.net("EURUSD") == Decimal("0.2")
+    while not eng.outbox.backlogged:  # nothing takes the events: the bus is away
+        eng.outbox.emit(OrderAccepted(client_order_id="filler"))
+    assert not eng.submit(Order("b-2", "EURUSD", Side.BUY, Decimal("0.1")), 2)
+    refused = [e for e in eng.outbox.take(10**6) if isinstance(e, OrderRejected)]
+    assert [(e.client_order_id, e.reason) for e in refused] == [("b-2", Reason.BACKLOG.value)]
+    while not eng.outbox.backlogged:
+        eng.outbox.emit(OrderAccepted(client_order_id="filler"))
+    assert eng.submit(Order("s-1", "EURUSD", Side.SELL, Decimal("0.2")), 2)  # closes it
+    eng.on_tick(QuoteTick("EURUSD", 3, 1.1002, 1.1004))
+    assert eng.orders["s-1"].state is OrderState.FILLED
+    assert eng.book.net("EURUSD") == Decimal(0)
+    fills = [e for e in eng.outbox.take(10**6) if isinstance(e, FillReported)]
+    assert [f.client_order_id for f in fills] == ["s-1"]  # its deal kept, past the bound
 
 
 def test_an_order_for_a_symbol_not_traded_here_is_refused_with_its_rule() -> None:

@@ -56,6 +56,7 @@ async def test_metrics_count_ticks_rejects_and_the_bus_outage() -> None:
     assert 'aitp_rejects{account="m",reason="restricted_symbol"} 1.0' in text
     assert 'aitp_orders{account="m",state="rejected"} 1.0' in text
     assert 'aitp_bus_down{account="m"} 1.0' in text
+    assert 'aitp_outbox_backlogged{account="m"} 0.0' in text  # far from its bound
     assert f'aitp_outbox_depth{{account="m"}} {float(len(engine.outbox))}' in text
     assert "aitp_tick_seconds_bucket" in text
 
