@@ -236,6 +236,10 @@ async def test_a_stop_loss_whose_event_never_arrived_is_booked_by_reconciliation
         def __len__(self) -> int:
             return len(self.inner)  # type: ignore[arg-type]
 
+        @property
+        def backlogged(self) -> bool:
+            return bool(self.inner.backlogged)  # type: ignore[attr-defined]
+
     await filled(stack, "lost-sl", volume=Decimal("0.10"), stop_loss=Decimal("1.0990"))
     stack.engine.outbox = LosingStops(stack.engine.outbox)  # type: ignore[assignment]
     stack.prices.extend([(1.0985, 1.0987)] * 3)

@@ -124,6 +124,10 @@ async def test_a_fill_whose_event_was_lost_is_found_by_reconciliation(stack: Sta
             if not isinstance(event, FillReported):
                 self.inner.emit(event)
 
+        @property
+        def backlogged(self) -> bool:
+            return self.inner.backlogged
+
     stack.engine.outbox = LosingFills(stack.engine.outbox)  # type: ignore[assignment]
     handle = await stack.start("lost-1", reconcile_s=0.5)
     view = await asyncio.wait_for(handle.result(), 30)
