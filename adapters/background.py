@@ -1,11 +1,13 @@
-"""A loop that a long-lived object (a listener, a fan-out) runs beside the event loop's other
-work: started once, and stopped by cancelling it and waiting until it has ended, so nothing
-it holds (a connection, a subscription) outlives the stop."""
+"""Loops that long-lived objects (a listener, a fan-out, a consumer) run beside the event
+loop's other work: started once and stopped by cancelling and waiting until they have ended,
+so nothing they hold outlives the stop; and the record of the store they read being away."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,3 +28,34 @@ class BackgroundLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+class Outage:
+    """A long-lived loop's record of the store it reads being away: since when, how many
+    times, and how long to wait before the next try (0.2 s, doubling up to 5 s)."""
+
+    FIRST_WAIT_S = 0.2
+    LONGEST_WAIT_S = 5.0
+
+    def __init__(self, what: str, log: logging.Logger) -> None:
+        self.what = what
+        self._log = log
+        self.count = 0  # times it went away
+        self.since: float | None = None  # monotonic, while it is away
+        self._wait = self.FIRST_WAIT_S
+
+    def went(self, exc: BaseException) -> float:
+        """It failed now: the wait before the next try (logged once per outage)."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.count += 1
+            self._log.warning("%s unavailable: %r", self.what, exc)
+        wait, self._wait = self._wait, min(self._wait * 2, self.LONGEST_WAIT_S)
+        return wait
+
+    def back(self) -> None:
+        """It answered: the outage, if there was one, is over."""
+        if self.since is not None:
+            self._log.warning("%s back after %.1fs", self.what, time.monotonic() - self.since)
+            self.since = None
+        self._wait = self.FIRST_WAIT_S

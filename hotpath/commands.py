@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from adapters.background import Outage
 from adapters.redis.command_log import RedisCommandLog
 from domain.clock import Clock
 from domain.messages import (
@@ -55,8 +56,6 @@ GROUP = "hotpath"
 READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
 READ_REPLY_TTL_S = 300
 STATEMENT_S = 4.0  # within the books' 5 s wait for the answer
-BACKOFF_MIN_S = 0.2  # the first wait after the bus went away; doubled up to the max
-BACKOFF_MAX_S = 5.0
 
 
 class CommandError(ValueError):
@@ -248,8 +247,7 @@ class CommandConsumer:
         self.unreadable = 0
         self.replayed = 0
         self.failed = 0
-        self.outages = 0  # times the bus went away under it
-        self.down_since: float | None = None  # monotonic, while the bus is away
+        self.outage = Outage("command stream", log)
         self.last_read: float | None = None  # monotonic, of the last read that answered
 
     def read_age_s(self) -> float:
@@ -262,7 +260,6 @@ class CommandConsumer:
         (by a dead predecessor, or by this consumer when the bus went) is claimed again, so
         nothing sent before or during the outage goes unanswered."""
         stream = commands_stream(self.account)
-        backoff = BACKOFF_MIN_S
         resume = True
         while not stop.is_set():
             try:
@@ -273,20 +270,11 @@ class CommandConsumer:
                 messages = await self.bus.consume(stream, GROUP, self.consumer, 100, 200)
                 self.last_read = time.monotonic()
                 await self._process(messages)
-                if self.down_since is not None:
-                    away = time.monotonic() - self.down_since
-                    log.warning("command stream back after %.1fs", away)
-                    self.down_since = None
-                backoff = BACKOFF_MIN_S
+                self.outage.back()
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
-                if self.down_since is None:
-                    self.down_since = time.monotonic()
-                    self.outages += 1
-                    log.warning("command stream unavailable: %r", exc)
                 resume = True
-                if await wait_or_stop(stop, backoff):
+                if await wait_or_stop(stop, self.outage.went(exc)):
                     return
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def _process(self, messages: list[BusMessage]) -> None:
         stream = commands_stream(self.account)

@@ -118,5 +118,5 @@ class HotPath:
         consumer = self.consumer
         if consumer is not None:
             m.commands_unreadable.set(consumer.unreadable)
-            m.commands_down.set(1 if consumer.down_since is not None else 0)
-            m.commands_outages.set(consumer.outages)
+            m.commands_down.set(1 if consumer.outage.since is not None else 0)
+            m.commands_outages.set(consumer.outage.count)

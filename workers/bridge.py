@@ -22,6 +22,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.background import Outage
 from domain.messages import (
     DecisionCandidate,
     FillReported,
@@ -43,8 +44,6 @@ from temporal.queues import TRADING
 
 log = logging.getLogger("aitp.bridge")
 GROUP = "bridge"
-BACKOFF_MIN_S = 0.2  # the first wait after the bus went away; doubled up to the max
-BACKOFF_MAX_S = 5.0
 OrderMessage = OrderAccepted | OrderRejected | OrderCancelled | OrderExpired | OrderAmended
 Delivery = Literal["signalled", "unowned", "retry"]
 SIGNALLED: Delivery = "signalled"
@@ -76,8 +75,7 @@ class Bridge:
         self.unreadable = 0
         self.booked = 0  # fills handed to the account's books workflow
         self.reconcile_s = reconcile_s
-        self.outages = 0  # times the bus went away under it
-        self.down_since: float | None = None  # monotonic, while the bus is away
+        self.outage = Outage("event bus", log)
         self.last_read: float | None = None  # monotonic, of the last pass over every stream
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -85,7 +83,6 @@ class Bridge:
         what was read but not acknowledged when it went is reclaimed when it is back."""
         started: set[str] = set()
         next_reclaim = 0.0
-        backoff = BACKOFF_MIN_S
         while not stop.is_set():
             reclaim_now = time.monotonic() >= next_reclaim
             if reclaim_now:
@@ -108,20 +105,12 @@ class Bridge:
                     for message in [*reclaimed, *fresh]:
                         await self.deliver(account, stream, message)
                 self.last_read = time.monotonic()
-                if self.down_since is not None:
-                    log.warning("event bus back after %.1fs", time.monotonic() - self.down_since)
-                    self.down_since = None
-                backoff = BACKOFF_MIN_S
+                self.outage.back()
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
-                if self.down_since is None:
-                    self.down_since = time.monotonic()
-                    self.outages += 1
-                    log.warning("event bus unavailable: %r", exc)
                 started.clear()  # a Redis back without its data needs its groups again
                 next_reclaim = 0.0  # what was read and not acknowledged: claimed on return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    await asyncio.wait_for(stop.wait(), self.outage.went(exc))
 
     async def deliver(self, account: str, stream: str, message: BusMessage) -> None:
         try:

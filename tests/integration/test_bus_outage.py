@@ -82,14 +82,14 @@ async def test_the_command_consumer_answers_again_after_a_stall_and_a_restart(
                 private_redis.signal(signal.SIGSTOP)
             else:
                 private_redis.kill()
-            await until_async(lambda: consumer.down_since is not None, "the consumer to notice")
+            await until_async(lambda: consumer.outage.since is not None, "the consumer to notice")
             if outage == 1:
                 private_redis.signal(signal.SIGCONT)
             else:
                 private_redis.start()
             assert await asked(), f"no answer after outage {outage}"
-            await until_async(lambda: consumer.down_since is None, "the consumer to be back")
-            assert consumer.outages == outage
+            await until_async(lambda: consumer.outage.since is None, "the consumer to be back")
+            assert consumer.outage.count == outage
             assert not task.done()
     finally:
         stop.set()
@@ -108,7 +108,7 @@ async def test_the_bridge_delivers_again_after_a_stall(
     try:
         await until_async(lambda: bridge.last_read is not None, "the bridge to read")
         private_redis.signal(signal.SIGSTOP)
-        await until_async(lambda: bridge.down_since is not None, "the bridge to notice")
+        await until_async(lambda: bridge.outage.since is not None, "the bridge to notice")
         private_redis.signal(signal.SIGCONT)
         deal = FillReported(
             fill_id="deal-1",
@@ -122,7 +122,7 @@ async def test_the_bridge_delivers_again_after_a_stall(
         await bus.publish(events_stream(account), encode(deal, "e-1", NOW))
         # no order workflow owns it: the account's books take it
         await until_async(lambda: bridge.booked == 1, "the deal to reach the account's books")
-        assert bridge.outages == 1
+        assert bridge.outage.count == 1
         assert not task.done()
     finally:
         stop.set()

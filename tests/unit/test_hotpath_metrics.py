@@ -92,7 +92,7 @@ async def test_a_command_consumer_waits_out_a_bus_that_is_away_and_says_so() -> 
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     for _ in range(200):
-        if consumer.down_since is not None:
+        if consumer.outage.since is not None:
             break
         await asyncio.sleep(0.01)
     assert not task.done()  # waiting, not dead
