@@ -69,27 +69,76 @@ class BusUnavailableError(ConnectionError):
     restarting. Wait and try again; what was not acknowledged is delivered again."""
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """What a consumer group is promised about the messages it does not acknowledge.
+
+    A message read and not acknowledged within `ack_wait_ms` is delivered again (to any
+    consumer of the group, the one that read it included). One delivered `max_deliveries`
+    times without an acknowledgement is moved to the stream's dead-letter stream instead of
+    coming back (by the group's first read past its last deadline): a message that kills its
+    consumer each time cannot stop the others behind it.
+    None delivers it for as long as it takes, for work that waits on another service (a fill
+    must reach its workflow however long Temporal is away).
+    """
+
+    ack_wait_ms: int = 30_000
+    max_deliveries: int | None = 5
+
+    def __post_init__(self) -> None:
+        if self.ack_wait_ms < 1:
+            raise ValueError(f"ack_wait_ms must be at least 1, got {self.ack_wait_ms}")
+        if self.max_deliveries is not None and self.max_deliveries < 1:
+            raise ValueError(f"max_deliveries must be at least 1, got {self.max_deliveries}")
+
+
+DEFAULT_DELIVERY = DeliveryPolicy()
+
+
 class EventBus(Protocol):
-    """Durable streams with consumer groups: at-least-once, acknowledged, reclaimable. A call
-    that cannot reach the bus raises `BusUnavailableError`."""
+    """Durable streams read in consumer groups, with the guarantees both Redis Streams and
+    NATS JetStream keep:
+
+    - at-least-once: a published message is delivered to every group of its stream until a
+      consumer of that group acknowledges it;
+    - order per key: a stream holds one key's messages (one account's events, its commands),
+      and a group's first deliveries come in publish order; a read returns what is delivered
+      again before anything newer;
+    - explicit acknowledgement, redelivery after the group's `DeliveryPolicy.ack_wait_ms`, and
+      the dead-letter stream after its `max_deliveries`;
+    - consumers of one group share the work, each message going to one of them;
+    - bounded retention: a stream keeps at most its configured number of messages, oldest
+      dropped first.
+
+    A call that cannot reach the bus raises `BusUnavailableError`; what was not acknowledged
+    is delivered again once it is back.
+    """
 
     async def publish(self, stream: str, fields: Mapping[str, bytes | str]) -> str: ...
 
-    async def ensure_group(self, stream: str, group: str) -> None: ...
+    async def ensure_group(
+        self, stream: str, group: str, policy: DeliveryPolicy = DEFAULT_DELIVERY
+    ) -> None:
+        """Make the group if it is missing, reading from the stream's first message, and hold
+        it to `policy`. Harmless to repeat; a consumer calls it on every (re)start."""
+        ...
 
     async def consume(
         self, stream: str, group: str, consumer: str, count: int = 100, block_ms: int = 1000
-    ) -> list[BusMessage]: ...
+    ) -> list[BusMessage]:
+        """Up to `count` messages for this consumer: first those whose acknowledgement is
+        overdue (`deliveries` > 1), then new ones, waiting up to `block_ms` for a new one."""
+        ...
 
     async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int: ...
-
-    async def reclaim(
-        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
-    ) -> list[BusMessage]: ...
 
     async def dead_letter(self, stream: str, group: str, message: BusMessage, reason: str) -> str:
         """Move a message nobody can read to `dead:{stream}` with the reason, and acknowledge
         it in one step: never half-read, never redelivered forever. Returns the new entry id."""
+        ...
+
+    async def pending(self, stream: str, group: str) -> int:
+        """Messages the group has been given and not yet acknowledged."""
         ...
 
     async def length(self, stream: str) -> int: ...
@@ -245,6 +294,23 @@ class VectorMatch:
     metadata: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Nearest:
+    """A nearest-neighbour question, checked once here so that every vector store answers
+    the same question: the `k` nearest of `vector` by cosine distance among the items whose
+    metadata holds every pair of `where`."""
+
+    vector: Sequence[float]
+    k: int
+    where: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if not self.vector:
+            raise ValueError("the query vector is empty")
+
+
 class CollectionNotFoundError(LookupError):
     """A search of a collection nobody created (nothing indexed yet)."""
 
@@ -256,13 +322,7 @@ class VectorStore(Protocol):
 
     async def upsert(self, collection: str, items: Sequence[VectorItem]) -> None: ...
 
-    async def search(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[VectorMatch]: ...
+    async def search(self, collection: str, query: Nearest) -> list[VectorMatch]: ...
 
     async def delete_collection(self, name: str) -> None: ...
 

@@ -2,8 +2,9 @@
 
 Every command carries an id; its reply goes to `replies:{account}` with the same id. A
 command seen before (a redelivery after a crash, a retried activity) is answered with the
-stored reply and not carried out again. Entries are acknowledged only after the reply is out,
-and entries a dead consumer left pending are reclaimed.
+stored reply and not carried out again. Entries are acknowledged only after the reply is out;
+what a dead consumer left unacknowledged is delivered again after `COMMANDS_DELIVERY`'s
+deadline, and a command that kills its consumer every time goes to the dead-letter stream.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from domain.messages import (
     replies_stream,
 )
 from domain.orders import Order, OrderError
-from domain.ports import BusMessage, EventBus
+from domain.ports import BusMessage, DeliveryPolicy, EventBus
 from domain.positions import RateError
 from domain.replies import OrderStatus, VenueReport
 from engine.core import Engine
@@ -52,6 +53,9 @@ from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")
 GROUP = "hotpath"
+# A command is answered in about a millisecond and its reply kept by id, so a short deadline
+# costs nothing twice and brings back quickly what a crashed hot path had read.
+COMMANDS_DELIVERY = DeliveryPolicy(ack_wait_ms=2_000, max_deliveries=5)
 # questions that change nothing: their replies are kept long enough to be read, no longer
 READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
 READ_REPLY_TTL_S = 300
@@ -256,16 +260,15 @@ class CommandConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read and answer until stopped. A bus that is away is waited out with bounded
-        back-off; on its return the group is made sure of and every command left pending
-        (by a dead predecessor, or by this consumer when the bus went) is claimed again, so
-        nothing sent before or during the outage goes unanswered."""
+        back-off; on its return the group is made sure of, and every command left
+        unacknowledged (by a dead predecessor, or by this consumer when the bus went) comes
+        back past its deadline, so nothing sent before or during the outage goes unanswered."""
         stream = commands_stream(self.account)
         resume = True
         while not stop.is_set():
             try:
                 if resume:
-                    await self.bus.ensure_group(stream, GROUP)
-                    await self._process(await self.bus.reclaim(stream, GROUP, self.consumer, 0))
+                    await self.bus.ensure_group(stream, GROUP, COMMANDS_DELIVERY)
                     resume = False
                 messages = await self.bus.consume(stream, GROUP, self.consumer, 100, 200)
                 self.last_read = time.monotonic()

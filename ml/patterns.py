@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from domain.ports import CollectionNotFoundError, Opinion, VectorItem, VectorMatch, VectorStore
+from domain.ports import (
+    CollectionNotFoundError,
+    Nearest,
+    Opinion,
+    VectorItem,
+    VectorMatch,
+    VectorStore,
+)
 
 WINDOW = 32  # one-bar returns per window (WINDOW + 1 closes)
 BATCH = 2_000  # vectors per upsert
@@ -160,7 +167,7 @@ class VectorPatternValidator:
             return Opinion(None, None, (reason,), self._source)
         name = collection(symbol, self._timeframe)
         try:
-            matches = await self._store.search(name, window.tolist(), self._settings.k)
+            matches = await self._store.search(name, Nearest(window.tolist(), self._settings.k))
         except CollectionNotFoundError:
             matches = []  # nothing indexed for this symbol yet
         opinion = verdict(side, matches, self._settings)

@@ -2,7 +2,9 @@
 
 It reads each account's event stream in a consumer group. An order event becomes a signal to
 `order-{client_order_id}`; the entry is acknowledged only after Temporal accepted the signal,
-so a bridge that dies leaves its entries pending and the next one reclaims them. A fill that
+so what a dead bridge, or one Temporal turned away, left unacknowledged is delivered again
+after `EVENTS_DELIVERY`'s deadline, and never dead-lettered for waiting: however long Temporal
+is away, a fill reaches its owner. A fill that
 no order workflow owns (a bracket leg, the kill switch's flattening, a strategy's own order on
 the direct route, the broker's own deal) goes to the account's books workflow, started on
 demand; so does the hot path's start, which asks for a comparison with the venue. Decision
@@ -36,7 +38,7 @@ from domain.messages import (
     decode,
     events_stream,
 )
-from domain.ports import BusMessage, EventBus
+from domain.ports import BusMessage, DeliveryPolicy, EventBus
 from temporal.books import BOOKS_WORKFLOW, BooksRequest, books_workflow_id
 from temporal.decisions import DECISION_WORKFLOW, DecisionRequest
 from temporal.orders import FillRecord, OrderEvent, order_workflow_id
@@ -49,6 +51,9 @@ Delivery = Literal["signalled", "unowned", "retry"]
 SIGNALLED: Delivery = "signalled"
 UNOWNED: Delivery = "unowned"  # no workflow owns the order, or it has finished
 RETRY: Delivery = "retry"  # Temporal did not take it: leave the entry pending
+# A signal takes milliseconds; ten seconds without an acknowledgement means the bridge that
+# read the event died or Temporal turned it away. Unreadable events are dead-lettered at once.
+EVENTS_DELIVERY = DeliveryPolicy(ack_wait_ms=10_000, max_deliveries=None)
 
 
 class Bridge:
@@ -58,7 +63,7 @@ class Bridge:
         client: Client,
         accounts: list[str],
         consumer: str,
-        reclaim_idle_ms: int = 30_000,
+        delivery: DeliveryPolicy = EVENTS_DELIVERY,
         task_queue: str = TRADING,
         reconcile_s: float = 5.0,
     ) -> None:
@@ -66,7 +71,7 @@ class Bridge:
         self.client = client
         self.accounts = accounts
         self.consumer = consumer
-        self.reclaim_idle_ms = reclaim_idle_ms
+        self.delivery = delivery
         self.task_queue = task_queue
         self.signalled = 0
         self.unowned = 0
@@ -80,35 +85,22 @@ class Bridge:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until stopped. A bus that is away is waited out with bounded back-off;
-        what was read but not acknowledged when it went is reclaimed when it is back."""
+        what was read but not acknowledged when it went is delivered again when it is back."""
         started: set[str] = set()
-        next_reclaim = 0.0
         while not stop.is_set():
-            reclaim_now = time.monotonic() >= next_reclaim
-            if reclaim_now:
-                next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
             try:
                 for account in self.accounts:
                     stream = events_stream(account)
                     if account not in started:
-                        await self.bus.ensure_group(stream, GROUP)
+                        await self.bus.ensure_group(stream, GROUP, self.delivery)
                         await self._books(account, "reconcile")  # checked from now on
                         started.add(account)
-                    reclaimed = (
-                        []
-                        if not reclaim_now
-                        else await self.bus.reclaim(
-                            stream, GROUP, self.consumer, self.reclaim_idle_ms
-                        )
-                    )
-                    fresh = await self.bus.consume(stream, GROUP, self.consumer, 200, 50)
-                    for message in [*reclaimed, *fresh]:
+                    for message in await self.bus.consume(stream, GROUP, self.consumer, 200, 50):
                         await self.deliver(account, stream, message)
                 self.last_read = time.monotonic()
                 self.outage.back()
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
                 started.clear()  # a Redis back without its data needs its groups again
-                next_reclaim = 0.0  # what was read and not acknowledged: claimed on return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.outage.went(exc))
 

@@ -1,14 +1,19 @@
-"""The event bus on Redis Streams: consumer groups, acknowledgement, reclaim, bounded length.
+"""The event bus on Redis Streams, keeping the port's delivery guarantees.
 
-Delivery is at-least-once. A consumer acknowledges an entry only after it has done the work
-(for the bridge: after Temporal accepted the call); an entry that a crashed consumer never
-acknowledged stays pending and is reclaimed by another consumer once it has been idle long
-enough. Streams are capped (`MAXLEN ~`) so a stalled consumer cannot exhaust memory; the cap
-is generous and trimming is approximate because exact trimming costs on every write.
+One stream per key (an account's events, its commands) gives order per key; a consumer group
+gives shared work and explicit acknowledgement. Redis has no acknowledgement deadline of its
+own, so the group's `DeliveryPolicy` is kept here and enforced on read: before new entries,
+`consume` claims (XAUTOCLAIM) the group's entries idle past `ack_wait_ms`, whoever held them,
+and moves to the dead-letter stream, in one transaction with their acknowledgement, those
+already delivered `max_deliveries` times. The claim is looked for at most every half deadline
+(and at once after `ensure_group`, a consumer's (re)start), not on every read. Streams are
+capped (`MAXLEN ~`) so a stalled consumer cannot exhaust memory; the cap is generous and
+trimming is approximate because exact trimming costs on every write.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from adapters.redis.connection import connect, reaching
 from domain.messages import dead_letter_stream
-from domain.ports import BusMessage
+from domain.ports import DEFAULT_DELIVERY, BusMessage, DeliveryPolicy
 
 DEFAULT_MAXLEN = 1_000_000
 
@@ -32,6 +37,8 @@ class RedisStreamBus:
         self._redis = client
         self._maxlen = maxlen
         self._approximate = not exact_trim
+        self._policies: dict[tuple[str, str], DeliveryPolicy] = {}
+        self._next_claim: dict[tuple[str, str, str], float] = {}  # monotonic, per consumer
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStreamBus:
@@ -48,7 +55,12 @@ class RedisStreamBus:
         return _text(entry_id)
 
     @reaching
-    async def ensure_group(self, stream: str, group: str) -> None:
+    async def ensure_group(
+        self, stream: str, group: str, policy: DeliveryPolicy = DEFAULT_DELIVERY
+    ) -> None:
+        self._policies[stream, group] = policy
+        for key in [k for k in self._next_claim if k[:2] == (stream, group)]:
+            del self._next_claim[key]  # a (re)start: what is overdue is claimed on the next read
         # From the start of the stream: events published before the first consumer are kept.
         try:
             await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -60,34 +72,39 @@ class RedisStreamBus:
     async def consume(
         self, stream: str, group: str, consumer: str, count: int = 100, block_ms: int = 1000
     ) -> list[BusMessage]:
+        policy = self._policies.get((stream, group), DEFAULT_DELIVERY)
         # redis-py's reply types cover every RESP version at once; the shape is fixed here.
         try:
+            overdue = await self._overdue(stream, group, consumer, policy, count)
+            if len(overdue) >= count:
+                return overdue
             reply: Any = await self._redis.xreadgroup(
-                group, consumer, {stream: ">"}, count=count, block=block_ms
+                group,
+                consumer,
+                {stream: ">"},
+                count=count - len(overdue),
+                block=None if overdue else block_ms,
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # Redis came back without its data: the group starts again, from the stream's start
-            await self.ensure_group(stream, group)
+            await self.ensure_group(stream, group, policy)
             return []
-        if not reply:
-            return []
-        _, entries = reply[0]
-        return [BusMessage(_text(eid), _fields(raw), 1) for eid, raw in entries if raw]
+        fresh = reply[0][1] if reply else []
+        return [*overdue, *(BusMessage(_text(eid), _fields(raw), 1) for eid, raw in fresh if raw)]
 
-    @reaching
-    async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
-        if not ids:
-            return 0
-        return int(await self._redis.xack(stream, group, *ids))
-
-    @reaching
-    async def reclaim(
-        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    async def _overdue(
+        self, stream: str, group: str, consumer: str, policy: DeliveryPolicy, count: int
     ) -> list[BusMessage]:
+        """The group's entries idle past the deadline, claimed for `consumer`; those delivered
+        too often go to the dead-letter stream instead."""
+        now = time.monotonic()
+        if now < self._next_claim.get((stream, group, consumer), 0.0):
+            return []
+        self._next_claim[stream, group, consumer] = now + min(policy.ack_wait_ms / 2000, 1.0)
         claim: Any = await self._redis.xautoclaim(
-            stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            stream, group, consumer, min_idle_time=policy.ack_wait_ms, start_id="0-0", count=count
         )
         claimed = [(_text(eid), raw) for eid, raw in claim[1] if raw]  # deleted entries: raw None
         if not claimed:
@@ -101,7 +118,21 @@ class RedisStreamBus:
             consumername=consumer,
         )
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-        return [BusMessage(eid, _fields(raw), deliveries.get(eid, 2)) for eid, raw in claimed]
+        due = []
+        for eid, raw in claimed:
+            message = BusMessage(eid, _fields(raw), deliveries.get(eid, 2))
+            if policy.max_deliveries is not None and message.deliveries > policy.max_deliveries:
+                reason = f"not acknowledged after {policy.max_deliveries} deliveries"
+                await self.dead_letter(stream, group, message, reason)
+            else:
+                due.append(message)
+        return due
+
+    @reaching
+    async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        return int(await self._redis.xack(stream, group, *ids))
 
     @reaching
     async def dead_letter(self, stream: str, group: str, message: BusMessage, reason: str) -> str:

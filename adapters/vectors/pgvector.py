@@ -7,11 +7,11 @@ pgvector's text form (`[1,2,3]`), so no extra client library is needed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 
-from domain.ports import CollectionNotFoundError, VectorItem, VectorMatch
+from domain.ports import CollectionNotFoundError, Nearest, VectorItem, VectorMatch
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -82,13 +82,7 @@ class PgVectorStore:
                 rows,
             )
 
-    async def search(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[VectorMatch]:
+    async def search(self, collection: str, query: Nearest) -> list[VectorMatch]:
         table = _table(collection)
         async with self._pool.acquire() as conn:
             if await conn.fetchval("SELECT to_regclass($1)", table) is None:
@@ -99,9 +93,9 @@ class PgVectorStore:
                     WHERE metadata @> $2::jsonb
                     ORDER BY embedding <=> $1::vector
                     LIMIT $3""",
-                _literal(vector),
-                dict(where or {}),
-                k,
+                _literal(query.vector),
+                dict(query.where),
+                query.k,
             )
         return [VectorMatch(r["id"], float(r["distance"]), r["metadata"]) for r in rows]
 

@@ -8,7 +8,7 @@ Weaviate wants UUID object ids and capitalised collection names; our ids are kep
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,7 @@ from weaviate.classes.config import Configure, DataType, Property, VectorDistanc
 from weaviate.classes.query import Filter, MetadataQuery
 
 from adapters.vectors.pgvector import _table
-from domain.ports import CollectionNotFoundError, VectorItem, VectorMatch
+from domain.ports import CollectionNotFoundError, Nearest, VectorItem, VectorMatch
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f1e-7f39-4d1b-9a3c-2f4b7f0e9d21")
 
@@ -73,23 +73,17 @@ class WeaviateVectorStore:
             else:
                 await coll.data.insert(uuid=oid, properties=props, vector=list(item.vector))
 
-    async def search(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[VectorMatch]:
+    async def search(self, collection: str, query: Nearest) -> list[VectorMatch]:
         if not await self._client.collections.exists(_collection(collection)):
             raise CollectionNotFoundError(f"no vector collection {collection!r}")
         coll = self._client.collections.get(_collection(collection))
         filters = None
-        for key, value in (where or {}).items():
+        for key, value in query.where.items():
             clause = Filter.by_property(key).equal(value)
             filters = clause if filters is None else filters & clause
         result = await coll.query.near_vector(
-            near_vector=list(vector),
-            limit=k,
+            near_vector=list(query.vector),
+            limit=query.k,
             filters=filters,
             return_metadata=MetadataQuery(distance=True),
         )

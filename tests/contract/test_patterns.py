@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from domain.ports import VectorMatch, VectorStore
+from domain.ports import Nearest, VectorMatch, VectorStore
 from ml.patterns import (
     WINDOW,
     History,
@@ -71,7 +71,7 @@ async def test_the_nearest_windows_are_the_planted_ones_and_their_moves_decide(
         assert await index_history(store, name, History(ts, vectors, forward), 10) == 315
         query = embed(closes_of(shape * 1e-4))
         assert query is not None
-        matches = await store.search(name, query.tolist(), 15)
+        matches = await store.search(name, Nearest(query.tolist(), 15))
         assert {m.id for m in matches} == {str(int(t)) for t in ts[300:]}
         assert all(m.distance < 0.05 for m in matches)
         settings = PatternSettings(k=15, min_matches=10, max_distance=0.5)

@@ -11,7 +11,7 @@ import pytest
 from adapters.postgres.pool import create_pool
 from adapters.vectors.pgvector import PgVectorStore, VectorStoreError
 from config.settings import PostgresSettings
-from domain.ports import CollectionNotFoundError, VectorItem, VectorStore
+from domain.ports import CollectionNotFoundError, Nearest, VectorItem, VectorStore
 from tests.conftest import RunningPlatform
 from tests.contract.stores import any_vector_store  # noqa: F401  (the `store` fixture)
 
@@ -33,7 +33,7 @@ async def test_nearest_first_with_cosine_distance(store: VectorStore, collection
         collection,
         [VectorItem(f"w{i}", unit(i * 0.3), {"symbol": "EURUSD", "i": str(i)}) for i in range(6)],
     )
-    found = await store.search(collection, unit(0.61), k=3)
+    found = await store.search(collection, Nearest(unit(0.61), 3))
     assert [m.id for m in found] == ["w2", "w3", "w1"]  # 0.01, 0.29 and 0.31 rad away
     assert found[0].distance == pytest.approx(1 - math.cos(0.01), abs=1e-5)
     assert found[0].metadata["symbol"] == "EURUSD"
@@ -42,7 +42,7 @@ async def test_nearest_first_with_cosine_distance(store: VectorStore, collection
 async def test_upsert_replaces_by_id(store: VectorStore, collection: str) -> None:
     await store.upsert(collection, [VectorItem("a", unit(0.0), {"v": "1"})])
     await store.upsert(collection, [VectorItem("a", unit(1.5), {"v": "2"})])
-    found = await store.search(collection, unit(1.5), k=5)
+    found = await store.search(collection, Nearest(unit(1.5), 5))
     assert [(m.id, m.metadata["v"]) for m in found] == [("a", "2")]
 
 
@@ -54,19 +54,19 @@ async def test_where_filters_on_metadata(store: VectorStore, collection: str) ->
             VectorItem("g", unit(0.01), {"symbol": "GBPUSD"}),
         ],
     )
-    found = await store.search(collection, unit(0.01), k=5, where={"symbol": "EURUSD"})
+    found = await store.search(collection, Nearest(unit(0.01), 5, where={"symbol": "EURUSD"}))
     assert [m.id for m in found] == ["e"]
 
 
 async def test_searching_a_collection_never_created_says_so(store: VectorStore) -> None:
     with pytest.raises(CollectionNotFoundError, match="never_made"):
-        await store.search(f"never_made_{uuid.uuid4().hex[:6]}", [1.0, 0.0], 3)
+        await store.search(f"never_made_{uuid.uuid4().hex[:6]}", Nearest([1.0, 0.0], 3))
 
 
 async def test_ensure_collection_is_idempotent(store: VectorStore, collection: str) -> None:
     await store.ensure_collection(collection, 3)
     await store.upsert(collection, [VectorItem("x", unit(0.0))])
-    assert len(await store.search(collection, unit(0.0), k=1)) == 1
+    assert len(await store.search(collection, Nearest(unit(0.0), 1))) == 1
 
 
 async def test_pgvector_refuses_a_dimension_change_and_bad_names(platform: RunningPlatform) -> None:
@@ -87,3 +87,10 @@ async def test_pgvector_refuses_a_dimension_change_and_bad_names(platform: Runni
     finally:
         await store.delete_collection(name)
         await pool.close()
+
+
+def test_a_question_without_neighbours_or_vector_is_refused_before_any_store() -> None:
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        Nearest(unit(0.0), 0)
+    with pytest.raises(ValueError, match="vector is empty"):
+        Nearest([], 3)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -44,8 +43,8 @@ from temporal.order_client import amend_order, cancel_order
 from temporal.orders import AmendRequest, FillRecord, OrderView
 from tests.conftest import RunningPlatform
 from tests.trading_stack import Stack, trading_stack
+from tests.waits import until
 
-T = TypeVar("T")
 COMMISSION = Decimal("3.50")  # per lot and side
 
 
@@ -54,18 +53,6 @@ async def stack(platform: RunningPlatform) -> AsyncIterator[Stack]:
     paper = PaperConfig(commission_per_lot=COMMISSION)
     async with trading_stack(platform, paper=paper, reconcile_s=0.5) as running:
         yield running
-
-
-async def until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str) -> T:
-    """Poll `probe` until `done` holds of its answer; fail after 30 s, naming `what`."""
-    deadline = time.monotonic() + 30
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after 30 s")
-        await asyncio.sleep(0.05)
 
 
 async def booked_deals(stack: Stack) -> dict[str, tuple[str, str, Decimal, Decimal, Decimal]]:

@@ -13,12 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import pytest
@@ -34,10 +33,10 @@ from temporal import orders
 from temporal.client import connect
 from temporal.queues import TRADING
 from tests.fakes.mt5_bridge import served
+from tests.waits import until
 
 pytestmark = [pytest.mark.slow]
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 Deal = tuple[str, Decimal, Decimal, Decimal, Decimal, Decimal]  # side, volume, price, costs...
 
@@ -45,18 +44,6 @@ Deal = tuple[str, Decimal, Decimal, Decimal, Decimal, Decimal]  # side, volume, 
 def aitp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     script = str(Path(sys.executable).parent / "aitp")
     return subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=180)
-
-
-async def until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str) -> T:
-    """Poll `probe` until `done` holds of its answer; fail after 90 s, naming `what`."""
-    deadline = time.monotonic() + 90
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after 90 s")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -170,7 +157,7 @@ async def resting(line: Any, cid: str) -> int:
     async def look() -> int | None:
         return next((o.ticket for o in line.orders_get() or () if o.comment == cid), None)
 
-    ticket = await until(look, lambda t: t is not None, f"{cid} resting at the terminal")
+    ticket = await until(look, lambda t: t is not None, f"{cid} resting at the terminal", 90)
     assert ticket is not None
     return ticket
 
@@ -225,6 +212,7 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
             lambda: spare.query("state", result_type=orders.OrderView),
             lambda v: v.state is OrderState.ACCEPTED,
             "mx-cancel accepted",
+            90,
         )
         amend = orders.AmendRequest(price=Decimal("1.069"))
         amended = await asyncio.wait_for(
@@ -247,10 +235,10 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
         line.close_by_broker(position, 4)  # the broker's stop-loss: flat
         line.trade_by_hand("EURUSD", 1, 0.20)  # short by hand
         so_far = await asyncio.to_thread(terminal_deals, line)  # seen before the kill
-        await until(books.deals, lambda booked: set(booked) == set(so_far), "the deals booked")
+        await until(books.deals, lambda booked: set(booked) == set(so_far), "the deals booked", 90)
         killed = aitp(env, "account", "kill", "demo", "--flatten", "--yes")
         assert killed.returncode == 0, killed.stderr
-        await until(lambda: asyncio.to_thread(terminal_net, line), lambda v: v == 0, "flat")
+        await until(lambda: asyncio.to_thread(terminal_net, line), lambda v: v == 0, "flat", 90)
         rearmed = aitp(env, "account", "rearm", "demo")
         assert rearmed.returncode == 0, rearmed.stderr
 
@@ -263,14 +251,14 @@ async def test_any_mix_at_the_terminal_ends_with_books_equal_to_it(
         assert restarted.returncode == 0, restarted.stderr
 
         venue = await asyncio.to_thread(terminal_deals, line)
-        await until(books.deals, lambda booked: set(booked) == set(venue), "every deal booked")
+        await until(books.deals, lambda booked: set(booked) == set(venue), "every deal booked", 90)
         assert await books.deals() == venue  # side, volume, price, commission, swap, profit
         assert any(swap for *_, swap, _ in venue.values())  # the swap was charged and booked
         assert await books.net() == terminal_net(line) == Decimal("0.10")
         held = Decimal(str(line.account_info().balance))
         assert await books.balance() == held
         status = await until(
-            books.reconciliation, lambda r: r is not None and r[0] == "equal", "an equal check"
+            books.reconciliation, lambda r: r is not None and r[0] == "equal", "an equal check", 90
         )
         assert status is not None
         assert status[1] >= 2  # the deals typed before the start and while it was down

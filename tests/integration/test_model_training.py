@@ -21,7 +21,7 @@ from adapters.files.market_files import read_market_file
 from adapters.postgres.models import PostgresModelRegistry
 from adapters.vectors.pgvector import PgVectorStore
 from domain.market_data import SeriesKind
-from domain.ports import Challenge
+from domain.ports import Challenge, Nearest
 from ml.inference import Ensemble
 from ml.patterns import collection, embed, history
 from temporal import models
@@ -191,7 +191,7 @@ async def test_the_pattern_index_is_built_by_a_workflow_and_finds_a_window_itsel
         at = 3 * 2_000 + 32  # a window that was indexed (every third from the 33rd close)
         window = embed(close[: at + 1])
         assert window is not None
-        [nearest] = await store.search(result.collection, window.tolist(), 1)
+        [nearest] = await store.search(result.collection, Nearest(window.tolist(), 1))
         assert nearest.id == str(int(ts[at]))
         assert nearest.distance < 1e-6
         assert nearest.metadata["forward"] == pytest.approx(np.log(close[at + 30] / close[at]))
