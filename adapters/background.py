@@ -23,11 +23,17 @@ class BackgroundLoop:
             self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Cancel the loop and wait until it has ended. A cancellation is repeated every
+        second until it takes: a library may swallow one (redis-py 8's read does, on a
+        connection that has timed out before), and a stop must not wait for good."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class Outage:

@@ -97,6 +97,17 @@ class ResourcesCollector(Collector):
             "Clients dropped for reading too slowly",
             fanout.dropped_clients,
         )
+        yield GaugeMetricFamily(
+            "aitp_api_ws_read_age_seconds",
+            "Seconds since the fan-out last heard from the event streams (every second when well)",
+            fanout.read_age_s(),
+        )
+        yield GaugeMetricFamily(
+            "aitp_api_ws_down",
+            "1 while the event streams cannot be read (the fan-out waits it out, then resumes "
+            "where it stopped)",
+            1.0 if fanout.outage.since is not None else 0.0,
+        )
         yield CounterMetricFamily(
             "aitp_api_ws_events_unreadable",
             "Hot-path events that could not be read (the bridge dead-letters them)",

@@ -11,6 +11,7 @@ dropped (close code 1013) instead of holding the others back.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -23,7 +24,7 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from adapters.background import BackgroundLoop
+from adapters.background import BackgroundLoop, Outage
 from domain.messages import (
     EVENTS,
     BarClosed,
@@ -39,6 +40,7 @@ from domain.messages import (
 )
 
 log = structlog.get_logger("aitp.api.streams")
+_stdlog = logging.getLogger("aitp.api.streams")
 
 TENANT_CHANNELS = ("orders", "fills", "positions", "decisions")
 SYMBOL_CHANNELS = ("quotes", "bars")
@@ -102,6 +104,12 @@ class Fanout:
         self.delivered = 0
         self.dropped_clients = 0
         self.unreadable = 0
+        self.outage = Outage("the WebSocket fan-out's event streams", _stdlog)
+        self.last_read = time.monotonic()  # of the last read that answered
+
+    def read_age_s(self) -> float:
+        """Seconds since the reader last heard from Redis (a read waits up to `block_ms`)."""
+        return time.monotonic() - self.last_read
 
     @classmethod
     def for_pool(cls, redis: Redis, pool: asyncpg.Pool, **options: Any) -> Fanout:
@@ -135,6 +143,11 @@ class Fanout:
         return self._quotes.get((tenant_id, symbol))
 
     @property
+    def following(self) -> frozenset[str]:
+        """The event streams read now: an account's events count from when it joined."""
+        return frozenset(self._cursors)
+
+    @property
     def clients(self) -> int:
         return len({s for group in self._subscribers.values() for s in group})
 
@@ -149,7 +162,18 @@ class Fanout:
     async def _refresh_accounts(self) -> None:
         self._tenant_of = await self._accounts()
         for code in self._tenant_of:
-            self._cursors.setdefault(events_stream(code), "$")
+            stream = events_stream(code)
+            if stream not in self._cursors:
+                self._cursors[stream] = await self._newest(stream)
+
+    async def _newest(self, stream: str) -> str:
+        """The id of the stream's newest entry, from which a new account is followed: "$"
+        would mean "from each read's own start" and lose what comes between two reads."""
+        newest: Any = await self._redis.xrevrange(stream, count=1)
+        if not newest:
+            return "0-0"
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def _run(self) -> None:
         refreshed = float("-inf")
@@ -159,10 +183,13 @@ class Fanout:
                     await self._refresh_accounts()
                     refreshed = time.monotonic()
                 if not self._cursors:
+                    self.last_read = time.monotonic()
                     await asyncio.sleep(self._refresh_s)
                     continue
                 streams: Any = dict(self._cursors)
                 replies: Any = await self._redis.xread(streams, block=self._block_ms, count=1_000)
+                self.last_read = time.monotonic()
+                self.outage.back()
                 for stream, messages in replies or []:
                     name = stream.decode() if isinstance(stream, bytes) else stream
                     for message_id, fields in messages:
@@ -173,8 +200,7 @@ class Fanout:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: say so, wait, go on from where it was
-                log.warning("event reader failed; retrying", error=str(exc))
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(self.outage.went(exc))
 
     def dispatch(self, account: str, fields: dict[bytes, bytes]) -> None:
         """Offer one hot-path event to every subscriber of its channels in its tenant."""

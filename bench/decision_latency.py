@@ -130,7 +130,7 @@ async def run(decisions: int, data_dir: Path) -> dict[str, float | int | str]:
             CommandConsumer(account, bus, replies, CommandHandler(engine), "hp", clock).run(stop)
         ),
         asyncio.create_task(
-            Bridge(bus, client, [account], "bridge", task_queue=task_queue).run(stop)
+            Bridge(bus, client, [account], "bridge", task_queue=task_queue, clock=clock).run(stop)
         ),
     ]
     worker = build_worker(

@@ -216,11 +216,24 @@ class HealthSettings(_Section):
         gt=0,
         description="a process that does not answer, or says it is stuck, this long is restarted",
     )
-    commands_idle_s: float = Field(
+    loop_idle_s: float = Field(
         default=10.0,
         gt=0,
-        description="a hot path whose command consumer has read nothing this long is stuck "
-        "(it reads every 0.2 s when well)",
+        description="a process whose loop over a stream has not turned this long is stuck: the "
+        "hot path's command consumer (it reads every 0.2 s when well) and publisher (every "
+        "50 ms), the bridge (every 50 ms)",
+    )
+    tick_idle_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a hot path on a feed that ticks continuously (the synthetic market) is "
+        "stuck after this long without a tick",
+    )
+    poll_idle_s: float = Field(
+        default=150.0,
+        gt=0,
+        description="a worker is stuck when Temporal has not seen it poll its queue this long "
+        "(an idle worker's long poll is renewed about every 60 s)",
     )
 
 

@@ -6,6 +6,7 @@ Live processes pass a clock that reads the system time; replays and tests pass a
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
@@ -36,6 +37,15 @@ def parse_instant(text: str) -> int:
 
 class Clock(Protocol):
     def now_ns(self) -> int: ...
+
+
+class WallClock:
+    """The system's time: what live processes pass."""
+
+    __slots__ = ()
+
+    def now_ns(self) -> int:
+        return time.time_ns()
 
 
 class ManualClock:

@@ -137,6 +137,9 @@ class DecisionCandidate(_Wire):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     decide: bool = True  # False: the hot path traded it itself (direct route); for screens only
+    # The decision is worth making until the next bar closes (ns, the account's clock): one
+    # that could not be made by then (Temporal away) is dropped and counted. 0: no limit.
+    expires_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""The servers of the embedded default, one class each: how to start, reach and check them.
+"""The stores of the embedded default, one class each, and what every component is: how to
+start, reach and check it (the platform's own processes are in `embedded.platform_processes`).
 
 Each component either runs as a child of `aitp up` (its settings carry no URL) or is a
 production server named by URL, which `up` checks but never starts. PostgreSQL and Redis listen
@@ -84,10 +85,11 @@ class Component(ABC):
     async def check(self, url: str) -> None:
         """Raise with a readable reason unless the server answers at `url`."""
 
-    async def health(self, url: str) -> str | None:
+    async def health(self, url: str, pid: int) -> str | None:
         """What a process that answers says of its own work, when it is not well: "degraded:
         ..." (waiting out an outage; restarting would not help) or "stuck: ..." (alive but
-        not working: `aitp up` restarts it). None when well or when it cannot tell."""
+        not working: `aitp up` restarts it). None when well or when it cannot tell. `pid` is
+        the process's, for a check that finds it in another server's records."""
         return None
 
     async def initialise(self, url: str) -> None:  # noqa: B027  (most components need none)
@@ -147,9 +149,7 @@ class TemporalComponent(Component):
         except Exception as exc:
             raise ComponentError(f"Temporal at {url} does not answer: {exc}") from None
         if self.embedded:
-            await _http_answers(
-                f"http://127.0.0.1:{self.settings.temporal.ui_port}/", "Temporal UI"
-            )
+            await http_answers(f"http://127.0.0.1:{self.settings.temporal.ui_port}/", "Temporal UI")
 
     def display_address(self, url: str) -> str:
         if self.embedded:
@@ -297,7 +297,7 @@ class ClickHouseComponent(Component):
         return ProcessSpec(argv, self.log_path), f"http://127.0.0.1:{port}", str(path)
 
     async def check(self, url: str) -> None:
-        await _http_answers(f"{url.rstrip('/')}/ping", "ClickHouse")
+        await http_answers(f"{url.rstrip('/')}/ping", "ClickHouse")
 
     async def initialise(self, url: str) -> None:
         from adapters.clickhouse.executors import ClickHouseHttpExecutor
@@ -315,221 +315,7 @@ class ClickHouseComponent(Component):
         return f"{url} (chDB)" if self.embedded else url
 
 
-class HotpathComponent(Component):
-    """The demo account's hot path: synthetic feed, paper broker, the demo strategies."""
-
-    name = "hotpath"
-    wave = 1
-    restart_when_unhealthy = True  # its metrics server is a thread of its own
-
-    @property
-    def external_url(self) -> str | None:
-        return None
-
-    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
-        demo = self.settings.demo
-        port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "hotpath",
-            "--account",
-            demo.account,
-            "--symbols",
-            ",".join(demo.symbols),
-            "--metrics-port",
-            str(port),
-            "--route",
-            demo.route,
-        ]
-        for strategy in demo.strategies:
-            argv += ["--strategy", strategy]
-        env = {
-            "AITP_DATA_DIR": str(self.data_dir),
-            "AITP_REDIS__URL": urls["redis"],
-            "AITP_CLICKHOUSE__URL": urls["clickhouse"],
-            "AITP_POSTGRES__URL": urls["postgres"],
-        }
-        url = f"http://127.0.0.1:{port}/metrics"
-        return ProcessSpec(argv, self.log_path, env=env), url, f"--metrics-port {port}"
-
-    async def check(self, url: str) -> None:
-        await _http_answers(url, "the hot path's metrics")
-
-    async def health(self, url: str) -> str | None:
-        """From its own gauges: the command stream it waits for, or a consumer gone quiet."""
-        try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                text = (await http.get(url)).text
-        except httpx.HTTPError:
-            return None  # `check` says it does not answer
-        gauges = {m[1]: float(m[2]) for m in _GAUGE.finditer(text)}
-        if gauges.get("aitp_commands_down", 0.0) >= 1.0:
-            return "degraded: the command stream is unavailable; waiting for Redis"
-        if gauges.get("aitp_outbox_backlogged", 0.0) >= 1.0:
-            return "degraded: events wait for the bus past their bound; new orders halt"
-        idle = gauges.get("aitp_commands_read_age_seconds", 0.0)
-        if idle > self.settings.health.commands_idle_s:
-            return f"stuck: no command read for {idle:.0f}s"
-        return None
-
-    def display_address(self, url: str) -> str:
-        return f"{url} (account {self.settings.demo.account})"
-
-
-def _platform_env(data_dir: Path, urls: Mapping[str, str]) -> dict[str, str]:
-    """What a platform process needs to reach every store `aitp up` runs."""
-    return {
-        "AITP_DATA_DIR": str(data_dir),
-        "AITP_TEMPORAL__ADDRESS": urls["temporal"],
-        "AITP_REDIS__URL": urls["redis"],
-        "AITP_POSTGRES__URL": urls["postgres"],
-        "AITP_CLICKHOUSE__URL": urls["clickhouse"],
-    }
-
-
-class TradingWorkerComponent(Component):
-    """The trading queue's worker: order (and decision) workflows and their activities."""
-
-    name = "worker"
-    wave = 2
-
-    @property
-    def external_url(self) -> str | None:
-        return None
-
-    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
-        argv = [sys.executable, "-m", "workers.trading"]
-        env = _platform_env(self.data_dir, urls)
-        env["AITP_WORKER__METRICS_PORT"] = str(self.settings.worker.metrics_port or free_port())
-        spec = ProcessSpec(argv, self.log_path, env=env)
-        return spec, urls["temporal"], "workers.trading"
-
-    async def check(self, url: str) -> None:
-        from temporal.queues import TRADING
-
-        await _queue_polled(url, self.settings.temporal.namespace, TRADING)
-
-
-class ResearchWorkerComponent(Component):
-    """The research queue's worker: backtest workflows and their CPU-heavy activities."""
-
-    name = "research"
-    wave = 2
-
-    @property
-    def external_url(self) -> str | None:
-        return None
-
-    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
-        argv = [sys.executable, "-m", "workers.research"]
-        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
-        return spec, urls["temporal"], "workers.research"
-
-    async def check(self, url: str) -> None:
-        from temporal.queues import RESEARCH
-
-        await _queue_polled(url, self.settings.temporal.namespace, RESEARCH)
-
-
-async def _queue_polled(url: str, namespace: str, queue: str) -> None:
-    """A worker is up when Temporal has seen it poll its queue."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-    from temporalio.client import Client
-
-    try:
-        client = await Client.connect(url, namespace=namespace)
-        reply = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=namespace,
-                task_queue=TaskQueue(name=queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-    except Exception as exc:
-        raise ComponentError(f"cannot ask Temporal about the worker: {exc}") from None
-    if not reply.pollers:
-        raise ComponentError(f"no worker polls {queue} yet")
-
-
-class BridgeComponent(Component):
-    """Hot-path events to workflow signals, for the demo account."""
-
-    name = "bridge"
-    wave = 2
-
-    @property
-    def external_url(self) -> str | None:
-        return None
-
-    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
-        account = self.settings.demo.account
-        argv = [sys.executable, "-m", "workers.bridge", "--accounts", account]
-        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
-        return spec, urls["redis"], f"workers.bridge --accounts {account}"
-
-    async def check(self, url: str) -> None:
-        client = aioredis.from_url(url, socket_timeout=2)
-        stream = f"events:{self.settings.demo.account}"
-        # the group outlives a bridge (Redis keeps it); a consumer that read lately does not
-        try:
-            consumers = await client.xinfo_consumers(stream, "bridge")
-        except Exception as exc:
-            raise ComponentError(f"the bridge has not joined {stream} yet: {exc}") from None
-        finally:
-            await client.aclose()
-        if not any(int(c["idle"]) < 5_000 for c in consumers):
-            raise ComponentError(f"no bridge has read {stream} in the last 5 s")
-
-
-class ApiComponent(Component):
-    """The trader API (`python -m api`) on the configured or a free port."""
-
-    name = "api"
-    wave = 1
-
-    @property
-    def external_url(self) -> str | None:
-        return None
-
-    def prepare(self, urls: Mapping[str, str]) -> tuple[ProcessSpec, str, str]:
-        cfg = self.settings.api
-        port = cfg.port or free_port(cfg.host)
-        argv = [sys.executable, "-m", "api", "--host", cfg.host, "--port", str(port)]
-        spec = ProcessSpec(argv, self.log_path, env=_platform_env(self.data_dir, urls))
-        return spec, f"http://{cfg.host}:{port}", f"api --host {cfg.host} --port {port}"
-
-    async def check(self, url: str) -> None:
-        await _http_answers(f"{url}/readyz", "the API")
-
-    def display_address(self, url: str) -> str:
-        return f"{url} (docs {url}/docs)"
-
-
-def all_components(settings: Settings) -> list[Component]:
-    """In start order; `down` stops them together."""
-    components: list[Component] = [
-        PostgresComponent(settings),
-        RedisComponent(settings),
-        ClickHouseComponent(settings),
-        TemporalComponent(settings),
-    ]
-    if settings.api.enabled:
-        components.append(ApiComponent(settings))
-    if settings.research.enabled:
-        components.append(ResearchWorkerComponent(settings))
-    if settings.demo.enabled:
-        components += [
-            HotpathComponent(settings),
-            TradingWorkerComponent(settings),
-            BridgeComponent(settings),
-        ]
-    return components
-
-
-async def _http_answers(url: str, what: str) -> None:
+async def http_answers(url: str, what: str) -> None:
     try:
         async with httpx.AsyncClient(timeout=2) as http:
             (await http.get(url)).raise_for_status()
@@ -537,7 +323,17 @@ async def _http_answers(url: str, what: str) -> None:
         raise ComponentError(f"{what} at {url} does not answer: {exc}") from None
 
 
-_GAUGE = re.compile(r"^(aitp_\w+)\{[^}]*\} ([0-9.e+-]+)$", re.MULTILINE)
+_SAMPLE = re.compile(r"^(aitp_\w+)(?:\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE)
+
+
+def gauges(exposition: str) -> dict[str, float]:
+    """The platform's own samples in a Prometheus text page, by name; where a name has several
+    label sets (one per account), the largest: health asks after the worst of them."""
+    out: dict[str, float] = {}
+    for match in _SAMPLE.finditer(exposition):
+        value = float(match[2])
+        out[match[1]] = max(value, out.get(match[1], value))
+    return out
 
 
 def _admin_url(url: str) -> str:

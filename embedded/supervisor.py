@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from config.settings import Settings
 from embedded import process, state
-from embedded.components import Component, ComponentError, all_components
+from embedded.components import Component, ComponentError
+from embedded.platform_processes import all_components
 from embedded.state import ComponentRecord, PlatformState
 
 HEALTH_TIMEOUT_S = 90.0
@@ -81,7 +82,7 @@ async def _probe(comp: Component, current: PlatformState) -> ComponentStatus:
     if record is None:
         return ComponentStatus(comp.name, "-", None, "down: not started", False)
     address = comp.display_address(record.url)
-    if not process.is_running(record.pid, record.marker):
+    if record.pid is None or not process.is_running(record.pid, record.marker):
         return ComponentStatus(
             comp.name, address, record.pid, f"down: process {record.pid} is not running", False
         )
@@ -94,7 +95,7 @@ async def _probe(comp: Component, current: PlatformState) -> ComponentStatus:
         return ComponentStatus(comp.name, address, record.pid, verdict, False)
     said: str | None = None
     with contextlib.suppress(TimeoutError):  # it answered its check: the rest waits
-        said = await asyncio.wait_for(comp.health(record.url), PROBE_TIMEOUT_S)
+        said = await asyncio.wait_for(comp.health(record.url, record.pid), PROBE_TIMEOUT_S)
     verdict = said or "up"
     return ComponentStatus(comp.name, address, record.pid, verdict, False)
 

@@ -191,6 +191,7 @@ class Engine:
             stop_loss=rounded(instrument, intent.stop_loss),
             take_profit=rounded(instrument, intent.take_profit),
             decide=self.route == "decision",
+            expires_ns=bar.end_ts + bar.timeframe.nanos,
         )
 
     def intent_rejected(self, strategy_name: str) -> bool:

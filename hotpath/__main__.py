@@ -38,7 +38,7 @@ from adapters.redis.command_log import RedisCommandLog
 from adapters.redis.event_bus import RedisStreamBus
 from config.logs import configure_logging
 from config.settings import Settings
-from domain.clock import parse_instant
+from domain.clock import WallClock, parse_instant
 from domain.instruments import Instrument, standard
 from domain.market import QuoteTick
 from domain.messages import SessionStarted, events_stream
@@ -54,7 +54,7 @@ from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
 from hotpath.journal import JournaledPaperBroker, PaperJournal
 from hotpath.metrics import HotpathMetrics
 from hotpath.mt5_venue import Mt5Venue
-from hotpath.process import DataClock, HotPath, WallClock
+from hotpath.process import DataClock, HotPath
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
 from hotpath.switches import StrategySwitches

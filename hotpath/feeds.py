@@ -21,6 +21,11 @@ Batch = list[QuoteTick]
 
 
 class Feed(Protocol):
+    # True where ticks come every few seconds for as long as the feed runs, so that silence
+    # means the feed is stuck (the synthetic market); False where a market may be quiet for
+    # hours and silence says nothing (a venue over the weekend, a replay that has ended).
+    continuous: bool
+
     def batches(self) -> AsyncIterator[Batch]: ...
 
 
@@ -30,6 +35,8 @@ class SyntheticFeed:
     Returns are drawn around a GARCH(1,1)-like variance, so quiet and busy stretches
     alternate as in real FX; spreads widen with volatility.
     """
+
+    continuous = True
 
     def __init__(
         self,
@@ -79,6 +86,8 @@ class SyntheticFeed:
 class ReplayFeed:
     """Stored ticks of one symbol between two instants, as fast as possible or paced."""
 
+    continuous = False
+
     def __init__(
         self,
         store: MarketDataStore,
@@ -118,6 +127,8 @@ class Mt5Feed:
     """Polls MT5 for the ticks since the last one seen (copy_ticks_from), per symbol."""
 
     COPY_TICKS_INFO = 1  # bid/ask changes only
+
+    continuous = False  # markets close
 
     def __init__(self, mt5: Any, symbols: Sequence[str], poll_seconds: float = 0.05) -> None:
         self._mt5 = mt5

@@ -78,4 +78,22 @@ class HotpathMetrics:
             ["account"],
             registry=r,
         ).labels(**labels)
+        self.feed_tick_age = Gauge(
+            "aitp_feed_tick_age_seconds",
+            "Seconds since the feed's last tick (0 before the first)",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
+        self.feed_continuous = Gauge(
+            "aitp_feed_continuous",
+            "1 where the feed ticks every few seconds while it runs, so that silence is a fault",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
+        self.publisher_flush_age = Gauge(
+            "aitp_publisher_flush_age_seconds",
+            "Seconds since the publisher last emptied the outbox or delivered a batch",
+            ["account"],
+            registry=r,
+        ).labels(**labels)
         self.account = account

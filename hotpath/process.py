@@ -8,7 +8,7 @@ import logging
 import time
 from collections import Counter as Tally
 
-from domain.clock import Clock
+from domain.clock import Clock, WallClock
 from engine.core import Engine
 from hotpath.commands import CommandConsumer
 from hotpath.feeds import Feed
@@ -18,13 +18,6 @@ from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
 
 log = logging.getLogger("aitp.hotpath")
-
-
-class WallClock:
-    """The system's time, for live feeds."""
-
-    def now_ns(self) -> int:
-        return time.time_ns()
 
 
 class DataClock:
@@ -55,14 +48,23 @@ class HotPath:
         self.feed = feed
         self.publisher = publisher
         self.consumer = consumer
-        if metrics is not None and consumer is not None:
+        self.last_tick: float | None = None  # monotonic, of the last batch from the feed
+        if metrics is not None:
             # computed when scraped (the metrics server has a thread of its own), so a loop
             # that hangs shows as an age that grows, not as the last value it set
-            metrics.commands_read_age.set_function(lambda: consumer.read_age_s())
+            if consumer is not None:
+                metrics.commands_read_age.set_function(lambda: consumer.read_age_s())
+            metrics.publisher_flush_age.set_function(publisher.flush_age_s)
+            metrics.feed_tick_age.set_function(self.tick_age_s)
+            metrics.feed_continuous.set(1 if feed.continuous else 0)
         self.recorder = recorder
         self.metrics = metrics
         if recorder is not None:
             publisher.on_event = recorder.event
+
+    def tick_age_s(self) -> float:
+        """Seconds since the feed's last batch (0 before the first)."""
+        return 0.0 if self.last_tick is None else time.monotonic() - self.last_tick
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.publisher.run(stop), name="publisher")]
@@ -83,6 +85,7 @@ class HotPath:
         engine, recorder, metrics = self.engine, self.recorder, self.metrics
         on_tick = engine.on_tick
         async for batch in self.feed.batches():
+            self.last_tick = time.monotonic()
             started = time.perf_counter()
             for tick in batch:
                 on_tick(tick)

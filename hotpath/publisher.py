@@ -38,6 +38,7 @@ class Publisher:
         self.published = 0
         self.failures = 0
         self.bus_down_since: float | None = None
+        self.last_flush = time.monotonic()  # of the last flush that answered
         # envelope ids: unique across restarts of the process, in order within one
         self._id_prefix = f"{os.getpid():x}.{time.time_ns():x}"
         self._seq = 0
@@ -59,7 +60,12 @@ class Publisher:
             raise
         finally:
             self.published += done
+        self.last_flush = time.monotonic()
         return done
+
+    def flush_age_s(self) -> float:
+        """Seconds since a flush last answered: it runs at least every 50 ms while well."""
+        return time.monotonic() - self.last_flush
 
     async def run(self, stop: asyncio.Event) -> None:
         ready = asyncio.Event()

@@ -15,7 +15,8 @@ class TcpProxy:
         self.port = 0
 
     async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        """Listen: on a free port the first time, on the same one after a `cut`."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -124,7 +124,13 @@ async def trading_stack(
     await book.ensure_account(account, tenant, deposit=Decimal(100_000))
     await PostgresInstruments(pool).record(instruments.values())
     bridge = Bridge(
-        bus, client, [account], "bridge-1", task_queue=task_queue, reconcile_s=reconcile_s
+        bus,
+        client,
+        [account],
+        "bridge-1",
+        task_queue=task_queue,
+        reconcile_s=reconcile_s,
+        clock=clock,
     )
     link = BusHotpathLink(bus, replies)
     graph = PostgresGraphStore(pool)

@@ -8,7 +8,10 @@ is away, a fill reaches its owner. A fill that
 no order workflow owns (a bracket leg, the kill switch's flattening, a strategy's own order on
 the direct route, the broker's own deal) goes to the account's books workflow, started on
 demand; so does the hot path's start, which asks for a comparison with the venue. Decision
-candidates start decision workflows; a message nobody can read goes to the dead-letter stream.
+candidates start decision workflows, unless the next bar has closed since (Temporal was away
+too long for the decision to mean anything): such a candidate is dropped, counted, and its
+strategy told, as if the decision had said no. A message nobody can read goes to the
+dead-letter stream.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 from typing import Literal
 
 from temporalio.client import Client
@@ -25,9 +29,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.background import Outage
+from domain.clock import Clock, WallClock
 from domain.messages import (
     DecisionCandidate,
     FillReported,
+    IntentRejected,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -35,7 +41,9 @@ from domain.messages import (
     OrderRejected,
     SessionStarted,
     UnreadableMessageError,
+    commands_stream,
     decode,
+    encode,
     events_stream,
 )
 from domain.ports import BusMessage, DeliveryPolicy, EventBus
@@ -54,6 +62,8 @@ RETRY: Delivery = "retry"  # Temporal did not take it: leave the entry pending
 # A signal takes milliseconds; ten seconds without an acknowledgement means the bridge that
 # read the event died or Temporal turned it away. Unreadable events are dead-lettered at once.
 EVENTS_DELIVERY = DeliveryPolicy(ack_wait_ms=10_000, max_deliveries=None)
+# A stalled Temporal answers nothing: a call waits this long, then counts as not taken.
+RPC_TIMEOUT = timedelta(seconds=5)
 
 
 class Bridge:
@@ -66,6 +76,7 @@ class Bridge:
         delivery: DeliveryPolicy = EVENTS_DELIVERY,
         task_queue: str = TRADING,
         reconcile_s: float = 5.0,
+        clock: Clock | None = None,
     ) -> None:
         self.bus = bus
         self.client = client
@@ -80,8 +91,13 @@ class Bridge:
         self.unreadable = 0
         self.booked = 0  # fills handed to the account's books workflow
         self.reconcile_s = reconcile_s
+        self.clock = clock or WallClock()  # the accounts' clock, which candidates expire on
+        self.expired = 0  # candidates dropped because their bar had passed
         self.outage = Outage("event bus", log)
         self.last_read: float | None = None  # monotonic, of the last pass over every stream
+        self.started = time.monotonic()
+        self.held_back = 0  # passes cut short because Temporal did not take a delivery
+        self.temporal_refusing = False  # the last delivery Temporal was asked for failed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until stopped. A bus that is away is waited out with bounded back-off;
@@ -96,7 +112,11 @@ class Bridge:
                         await self._books(account, "reconcile")  # checked from now on
                         started.add(account)
                     for message in await self.bus.consume(stream, GROUP, self.consumer, 200, 50):
-                        await self.deliver(account, stream, message)
+                        if not await self.deliver(account, stream, message):
+                            # Temporal did not take it: what follows waits behind it, so the
+                            # account's events still arrive in order once it is back
+                            self.held_back += 1
+                            break
                 self.last_read = time.monotonic()
                 self.outage.back()
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
@@ -104,14 +124,20 @@ class Bridge:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.outage.went(exc))
 
-    async def deliver(self, account: str, stream: str, message: BusMessage) -> None:
+    def read_age_s(self) -> float:
+        """Seconds since the last pass over every stream (since the start before the first)."""
+        return time.monotonic() - (self.last_read or self.started)
+
+    async def deliver(self, account: str, stream: str, message: BusMessage) -> bool:
+        """True once the message is acknowledged; False where Temporal did not take it (it
+        stays unacknowledged and comes back past the group's deadline)."""
         try:
             event = decode(message.fields).message
         except UnreadableMessageError as exc:
             self.unreadable += 1
             log.error("unreadable event %s on %s dead-lettered: %s", message.id, stream, exc)
             await self.bus.dead_letter(stream, GROUP, message, str(exc))
-            return
+            return True
         done = True
         if isinstance(event, FillReported):
             sent = await self._signal(event.client_order_id, OrderEvent.of(event))
@@ -124,11 +150,22 @@ class Bridge:
             done = await self._decide(event)
         elif isinstance(event, SessionStarted):  # a hot path came up: compare the books now
             done = await self._books(account, "reconcile")
+        self.temporal_refusing = not done
         if done:  # not acknowledged otherwise: it stays pending and is delivered again
             await self.bus.ack(stream, GROUP, [message.id])
+        return done
 
     async def _decide(self, candidate: DecisionCandidate) -> bool:
         request = DecisionRequest.of(candidate)
+        if candidate.expires_ns and self.clock.now_ns() > candidate.expires_ns:
+            self.expired += 1
+            log.warning("decision %s expired before it could start: dropped", request.workflow_id)
+            # the strategy waits for this decision: it hears no, as from a decision that said so
+            release = IntentRejected(strategy=candidate.strategy)
+            command_id = f"expired-{request.workflow_id}"
+            stream = commands_stream(candidate.account)
+            await self.bus.publish(stream, encode(release, command_id, self.clock.now_ns()))
+            return True
         try:
             await self.client.start_workflow(
                 DECISION_WORKFLOW,
@@ -137,6 +174,7 @@ class Bridge:
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=request.summary,
+                rpc_timeout=RPC_TIMEOUT,
             )
         except WorkflowAlreadyStartedError:
             self.duplicates += 1  # the same candidate again: decided once already
@@ -150,7 +188,7 @@ class Bridge:
     async def _signal(self, client_order_id: str, event: OrderEvent) -> Delivery:
         try:
             handle = self.client.get_workflow_handle(order_workflow_id(client_order_id))
-            await handle.signal("event", event)
+            await handle.signal("event", event, rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 self.unowned += 1  # no workflow owns this order (or it already finished)
@@ -171,6 +209,7 @@ class Bridge:
                 start_signal=signal,
                 start_signal_args=list(args),
                 static_summary=f"books of {account}",
+                rpc_timeout=RPC_TIMEOUT,
             )
         except RPCError as exc:
             log.warning("books of %s not signalled (%s), will retry: %s", account, signal, exc)
@@ -179,15 +218,18 @@ class Bridge:
         return True
 
 
-async def _serve(accounts: list[str]) -> None:
+async def _serve(accounts: list[str], metrics_port: int) -> None:
     import os
     import signal
+
+    from prometheus_client import start_http_server
 
     from adapters.redis.event_bus import RedisStreamBus
     from config.logs import configure_logging
     from config.settings import Settings
     from embedded.endpoints import redis_url, temporal_address
     from temporal.client import connect
+    from workers.bridge_metrics import bridge_registry
 
     configure_logging()
     settings = Settings()
@@ -195,6 +237,8 @@ async def _serve(accounts: list[str]) -> None:
     bridge = Bridge(
         RedisStreamBus.from_url(redis_url(settings)), client, accounts, f"bridge-{os.getpid()}"
     )
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=bridge_registry(bridge))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -209,8 +253,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m workers.bridge")
     parser.add_argument("--accounts", default="demo", help="comma-separated account ids")
+    parser.add_argument("--metrics-port", type=int, default=0, help="0: no metrics endpoint")
     args = parser.parse_args(argv)
-    asyncio.run(_serve([a.strip() for a in args.accounts.split(",") if a.strip()]))
+    accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+    asyncio.run(_serve(accounts, args.metrics_port))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -91,6 +92,8 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "some-order" not in text
     assert "aitp_api_request_seconds_bucket" in text
     assert "aitp_api_ws_clients 0.0" in text
+    assert "aitp_api_ws_down 0.0" in text  # what `aitp up` judges the API's fan-out by
+    assert re.search(r"^aitp_api_ws_read_age_seconds \d", text, re.MULTILINE), text
 
 
 async def test_a_burst_beyond_every_pool_is_served_without_a_server_error(

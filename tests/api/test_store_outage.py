@@ -4,6 +4,7 @@ again by itself once the store is back. The API here runs on a Redis of its own,
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -11,13 +12,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from adapters.redis.connection import connect as connect_redis
 from api.app import create_app
 from api.problems import PROBLEM
+from api.streams import Fanout
 from config.settings import RedisSettings, TemporalSettings
+from domain.messages import OrderAccepted, encode, events_stream
 from temporal.client import connect
 from tests.api.conftest import bearer, serve, settings_for
 from tests.conftest import RunningPlatform
-from tests.private_redis import PrivateRedis
+from tests.private_redis import PrivateRedis, until_async
 from tests.tcp_proxy import TcpProxy
 from tests.trading_stack import Stack
 
@@ -80,3 +84,38 @@ async def test_an_order_placed_while_temporal_is_away_is_refused_not_remembered(
         placed = await client.post("/v1/orders", json=order, headers=headers)
         assert placed.status_code in (201, 202), placed.text
         assert "Idempotent-Replayed" not in placed.headers  # the first placing, truly
+
+
+async def test_the_websocket_fanout_waits_out_a_stalled_redis_and_resumes_where_it_stopped(
+    private_redis: PrivateRedis,
+) -> None:
+    account, tenant = f"ws-{uuid.uuid4().hex[:6]}", uuid.uuid4()
+
+    async def accounts() -> dict[str, uuid.UUID]:
+        return {account: tenant}
+
+    fanout = Fanout(connect_redis(private_redis.url), accounts, block_ms=100)
+    sub = fanout.join(tenant, lambda: None)
+    fanout.subscribe(sub, ["orders"])
+    writer = connect_redis(private_redis.url)
+    fanout.start()
+
+    async def frame() -> str:
+        return await asyncio.wait_for(sub.queue.get(), 30)
+
+    try:
+        await until_async(lambda: events_stream(account) in fanout.following, "the fan-out")
+        await writer.xadd(events_stream(account), encode(OrderAccepted(client_order_id="o-1")))
+        assert '"o-1"' in await frame()
+        private_redis.signal(signal.SIGSTOP)
+        try:
+            await until_async(lambda: fanout.outage.since is not None, "the fan-out to notice")
+        finally:
+            private_redis.signal(signal.SIGCONT)
+        # written before the fan-out reads again: its cursor finds it all the same
+        await writer.xadd(events_stream(account), encode(OrderAccepted(client_order_id="o-2")))
+        assert '"o-2"' in await frame()
+        assert (fanout.outage.since, fanout.outage.count) == (None, 1)
+    finally:
+        await fanout.stop()
+        await writer.aclose()

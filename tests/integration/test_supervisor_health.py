@@ -10,17 +10,34 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from config.settings import HealthSettings, Settings
 from embedded import state, supervisor
-from embedded.components import Component, ComponentError, HotpathComponent
+from embedded.components import Component, ComponentError
+from embedded.platform_processes import (
+    ApiComponent,
+    BridgeComponent,
+    HotpathComponent,
+    TradingWorkerComponent,
+)
 from embedded.process import ProcessSpec, free_port
+from hotpath.metrics import HotpathMetrics
+from tests.conftest import RunningPlatform
+from tests.waits import until
+from workers.bridge import Bridge
+from workers.bridge_metrics import bridge_registry
+from workflows.books import AccountBooksWorkflow
 
 
 class TinyServer(Component):
@@ -96,32 +113,128 @@ def metrics() -> Iterator[str]:
     server.shutdown()
 
 
-def gauges(down: float, read_age_s: float, backlogged: float = 0.0) -> str:
-    labels = '{account="demo"}'
-    lines = [
-        f"aitp_commands_down{labels} {down}",
-        f"aitp_commands_read_age_seconds{labels} {read_age_s}",
-        f"aitp_outbox_backlogged{labels} {backlogged}",
-    ]
-    return "\n".join(lines) + "\n"
+def hotpath_page(**values: float) -> str:
+    """The page the hot path serves, from its own metrics set to `values`."""
+    metrics = HotpathMetrics("demo")
+    for name, value in values.items():
+        getattr(metrics, name).set(value)
+    return generate_latest(metrics.registry).decode()
 
 
 @pytest.mark.parametrize(
-    ("text", "verdict"),
+    ("values", "verdict"),
     [
-        (gauges(0.0, 0.1), None),
-        (gauges(1.0, 42.0), "degraded: the command stream is unavailable; waiting for Redis"),
-        (gauges(0.0, 42.0), "stuck: no command read for 42s"),
+        ({"commands_read_age": 0.1, "feed_continuous": 1, "feed_tick_age": 0.2}, None),
         (
-            gauges(0.0, 0.1, 1.0),
+            {"commands_down": 1, "commands_read_age": 42},
+            "degraded: the command stream is unavailable; waiting for Redis",
+        ),
+        ({"commands_read_age": 42}, "stuck: no command read for 42s"),
+        (
+            {"outbox_backlogged": 1, "bus_down": 1},
             "degraded: events wait for the bus past their bound; new orders halt",
+        ),
+        (
+            {"bus_down": 1, "publisher_flush_age": 60},
+            "degraded: the event bus is unavailable; events wait in the outbox",
+        ),
+        ({"publisher_flush_age": 12}, "stuck: the publisher has not flushed for 12s"),
+        (
+            {"feed_continuous": 1, "feed_tick_age": 31},
+            "stuck: no tick for 31s from a feed that ticks continuously",
+        ),
+        ({"feed_continuous": 0, "feed_tick_age": 86_400}, None),  # a venue's weekend
+    ],
+)
+async def test_the_hot_path_is_judged_by_what_its_loops_do(
+    tmp_path: Path, metrics: str, values: dict[str, float], verdict: str | None
+) -> None:
+    Gauges.text = hotpath_page(**values)
+    hotpath = HotpathComponent(Settings(data_dir=tmp_path))
+    await hotpath.check(metrics)
+    assert await hotpath.health(metrics, os.getpid()) == verdict
+
+
+def bridge_page(read_age_s: float, bus_down: bool = False, refusing: bool = False) -> str:
+    """The page the bridge serves, from a bridge in the given state."""
+    bridge = Bridge(None, None, ["demo"], "bridge-t")  # type: ignore[arg-type]
+    bridge.last_read = time.monotonic() - read_age_s
+    if bus_down:
+        bridge.outage.went(ConnectionError("refused"))
+    bridge.temporal_refusing = refusing
+    return generate_latest(bridge_registry(bridge)).decode()
+
+
+@pytest.mark.parametrize(
+    ("page", "verdict"),
+    [
+        (lambda: bridge_page(0.05), None),
+        (
+            lambda: bridge_page(40, bus_down=True),
+            "degraded: the event bus is unavailable; waiting for Redis",
+        ),
+        (
+            lambda: bridge_page(0.05, refusing=True),
+            "degraded: Temporal does not take deliveries; events wait, in order",
+        ),
+        (lambda: bridge_page(40), "stuck: no event read for 40s"),
+    ],
+)
+async def test_the_bridge_is_judged_by_its_read_loop(
+    tmp_path: Path, metrics: str, page: Callable[[], str], verdict: str | None
+) -> None:
+    Gauges.text = page()
+    bridge = BridgeComponent(Settings(data_dir=tmp_path))
+    await bridge.check(metrics)
+    assert await bridge.health(metrics, os.getpid()) == verdict
+
+
+@pytest.mark.parametrize(
+    ("page", "verdict"),
+    [
+        ("aitp_api_ws_down 0.0\naitp_api_ws_read_age_seconds 0.4\n", None),
+        (
+            "aitp_api_ws_down 1.0\naitp_api_ws_read_age_seconds 30.0\n",
+            "degraded: the WebSocket fan-out waits for Redis; REST still answers",
+        ),
+        (
+            "aitp_api_ws_down 0.0\naitp_api_ws_read_age_seconds 30.0\n",
+            "stuck: the WebSocket fan-out has not read for 30s",
         ),
     ],
 )
-async def test_the_hot_path_is_judged_by_what_its_command_consumer_does(
-    tmp_path: Path, metrics: str, text: str, verdict: str | None
+async def test_the_api_is_judged_by_its_fanout(
+    tmp_path: Path, metrics: str, page: str, verdict: str | None
 ) -> None:
-    Gauges.text = f"# HELP aitp_commands_down 1 while the command stream cannot be read\n{text}"
-    hotpath = HotpathComponent(Settings(data_dir=tmp_path))
-    await hotpath.check(metrics)
-    assert await hotpath.health(metrics) == verdict
+    Gauges.text = page  # the names are held to the API's own page in tests/api/test_app.py
+    api = ApiComponent(Settings(data_dir=tmp_path))
+    assert await api.health(metrics.removesuffix("/metrics"), os.getpid()) == verdict
+
+
+class QueueWorker(TradingWorkerComponent):
+    """The trading worker's health, on a queue of the test's own polled from this process."""
+
+    queue = f"tq-health-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_worker_is_judged_by_its_own_polls_as_temporal_saw_them(
+    tmp_path: Path, platform: RunningPlatform
+) -> None:
+    client = await Client.connect(platform.temporal_address)
+    worker = Worker(client, task_queue=QueueWorker.queue, workflows=[AccountBooksWorkflow])
+    settings = Settings(data_dir=tmp_path)
+    component = QueueWorker(settings)
+    url = platform.temporal_address
+    async with worker:
+        await until(lambda: component.health(url, os.getpid()), lambda v: v is None, "polling")
+        await component.check(url)
+        other = await component.health(url, os.getpid() + 1)
+        assert other == f"stuck: process {os.getpid() + 1} does not poll {QueueWorker.queue}"
+        impatient = QueueWorker(
+            settings.model_copy(update={"health": HealthSettings(poll_idle_s=0.5)})
+        )
+        said = await until(
+            lambda: impatient.health(url, os.getpid()), lambda v: v is not None, "a poll 0.5 s old"
+        )
+        assert said is not None
+        assert said.startswith(f"stuck: process {os.getpid()} last polled {QueueWorker.queue}")
