@@ -3,7 +3,8 @@ broker, on one core; beside it the bare loop (the same feed into a no-op) in the
 
 The ticks are the shared EURUSD HistData file (9,500 real quotes) looped, each pass shifted
 forward in time, to at least 1M ticks. `exec` is one order's risk gate + paper broker +
-events, measured inside the engine.
+events, measured inside the engine. The outbox is the process's own: every event but quote
+samples written to its spool file as it is emitted.
 
     python -m bench.hotpath [--ticks 1000000]
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import tempfile
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +30,7 @@ from domain.paper import PaperBroker
 from domain.risk import RiskGate, RiskLimits
 from domain.strategies import MaCross, RsiReversion
 from engine.core import Engine
-from engine.outbox import Outbox
+from hotpath.spool import SpooledOutbox
 
 SYMBOL = "EURUSD"
 
@@ -79,7 +82,8 @@ def main() -> None:
         MaCross(SYMBOL, fast=10, slow=30, allow_short=True, volume=Decimal("0.1")),
         RsiReversion(SYMBOL, period=14, volume=Decimal("0.1")),
     ]
-    outbox = Outbox(capacity=10_000_000)
+    spool_dir = tempfile.TemporaryDirectory(prefix="aitp-bench-")
+    outbox = SpooledOutbox(Path(spool_dir.name) / "bench.outbox", capacity=10_000_000)
     engine = Engine(
         "bench",
         instruments,
@@ -98,9 +102,11 @@ def main() -> None:
         on_tick(QuoteTick(SYMBOL, ts_list[i], bid_list[i], ask_list[i]))
         per_tick[i] = clock() - t0
         if i % 50_000 == 0:
-            outbox.take(10_000_000)  # the publisher's share, off the tick loop
+            outbox.sent(outbox.take(10_000_000))  # the publisher's share, off the tick loop
     full_s = time.perf_counter() - started
     gc.enable()
+    outbox.close()
+    spool_dir.cleanup()
 
     execs = np.array(engine.stats.exec_ns, dtype=np.int64)
     figures: dict[str, float | int | str] = {

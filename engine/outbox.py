@@ -62,5 +62,9 @@ class Outbox:
     def back(self, batch: list[Event]) -> None:
         self._events.extendleft(reversed(batch))
 
+    def sent(self, batch: list[Event]) -> None:
+        """The bus took `batch`, the oldest taken. Nothing to do in memory; an outbox that
+        keeps its events on disk (`hotpath.spool`) records its progress here."""
+
     def __len__(self) -> int:
         return len(self._events)

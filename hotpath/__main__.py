@@ -47,7 +47,6 @@ from domain.risk import KILL_SWITCH, RiskGate, RiskLimits
 from domain.strategies import Strategy, StrategyError, create
 from domain.venue import Venue
 from engine.core import Engine
-from engine.outbox import Outbox
 from hotpath.books_check import WORKING, differences
 from hotpath.commands import CommandConsumer, CommandHandler
 from hotpath.feeds import Feed, Mt5Feed, ReplayFeed, SyntheticFeed
@@ -57,6 +56,7 @@ from hotpath.mt5_venue import Mt5Venue
 from hotpath.process import DataClock, HotPath
 from hotpath.publisher import Publisher
 from hotpath.recorder import MarketDataRecorder
+from hotpath.spool import SpooledOutbox
 from hotpath.switches import StrategySwitches
 
 DEMO_PRICES = {"EURUSD": 1.0850, "GBPUSD": 1.2650, "USDJPY": 149.50, "AUDUSD": 0.6550}
@@ -237,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     except Mt5UnavailableError as exc:
         log.error("cannot reach the broker", error=str(exc))
         return 2
+    # events a previous run could not deliver are queued before anything this one emits
+    outbox = SpooledOutbox(workdir / f"{args.account}.outbox")
     engine = Engine(
         args.account,
         instruments,
         strategies,
         venue,
         RiskGate(args.account, RiskLimits(**settings.risk.model_dump())),
-        Outbox(),
+        outbox,
         currency=opening.currency,
         balance=opening.balance,
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         broker=args.broker,
         orders=len(engine.orders),
         positions=len(engine.book.positions),
+        undelivered=outbox.restored,
     )
     try:
         feed = make_feed(args, settings, symbols)

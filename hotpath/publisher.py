@@ -60,6 +60,7 @@ class Publisher:
             raise
         finally:
             self.published += done
+            self.outbox.sent(events[:done])
         self.last_flush = time.monotonic()
         return done
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -23,15 +24,17 @@ from adapters.redis.event_bus import RedisStreamBus
 from adapters.redis.hotpath_link import BusHotpathLink
 from config.settings import TemporalSettings
 from domain.clock import ManualClock
-from domain.messages import FillReported, QueryPositions, encode, events_stream
+from domain.messages import FillReported, QueryPositions, decode, encode, events_stream
 from domain.orders import Side
 from domain.ports import BusUnavailableError
 from hotpath.commands import CommandConsumer, CommandHandler
 from temporal.books import books_workflow_id
 from temporal.client import connect
 from tests.conftest import RunningPlatform
+from tests.hotpath_client import hotpath_env, start_hotpath
 from tests.integration.test_hotpath_process import NOW, make_engine
 from tests.private_redis import PrivateRedis, until_async
+from tests.waits import until
 from workers.bridge import Bridge
 
 
@@ -129,3 +132,38 @@ async def test_the_bridge_delivers_again_after_a_stall(
         await task
         with contextlib.suppress(Exception):
             await client.get_workflow_handle(books_workflow_id(account)).terminate("test over")
+
+
+async def test_events_a_hot_path_could_not_deliver_before_it_was_killed_arrive_after_its_restart(
+    private_redis: PrivateRedis, bus: RedisStreamBus, tmp_path: Path
+) -> None:
+    account = f"sp-{uuid.uuid4().hex[:6]}"
+    env = hotpath_env(redis__url=private_redis.url, data_dir=str(tmp_path))
+    spool = tmp_path / "hotpath" / f"{account}.outbox"
+    private_redis.kill()  # the bus is away for the whole first run
+    first = await start_hotpath(env, "--account", account, "--symbols", "EURUSD")
+    try:
+        await until_async(
+            lambda: spool.exists() and b"session_started" in spool.read_bytes(), "the spool"
+        )
+    finally:
+        first.kill()  # kill -9: its outbox in memory is gone, the spool is not
+        await first.wait()
+    private_redis.start()
+    second = await start_hotpath(env, "--account", account, "--symbols", "EURUSD")
+    stream = events_stream(account)
+    try:
+
+        async def sessions() -> list[int]:
+            entries = await bus._redis.xrange(stream)
+            return [
+                decode(fields).message.ts  # type: ignore[union-attr]
+                for _, fields in entries
+                if fields[b"type"] == b"session_started"
+            ]
+
+        started = await until(sessions, lambda ts: len(ts) == 2, "both runs' starts delivered")
+        assert started[0] < started[1]  # the first run's, delivered first
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await second.wait()
