@@ -137,8 +137,9 @@ class DecisionCandidate(_Wire):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     decide: bool = True  # False: the hot path traded it itself (direct route); for screens only
-    # The decision is worth making until the next bar closes (ns, the account's clock): one
-    # that could not be made by then (Temporal away) is dropped and counted. 0: no limit.
+    # The decision is worth making until one bar after the candidate went out (ns, wall
+    # time): one that could not be started by then (Temporal away) is dropped and counted,
+    # its strategy released. 0: no limit (a replay, on the data's own time).
     expires_ns: int = 0
 
 
@@ -367,6 +368,7 @@ class QueryVenue(_Wire):
 class IntentRejected(_Wire):
     TYPE: ClassVar[str] = "intent_rejected"
     strategy: str
+    bar_ts: int = 0  # the candidate's bar: only its intent is released (0: whatever waits)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -80,10 +80,16 @@ class DeliveryPolicy:
     consumer each time cannot stop the others behind it.
     None delivers it for as long as it takes, for work that waits on another service (a fill
     must reach its workflow however long Temporal is away).
+
+    `exclusive`: one consumer reads the group at a time (an account's hot path, the bridge of
+    its shard). A consumer that (re)joins takes over at once everything the group holds
+    unacknowledged, oldest first and before anything new, so that a restart keeps the key's
+    order instead of waiting out the deadline behind newer messages.
     """
 
     ack_wait_ms: int = 30_000
     max_deliveries: int | None = 5
+    exclusive: bool = False
 
     def __post_init__(self) -> None:
         if self.ack_wait_ms < 1:
@@ -120,7 +126,8 @@ class EventBus(Protocol):
         self, stream: str, group: str, policy: DeliveryPolicy = DEFAULT_DELIVERY
     ) -> None:
         """Make the group if it is missing, reading from the stream's first message, and hold
-        it to `policy`. Harmless to repeat; a consumer calls it on every (re)start."""
+        it to `policy`. Harmless to repeat; a consumer calls it on every (re)start (with an
+        exclusive policy, that is when it takes over what the group holds)."""
         ...
 
     async def consume(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.bars import BarBuilder
+from domain.clock import Clock
 from domain.instruments import Instrument
 from domain.market import Bar, QuoteTick
 from domain.market_data import Timeframe
@@ -55,12 +56,17 @@ class Engine:
         measure: bool = False,
         quotes: dict[str, QuoteTick] | None = None,
         route: str = "direct",
+        deadline_clock: Clock | None = None,
     ) -> None:
         # "direct": intents become orders here; "decision": they go out as decision candidates
-        # and come back as orders from the decision workflow
+        # and come back as orders from the decision workflow. A candidate is worth deciding
+        # for one bar from when it goes out, on `deadline_clock` (the wall's in a live
+        # process, the clock the bridge reads); without one (a replay, on the data's own
+        # time) it carries no deadline.
         if route not in ROUTES:
             raise ValueError(f"route must be direct or decision, not {route!r}")
         self.route = route
+        self.deadline_clock = deadline_clock
         quotes = quotes if quotes is not None else {}
         self.state = EngineState(
             account=account,
@@ -168,7 +174,7 @@ class Engine:
             for intent in intents:
                 state.outbox.emit(self._candidate(bar, intent, snapshot, closes))
                 if self.route == "decision":
-                    state.awaiting[intent.strategy] = intent
+                    state.awaiting[intent.strategy] = (bar.ts, intent)
                 else:
                     self.desk.execute(intent, bar.end_ts)
 
@@ -191,16 +197,28 @@ class Engine:
             stop_loss=rounded(instrument, intent.stop_loss),
             take_profit=rounded(instrument, intent.take_profit),
             decide=self.route == "decision",
-            expires_ns=bar.end_ts + bar.timeframe.nanos,
+            expires_ns=(
+                0
+                if self.deadline_clock is None
+                else self.deadline_clock.now_ns() + bar.timeframe.nanos
+            ),
         )
 
-    def intent_rejected(self, strategy_name: str) -> bool:
-        """The decision said no: the strategy stops waiting for a fill."""
-        intent = self.state.awaiting.pop(strategy_name, None)
+    def _deadline(self, bar: Bar) -> int:
+        """One bar from now on the deadline clock; 0 (none) without one."""
+        clock = self.deadline_clock
+        return 0 if clock is None else clock.now_ns() + bar.timeframe.nanos
+
+    def intent_rejected(self, strategy_name: str, bar_ts: int = 0) -> bool:
+        """The decision said no, or came too late: the strategy stops waiting for a fill. With
+        `bar_ts`, only if what it waits for is that bar's intent: a late answer about an
+        older bar must not free the intent a newer decision is still deciding."""
+        waiting = self.state.awaiting.get(strategy_name)
         owner = self.state.strategy(strategy_name)
-        if intent is None or owner is None:
+        if waiting is None or owner is None or (bar_ts and waiting[0] != bar_ts):
             return False
-        owner.on_reject(intent)
+        del self.state.awaiting[strategy_name]
+        owner.on_reject(waiting[1])
         return True
 
     # --- orders, the kill switch and recovery: each in its own part ---------------------

@@ -48,7 +48,8 @@ class EngineState:
     fills: dict[str, list[FillReported]] = field(default_factory=dict)
     owner: dict[str, Strategy] = field(default_factory=dict)  # client order id -> its strategy
     intents: dict[str, OrderIntent] = field(default_factory=dict)  # client order id -> intent
-    awaiting: dict[str, OrderIntent] = field(default_factory=dict)  # strategy -> out to decide
+    # strategy -> (its bar's ts, the intent) out to decide
+    awaiting: dict[str, tuple[int, OrderIntent]] = field(default_factory=dict)
     day: DailyPnl = field(default_factory=DailyPnl)
     by_symbol: dict[str, list[Strategy]] = field(init=False)
     enabled: dict[str, bool] = field(init=False)

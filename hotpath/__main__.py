@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         id_prefix=f"{args.account[:6]}{int(time.time()) % 1_000_000:06d}",
         quotes=quotes,
         route=args.route,
+        # decisions expire on the wall's time, which the bridge reads; a replay's has none
+        deadline_clock=None if args.feed == "replay" else WallClock(),
     )
     recover(engine)
     switches = StrategySwitches(workdir / f"{args.account}.strategies.json")

@@ -53,9 +53,10 @@ from hotpath.switches import StrategySwitches
 
 log = logging.getLogger("aitp.hotpath.commands")
 GROUP = "hotpath"
-# A command is answered in about a millisecond and its reply kept by id, so a short deadline
-# costs nothing twice and brings back quickly what a crashed hot path had read.
-COMMANDS_DELIVERY = DeliveryPolicy(ack_wait_ms=2_000, max_deliveries=5)
+# One hot path reads an account's commands: on its (re)start it takes over at once, oldest
+# first, what its predecessor read and did not answer, so a cancel never overtakes the submit
+# before it. A command is answered in about a millisecond and its reply kept by id.
+COMMANDS_DELIVERY = DeliveryPolicy(ack_wait_ms=2_000, max_deliveries=5, exclusive=True)
 # questions that change nothing: their replies are kept long enough to be read, no longer
 READS = (QueryVenue, QueryPositions, QueryBalance, QueryOrder, ListStrategies)
 READ_REPLY_TTL_S = 300
@@ -177,7 +178,7 @@ class CommandHandler:
         }
 
     def _intent_rejected(self, command: IntentRejected, now: int) -> dict[str, Any]:
-        return {"freed": self.engine.intent_rejected(command.strategy)}
+        return {"freed": self.engine.intent_rejected(command.strategy, command.bar_ts)}
 
     def _kill(self, command: Kill, now: int) -> dict[str, Any]:
         return self.engine.kill(command.flatten, now)

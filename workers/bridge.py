@@ -1,10 +1,13 @@
 """The bridge: hot-path events in, workflow signals out, acknowledged only once delivered.
 
 It reads each account's event stream in a consumer group. An order event becomes a signal to
-`order-{client_order_id}`; the entry is acknowledged only after Temporal accepted the signal,
-so what a dead bridge, or one Temporal turned away, left unacknowledged is delivered again
-after `EVENTS_DELIVERY`'s deadline, and never dead-lettered for waiting: however long Temporal
-is away, a fill reaches its owner. A fill that
+`order-{client_order_id}`; the entry is acknowledged only after Temporal accepted the signal.
+An event Temporal does not take is held, with every later one of its account, and offered
+again with back-off before anything newer is read: an account's events reach their workflows
+in the order the hot path emitted them (a cancellation never overtakes the fill before it),
+however long Temporal is away. A bridge that (re)starts takes over at once what its group
+holds unacknowledged, oldest first (`EVENTS_DELIVERY` is exclusive); nothing is dead-lettered
+for waiting. A fill that
 no order workflow owns (a bracket leg, the kill switch's flattening, a strategy's own order on
 the direct route, the broker's own deal) goes to the account's books workflow, started on
 demand; so does the hot path's start, which asks for a comparison with the venue. Decision
@@ -59,9 +62,10 @@ Delivery = Literal["signalled", "unowned", "retry"]
 SIGNALLED: Delivery = "signalled"
 UNOWNED: Delivery = "unowned"  # no workflow owns the order, or it has finished
 RETRY: Delivery = "retry"  # Temporal did not take it: leave the entry pending
-# A signal takes milliseconds; ten seconds without an acknowledgement means the bridge that
-# read the event died or Temporal turned it away. Unreadable events are dead-lettered at once.
-EVENTS_DELIVERY = DeliveryPolicy(ack_wait_ms=10_000, max_deliveries=None)
+# One bridge reads an account's events at a time. A signal takes milliseconds; ten seconds
+# without an acknowledgement means the bridge that read the event is gone. Unreadable events
+# are dead-lettered at once; the others wait for Temporal as long as it takes.
+EVENTS_DELIVERY = DeliveryPolicy(ack_wait_ms=10_000, max_deliveries=None, exclusive=True)
 # A stalled Temporal answers nothing: a call waits this long, then counts as not taken.
 RPC_TIMEOUT = timedelta(seconds=5)
 
@@ -91,32 +95,36 @@ class Bridge:
         self.unreadable = 0
         self.booked = 0  # fills handed to the account's books workflow
         self.reconcile_s = reconcile_s
-        self.clock = clock or WallClock()  # the accounts' clock, which candidates expire on
-        self.expired = 0  # candidates dropped because their bar had passed
+        self.clock = clock or WallClock()  # the wall's: candidates' deadlines are set on it
+        self.expired = 0  # candidates dropped because their deadline had passed
         self.outage = Outage("event bus", log)
-        self.last_read: float | None = None  # monotonic, of the last pass over every stream
+        self.temporal = Outage("Temporal, for the bridge's deliveries", log)
+        self.last_read: float | None = None  # monotonic, of the last sign of progress
         self.started = time.monotonic()
-        self.held_back = 0  # passes cut short because Temporal did not take a delivery
-        self.temporal_refusing = False  # the last delivery Temporal was asked for failed
+        self.held_back = 0  # times an account's events were held behind one Temporal refused
+        self._held: dict[str, list[BusMessage]] = {}  # account -> refused event and later ones
+        self._retry_at: dict[str, float] = {}  # account -> when to offer them again
+        self._wait_s = 0.0  # the back-off Temporal's last refusal asked for
+
+    @property
+    def temporal_refusing(self) -> bool:
+        """Temporal did not take the last delivery asked of it, and has taken none since."""
+        return self.temporal.since is not None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until stopped. A bus that is away is waited out with bounded back-off;
-        what was read but not acknowledged when it went is delivered again when it is back."""
+        what was read but not acknowledged when it went is taken over when it is back."""
         started: set[str] = set()
         while not stop.is_set():
             try:
                 for account in self.accounts:
                     stream = events_stream(account)
                     if account not in started:
+                        self._held.pop(account, None)  # taken over again, in order, below
                         await self.bus.ensure_group(stream, GROUP, self.delivery)
                         await self._books(account, "reconcile")  # checked from now on
                         started.add(account)
-                    for message in await self.bus.consume(stream, GROUP, self.consumer, 200, 50):
-                        if not await self.deliver(account, stream, message):
-                            # Temporal did not take it: what follows waits behind it, so the
-                            # account's events still arrive in order once it is back
-                            self.held_back += 1
-                            break
+                    await self._pass(account, stream)
                 self.last_read = time.monotonic()
                 self.outage.back()
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
@@ -124,13 +132,30 @@ class Bridge:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.outage.went(exc))
 
+    async def _pass(self, account: str, stream: str) -> None:
+        """Offer the account's held events again when their back-off is up, else read on."""
+        messages = self._held.pop(account, None)
+        if messages is not None and time.monotonic() < self._retry_at[account]:
+            self._held[account] = messages
+            return
+        if messages is None:
+            messages = await self.bus.consume(stream, GROUP, self.consumer, 200, 50)
+        for i, message in enumerate(messages):
+            if not await self.deliver(account, stream, message):
+                self._held[account] = messages[i:]
+                self._retry_at[account] = time.monotonic() + self._wait_s
+                self.held_back += 1
+                return
+            self.last_read = time.monotonic()
+
     def read_age_s(self) -> float:
-        """Seconds since the last pass over every stream (since the start before the first)."""
+        """Seconds since the last sign of progress: a pass over every stream or an event
+        delivered (since the start before the first)."""
         return time.monotonic() - (self.last_read or self.started)
 
     async def deliver(self, account: str, stream: str, message: BusMessage) -> bool:
         """True once the message is acknowledged; False where Temporal did not take it (it
-        stays unacknowledged and comes back past the group's deadline)."""
+        stays unacknowledged: the caller holds it and offers it again)."""
         try:
             event = decode(message.fields).message
         except UnreadableMessageError as exc:
@@ -150,7 +175,6 @@ class Bridge:
             done = await self._decide(event)
         elif isinstance(event, SessionStarted):  # a hot path came up: compare the books now
             done = await self._books(account, "reconcile")
-        self.temporal_refusing = not done
         if done:  # not acknowledged otherwise: it stays pending and is delivered again
             await self.bus.ack(stream, GROUP, [message.id])
         return done
@@ -158,14 +182,7 @@ class Bridge:
     async def _decide(self, candidate: DecisionCandidate) -> bool:
         request = DecisionRequest.of(candidate)
         if candidate.expires_ns and self.clock.now_ns() > candidate.expires_ns:
-            self.expired += 1
-            log.warning("decision %s expired before it could start: dropped", request.workflow_id)
-            # the strategy waits for this decision: it hears no, as from a decision that said so
-            release = IntentRejected(strategy=candidate.strategy)
-            command_id = f"expired-{request.workflow_id}"
-            stream = commands_stream(candidate.account)
-            await self.bus.publish(stream, encode(release, command_id, self.clock.now_ns()))
-            return True
+            return await self._expire(candidate, request)
         try:
             await self.client.start_workflow(
                 DECISION_WORKFLOW,
@@ -178,12 +195,41 @@ class Bridge:
             )
         except WorkflowAlreadyStartedError:
             self.duplicates += 1  # the same candidate again: decided once already
-            return True
+            return self._taken()
         except RPCError as exc:
             log.warning("decision %s not started, will retry: %s", request.workflow_id, exc)
-            return False
+            return self._refused(exc)
         self.decisions += 1
+        return self._taken()
+
+    async def _expire(self, candidate: DecisionCandidate, request: DecisionRequest) -> bool:
+        """Past its deadline: dropped, unless its decision started before (a redelivery whose
+        acknowledgement was lost), and the strategy waiting for it told no."""
+        try:
+            await self.client.get_workflow_handle(request.workflow_id).describe(
+                rpc_timeout=RPC_TIMEOUT
+            )
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                return self._refused(exc)
+        else:
+            self.duplicates += 1  # decided (or deciding) already: it answers for itself
+            return self._taken()
+        self.expired += 1
+        log.warning("decision %s expired before it could start: dropped", request.workflow_id)
+        release = IntentRejected(strategy=candidate.strategy, bar_ts=candidate.bar_ts)
+        command_id = f"expired-{request.workflow_id}"
+        stream = commands_stream(candidate.account)
+        await self.bus.publish(stream, encode(release, command_id, self.clock.now_ns()))
+        return self._taken()
+
+    def _taken(self) -> bool:
+        self.temporal.back()
         return True
+
+    def _refused(self, exc: BaseException) -> bool:
+        self._wait_s = self.temporal.went(exc)
+        return False
 
     async def _signal(self, client_order_id: str, event: OrderEvent) -> Delivery:
         try:
@@ -192,10 +238,13 @@ class Bridge:
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 self.unowned += 1  # no workflow owns this order (or it already finished)
+                self._taken()
                 return UNOWNED
             log.warning("signal to %s failed, will retry: %s", client_order_id, exc)
+            self._refused(exc)
             return RETRY
         self.signalled += 1
+        self._taken()
         return SIGNALLED
 
     async def _books(self, account: str, signal: str, *args: FillRecord) -> bool:
@@ -213,9 +262,9 @@ class Bridge:
             )
         except RPCError as exc:
             log.warning("books of %s not signalled (%s), will retry: %s", account, signal, exc)
-            return False
+            return self._refused(exc)
         self.booked += signal == "fill"
-        return True
+        return self._taken()
 
 
 async def _serve(accounts: list[str], metrics_port: int) -> None:

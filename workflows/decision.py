@@ -146,7 +146,7 @@ class AIDecisionWorkflow:
         command = HotpathCommand.of(
             r.account,
             f"rejected-{workflow.info().workflow_id}",
-            IntentRejected(strategy=r.strategy),
+            IntentRejected(strategy=r.strategy, bar_ts=r.bar_ts),
         )
         await ask_hotpath(command, local=False)
 

@@ -6,13 +6,17 @@ own, so the group's `DeliveryPolicy` is kept here and enforced on read: before n
 `consume` claims (XAUTOCLAIM) the group's entries idle past `ack_wait_ms`, whoever held them,
 and moves to the dead-letter stream, in one transaction with their acknowledgement, those
 already delivered `max_deliveries` times. The claim is looked for at most every half deadline
-(and at once after `ensure_group`, a consumer's (re)start), not on every read. Streams are
-capped (`MAXLEN ~`) so a stalled consumer cannot exhaust memory; the cap is generous and
-trimming is approximate because exact trimming costs on every write.
+(at most a second), its cursor carried from one look to the next. After `ensure_group` with
+an exclusive policy the first reads take over every pending entry at once, oldest first.
+Streams are capped (`MAXLEN ~`) so a stalled consumer cannot exhaust memory; the cap is
+generous and trimming is approximate because exact trimming costs on every write. An entry
+trimmed while still unacknowledged cannot be delivered again: it is logged and counted
+(`trimmed_unacknowledged`), never silently forgotten.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +29,7 @@ from domain.messages import dead_letter_stream
 from domain.ports import DEFAULT_DELIVERY, BusMessage, DeliveryPolicy
 
 DEFAULT_MAXLEN = 1_000_000
+log = logging.getLogger("aitp.bus")
 
 
 class RedisStreamBus:
@@ -39,6 +44,9 @@ class RedisStreamBus:
         self._approximate = not exact_trim
         self._policies: dict[tuple[str, str], DeliveryPolicy] = {}
         self._next_claim: dict[tuple[str, str, str], float] = {}  # monotonic, per consumer
+        self._cursors: dict[tuple[str, str, str], str] = {}  # where the next look starts
+        self._taking_over: set[tuple[str, str, str]] = set()  # (stream, group, "") after a join
+        self.trimmed_unacknowledged = 0
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStreamBus:
@@ -61,6 +69,9 @@ class RedisStreamBus:
         self._policies[stream, group] = policy
         for key in [k for k in self._next_claim if k[:2] == (stream, group)]:
             del self._next_claim[key]  # a (re)start: what is overdue is claimed on the next read
+        if policy.exclusive:
+            self._taking_over.add((stream, group, ""))
+            self._cursors[stream, group, ""] = "0-0"
         # From the start of the stream: events published before the first consumer are kept.
         try:
             await self._redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -75,7 +86,13 @@ class RedisStreamBus:
         policy = self._policies.get((stream, group), DEFAULT_DELIVERY)
         # redis-py's reply types cover every RESP version at once; the shape is fixed here.
         try:
-            overdue = await self._overdue(stream, group, consumer, policy, count)
+            if (stream, group, "") in self._taking_over:
+                held = await self._claim(stream, group, consumer, policy, count, "", 0)
+                if (stream, group, "") in self._taking_over:
+                    return held  # more to take over before anything new
+                overdue = held
+            else:
+                overdue = await self._overdue(stream, group, consumer, policy, count)
             if len(overdue) >= count:
                 return overdue
             reply: Any = await self._redis.xreadgroup(
@@ -97,16 +114,51 @@ class RedisStreamBus:
     async def _overdue(
         self, stream: str, group: str, consumer: str, policy: DeliveryPolicy, count: int
     ) -> list[BusMessage]:
-        """The group's entries idle past the deadline, claimed for `consumer`; those delivered
-        too often go to the dead-letter stream instead."""
+        """The group's entries idle past the deadline, claimed for `consumer`."""
         now = time.monotonic()
         if now < self._next_claim.get((stream, group, consumer), 0.0):
             return []
         self._next_claim[stream, group, consumer] = now + min(policy.ack_wait_ms / 2000, 1.0)
-        claim: Any = await self._redis.xautoclaim(
-            stream, group, consumer, min_idle_time=policy.ack_wait_ms, start_id="0-0", count=count
+        return await self._claim(
+            stream, group, consumer, policy, count, consumer, policy.ack_wait_ms
         )
-        claimed = [(_text(eid), raw) for eid, raw in claim[1] if raw]  # deleted entries: raw None
+
+    async def _claim(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        policy: DeliveryPolicy,
+        count: int,
+        scan: str,
+        min_idle_ms: int,
+    ) -> list[BusMessage]:
+        """Claim for `consumer` up to `count` of the group's entries idle for `min_idle_ms`,
+        from where the scan named `scan` left off; those delivered too often go to the
+        dead-letter stream instead. A take-over ends when its scan has gone round."""
+        key = (stream, group, scan)
+        claim: Any = await self._redis.xautoclaim(
+            stream,
+            group,
+            consumer,
+            min_idle_time=min_idle_ms,
+            start_id=self._cursors.get(key, "0-0"),
+            count=count,
+        )
+        cursor = _text(claim[0])
+        self._cursors[key] = cursor
+        if cursor == "0-0":
+            self._taking_over.discard(key)
+        if len(claim) > 2 and claim[2]:
+            self.trimmed_unacknowledged += len(claim[2])
+            log.error(
+                "%d entries of %s trimmed before group %s acknowledged them: %s",
+                len(claim[2]),
+                stream,
+                group,
+                ", ".join(_text(eid) for eid in claim[2][:10]),
+            )
+        claimed = [(_text(eid), raw) for eid, raw in claim[1] if raw]
         if not claimed:
             return []
         pending: Any = await self._redis.xpending_range(

@@ -4,6 +4,7 @@ is not decided late but dropped, counted, and its strategy released."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -25,13 +26,13 @@ from domain.messages import (
     events_stream,
 )
 from domain.orders import Side
-from domain.ports import DeliveryPolicy
 from temporal.client import connect
 from temporal.decisions import DecisionRequest
+from temporal.orders import OrderEvent
 from tests.conftest import RunningPlatform
 from tests.tcp_proxy import TcpProxy
 from tests.waits import until
-from workers.bridge import GROUP, Bridge
+from workers.bridge import GROUP, RETRY, Bridge, Delivery
 
 NOW = 1_733_000_000 * 10**9
 MINUTE = 60 * 10**9
@@ -80,40 +81,72 @@ async def test_a_candidate_whose_next_bar_has_closed_is_dropped_and_its_strategy
     await client.get_workflow_handle(fresh_id).terminate("test over")
     [told] = await bus.consume(commands_stream(account), "hotpath", "hp", block_ms=100)
     envelope = decode(told.fields)
-    assert envelope.message == IntentRejected(strategy="ma_cross")  # the strategy waits no more
+    # the strategy waits no more for that bar's intent (and for no other)
+    assert envelope.message == IntentRejected(strategy="ma_cross", bar_ts=stale.bar_ts)
     assert envelope.id == f"expired-{DecisionRequest.of(stale).workflow_id}"
     assert await bus.pending(stream, GROUP) == 0
 
 
-async def test_what_temporal_does_not_take_waits_in_order_and_arrives_when_it_is_back(
+async def test_a_late_redelivery_of_a_candidate_already_decided_releases_nothing(
+    platform: RunningPlatform, bus: RedisStreamBus
+) -> None:
+    account = f"dup-{uuid.uuid4().hex[:6]}"
+    client = await connect(platform.temporal_address, TemporalSettings())
+    clock = ManualClock(NOW)
+    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}", clock=clock)
+    stream = events_stream(account)
+    await bus.ensure_group(stream, GROUP)
+    await bus.ensure_group(commands_stream(account), "hotpath")
+    made = candidate(account, NOW - MINUTE)
+    await bus.publish(stream, encode(made))
+    [first] = await bus.consume(stream, GROUP, "b", block_ms=100)
+    assert await bridge.deliver(account, stream, first)  # started in time...
+    clock.advance(5 * MINUTE)  # ...and delivered again (its acknowledgement lost) after
+    assert await bridge.deliver(account, stream, first)
+    assert (bridge.decisions, bridge.duplicates, bridge.expired) == (1, 1, 0)
+    assert await bus.consume(commands_stream(account), "hotpath", "hp", block_ms=100) == []
+    await client.get_workflow_handle(DecisionRequest.of(made).workflow_id).terminate("test over")
+
+
+class Recording(Bridge):
+    """The bridge, noting each order event Temporal took (or found no owner for), in order."""
+
+    taken: list[str]
+
+    async def _signal(self, client_order_id: str, event: OrderEvent) -> Delivery:
+        sent = await super()._signal(client_order_id, event)
+        if sent != RETRY:
+            self.taken.append(event.kind)
+        return sent
+
+
+async def test_what_temporal_does_not_take_holds_back_what_follows_until_it_is_back(
     platform: RunningPlatform, bus: RedisStreamBus
 ) -> None:
     account = f"ref-{uuid.uuid4().hex[:6]}"
     host, port = platform.temporal_address.rsplit(":", 1)
     proxy = await TcpProxy(host, int(port)).start()
     client = await connect(f"127.0.0.1:{proxy.port}", TemporalSettings())
-    quick = DeliveryPolicy(ack_wait_ms=300, max_deliveries=None)
-    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}", delivery=quick)
+    bridge = Recording(bus, client, [account], "b", task_queue=f"none-{account}")
+    bridge.taken = []
     stream = events_stream(account)
-    await bus.ensure_group(stream, GROUP, quick)
     await proxy.cut()
-    # no workflow owns either order: once delivered, each is counted as unowned
-    await bus.publish(stream, encode(OrderAccepted(client_order_id="o-1")))
-    await bus.publish(stream, encode(OrderCancelled(client_order_id="o-1")))
-    for message in await bus.consume(stream, GROUP, "b", block_ms=100):
-        if not await bridge.deliver(account, stream, message):
-            break  # as the bridge's loop does: what follows waits behind it
-    assert (bridge.temporal_refusing, bridge.unowned) == (True, 0)
-    assert await bus.pending(stream, GROUP) == 2  # nothing was acknowledged, nothing lost
-    await proxy.start()
-
-    async def delivered() -> int:
-        for message in await bus.consume(stream, GROUP, "b", block_ms=100):
-            if not await bridge.deliver(account, stream, message):
-                break
-        return bridge.unowned
-
-    assert await until(delivered, lambda n: n == 2, "both events delivered") == 2
-    assert bridge.temporal_refusing is False
-    assert await bus.pending(stream, GROUP) == 0
-    await proxy.cut()
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        await bus.publish(stream, encode(OrderAccepted(client_order_id="o-1")))
+        await until(lambda: asyncio.sleep(0, bridge.held_back), bool, "the acceptance refused")
+        assert bridge.temporal_refusing
+        assert bridge.taken == []
+        await proxy.start()
+        # a newer event of the account, published as Temporal comes back: it must not
+        # overtake the older one still held
+        await bus.publish(stream, encode(OrderCancelled(client_order_id="o-1")))
+        taken = await until(lambda: asyncio.sleep(0, bridge.taken), lambda t: len(t) == 2, "both")
+        assert taken == ["accepted", "cancelled"]  # in the order the hot path emitted them
+        assert not bridge.temporal_refusing
+        assert await bus.pending(stream, GROUP) == 0
+    finally:
+        stop.set()
+        await task
+        await proxy.cut()

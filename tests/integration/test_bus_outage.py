@@ -24,10 +24,19 @@ from adapters.redis.event_bus import RedisStreamBus
 from adapters.redis.hotpath_link import BusHotpathLink
 from config.settings import TemporalSettings
 from domain.clock import ManualClock
-from domain.messages import FillReported, QueryPositions, decode, encode, events_stream
-from domain.orders import Side
+from domain.messages import (
+    CancelOrder,
+    FillReported,
+    QueryPositions,
+    SubmitOrder,
+    commands_stream,
+    decode,
+    encode,
+    events_stream,
+)
+from domain.orders import OrderState, OrderType, Side
 from domain.ports import BusUnavailableError
-from hotpath.commands import CommandConsumer, CommandHandler
+from hotpath.commands import COMMANDS_DELIVERY, GROUP, CommandConsumer, CommandHandler
 from temporal.books import books_workflow_id
 from temporal.client import connect
 from tests.conftest import RunningPlatform
@@ -167,3 +176,37 @@ async def test_events_a_hot_path_could_not_deliver_before_it_was_killed_arrive_a
     finally:
         second.send_signal(signal.SIGTERM)
         await second.wait()
+
+
+async def test_a_restarted_hot_path_answers_what_its_predecessor_left_before_anything_newer(
+    private_redis: PrivateRedis, bus: RedisStreamBus
+) -> None:
+    account = f"tk-{uuid.uuid4().hex[:6]}"
+    stream = commands_stream(account)
+    await bus.ensure_group(stream, GROUP, COMMANDS_DELIVERY)
+    resting = SubmitOrder(
+        client_order_id="r-1",
+        symbol="EURUSD",
+        side=Side.BUY,
+        volume=Decimal("0.1"),
+        order_type=OrderType.LIMIT,
+        price=Decimal("1.0990"),  # under the market (1.1000): it rests
+    )
+    await bus.publish(stream, encode(resting, "c-submit"))
+    [_] = await bus.consume(stream, GROUP, "hotpath-dead", block_ms=100)  # read, then killed
+    await bus.publish(stream, encode(CancelOrder(client_order_id="r-1"), "c-cancel"))
+    replies = RedisCommandLog.from_url(private_redis.url)
+    engine = make_engine(account)
+    consumer = CommandConsumer(
+        account, bus, replies, CommandHandler(engine), "hp", ManualClock(NOW)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await until_async(lambda: consumer.handled >= 2, "both commands answered", within=10)
+        # at once (not after the 2 s deadline), and the submit first: the cancel found it
+        assert engine.orders["r-1"].state is OrderState.CANCELLED
+    finally:
+        stop.set()
+        await task
+        await replies.close()

@@ -161,7 +161,8 @@ def bridge_page(read_age_s: float, bus_down: bool = False, refusing: bool = Fals
     bridge.last_read = time.monotonic() - read_age_s
     if bus_down:
         bridge.outage.went(ConnectionError("refused"))
-    bridge.temporal_refusing = refusing
+    if refusing:
+        bridge.temporal.went(ConnectionError("Temporal refused a signal"))
     return generate_latest(bridge_registry(bridge)).decode()
 
 
