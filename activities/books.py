@@ -75,6 +75,7 @@ class BooksActivities:
             for f in missing
             if f.fill_id not in taken
         }
+        order = [f.fill_id for f in venue.fills]  # the venue reports its deals in its order
         repaired, refused = [], []
         for deal in confirmed:
             try:
@@ -85,10 +86,20 @@ class BooksActivities:
             except Exception as exc:  # one bad deal must not stop the others' repair
                 refused.append(f"deal {deal.fill_id} cannot be booked: {exc}")
         if repaired:
-            await self._book.rebuild_positions(account, {f.symbol for f in repaired})
+            await self._book.rebuild_positions(account, {f.symbol for f in repaired}, order)
         held = await self._book.positions(account)
         balance = await self._book.balance(account)
-        differences = refused + (_differences(venue.positions, held) if not suspects else [])
+        drifted = _differences(venue.positions, held) if not suspects else []
+        rebuilt: list[str] = []
+        if drifted and not refused and not (booked - {f.fill_id for f in venue.fills}):
+            # Every deal is booked, yet a position differs: its fills were applied in the order
+            # they arrived, which faults can change, and an average price depends on the
+            # order. Recomputed from the fills in the venue's order, it is the venue's.
+            rebuilt = sorted({p.symbol for p in venue.positions} | set(held))
+            await self._book.rebuild_positions(account, rebuilt, order)
+            held = await self._book.positions(account)
+            drifted = _differences(venue.positions, held)
+        differences = refused + drifted
         extra = booked - {f.fill_id for f in venue.fills}
         if extra:
             differences.append(
@@ -101,7 +112,7 @@ class BooksActivities:
             "different"
             if differences
             else "repaired"
-            if repaired
+            if repaired or rebuilt
             else "catching up"
             if suspects
             else "equal"
@@ -113,6 +124,7 @@ class BooksActivities:
             venue_fills=len(venue.fills),
             book_fills=len(booked) + len(repaired),
             repaired_fills=[f.fill_id for f in repaired],
+            rebuilt_positions=rebuilt,
             suspects=suspects,
             differences=differences,
             venue_balance=venue.balance,
@@ -131,6 +143,10 @@ class BooksActivities:
                 symbols=sorted({f.symbol for f in repaired}),
             )
             await self._bus.publish(events_stream(account), encode(announce))
+        if rebuilt:
+            log.warning(
+                "books of %s: positions of %s rebuilt in the venue's order", account, rebuilt
+            )
         if differences:
             log.error("books of %s differ from the venue: %s", account, "; ".join(differences))
         await self._save(report)

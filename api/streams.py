@@ -104,7 +104,7 @@ class Fanout:
         self.delivered = 0
         self.dropped_clients = 0
         self.unreadable = 0
-        self.outage = Outage("the WebSocket fan-out's event streams", _stdlog)
+        self.outage = Outage("the WebSocket fan-out's stores (its streams, its accounts)", _stdlog)
         self.last_read = time.monotonic()  # of the last read that answered
 
     def read_age_s(self) -> float:

@@ -276,7 +276,12 @@ class OrderBook(Protocol):
         """The venue time of the account's newest fill; 0 with none."""
         ...
 
-    async def rebuild_positions(self, account: str, symbols: Iterable[str]) -> None: ...
+    async def rebuild_positions(
+        self, account: str, symbols: Iterable[str], venue_order: Sequence[str] = ()
+    ) -> None:
+        """Recompute the symbols' positions from their fills in the venue's order: by venue
+        time, and among deals of the same instant as `venue_order` (deal ids) lists them."""
+        ...
 
     async def balance(self, account: str) -> Decimal | None:
         """The deposit plus what every fill did to it; None while the deposit is unknown."""

@@ -265,7 +265,7 @@ class ApiComponent(Component):
         if g is None:
             return None
         if g.get("aitp_api_ws_down", 0.0) >= 1.0:
-            return "degraded: the WebSocket fan-out waits for Redis; REST still answers"
+            return "degraded: the WebSocket fan-out waits for Redis or PostgreSQL; REST answers"
         idle = g.get("aitp_api_ws_read_age_seconds", 0.0)
         if idle > self.settings.health.loop_idle_s:
             return f"stuck: the WebSocket fan-out has not read for {idle:.0f}s"

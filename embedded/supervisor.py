@@ -24,6 +24,7 @@ from embedded.state import ComponentRecord, PlatformState
 
 HEALTH_TIMEOUT_S = 90.0
 PROBE_TIMEOUT_S = 10.0  # one check of a running process, at the most
+REJOIN_S = 20.0  # how long a process may take to find again a server restarted under it
 STOP_TIMEOUT_S = 20.0
 
 
@@ -124,6 +125,9 @@ async def start(
                 for comp in members:
                     if before[comp.name].up or not comp.embedded:
                         continue
+                    if started and await _finds_again(comp, current):
+                        report(f"{comp.name}: answers again now that what it needs is back")
+                        continue
                     current.components[comp.name] = _replace(comp, current, urls, report)
                     fresh.append(comp)
                     started.append(comp)
@@ -142,6 +146,24 @@ async def start(
             raise
         after = await asyncio.gather(*(_probe(c, current) for c in comps))
     return list(after), [c.name for c in started]
+
+
+async def _finds_again(comp: Component, current: PlatformState) -> bool:
+    """A live process whose check asks another server too (a worker's Temporal, the API's
+    readiness) failed it while a server it needs was down; that server was restarted just
+    now. It reconnects by itself: restarting it would only cut what it holds (sessions,
+    running activities). True once it answers again within `REJOIN_S`."""
+    record = current.components.get(comp.name)
+    if comp.restart_when_unhealthy or record is None or record.pid is None:
+        return False
+    deadline = time.monotonic() + REJOIN_S
+    while process.is_running(record.pid, record.marker) and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(comp.check(record.url), PROBE_TIMEOUT_S)
+            return True
+        except (ComponentError, TimeoutError):
+            await asyncio.sleep(0.5)
+    return False
 
 
 def _replace(

@@ -197,11 +197,7 @@ class Engine:
             stop_loss=rounded(instrument, intent.stop_loss),
             take_profit=rounded(instrument, intent.take_profit),
             decide=self.route == "decision",
-            expires_ns=(
-                0
-                if self.deadline_clock is None
-                else self.deadline_clock.now_ns() + bar.timeframe.nanos
-            ),
+            expires_ns=self._deadline(bar),
         )
 
     def _deadline(self, bar: Bar) -> int:

@@ -272,19 +272,22 @@ def main(argv: list[str] | None = None) -> int:
     metrics = HotpathMetrics(args.account)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    return asyncio.run(
-        _run(
-            args.account,
-            settings,
-            engine,
-            switches,
-            feed,
-            metrics,
-            log,
-            args.tenant,
-            opening.deposit,
+    try:
+        return asyncio.run(
+            _run(
+                args.account,
+                settings,
+                engine,
+                switches,
+                feed,
+                metrics,
+                log,
+                args.tenant,
+                opening.deposit,
+            )
         )
-    )
+    finally:
+        outbox.close()  # emptied if everything was delivered
 
 
 async def check_books(

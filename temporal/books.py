@@ -36,6 +36,8 @@ class ReconciliationReport(Message):
     venue_fills: int = 0
     book_fills: int = 0
     repaired_fills: list[str] = Field(default_factory=list)  # deal ids recorded by this check
+    # symbols whose positions were recomputed from their fills in the venue's order
+    rebuilt_positions: list[str] = Field(default_factory=list)
     suspects: dict[str, datetime] = Field(default_factory=dict)  # missing, not yet for long
     differences: list[str] = Field(default_factory=list)  # what is still not equal, in words
     venue_balance: Decimal | None = None

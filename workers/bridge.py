@@ -68,6 +68,13 @@ RETRY: Delivery = "retry"  # Temporal did not take it: leave the entry pending
 EVENTS_DELIVERY = DeliveryPolicy(ack_wait_ms=10_000, max_deliveries=None, exclusive=True)
 # A stalled Temporal answers nothing: a call waits this long, then counts as not taken.
 RPC_TIMEOUT = timedelta(seconds=5)
+# What Temporal says of the event itself, which no retry changes; anything else (away,
+# overloaded, restarting, a credential to renew) is waited out.
+UNACCEPTABLE = frozenset({RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.OUT_OF_RANGE})
+
+
+class UnacceptableEventError(Exception):
+    """Temporal refuses the event for what it is: dead-lettered, never retried forever."""
 
 
 class Bridge:
@@ -108,14 +115,15 @@ class Bridge:
 
     @property
     def temporal_refusing(self) -> bool:
-        """Temporal did not take the last delivery asked of it, and has taken none since."""
-        return self.temporal.since is not None
+        """Some account's events wait behind one Temporal did not take."""
+        return bool(self._held)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until stopped. A bus that is away is waited out with bounded back-off;
         what was read but not acknowledged when it went is taken over when it is back."""
         started: set[str] = set()
         while not stop.is_set():
+            read = False  # whether any account's stream was read (a read waits up to 50 ms)
             try:
                 for account in self.accounts:
                     stream = events_stream(account)
@@ -124,20 +132,26 @@ class Bridge:
                         await self.bus.ensure_group(stream, GROUP, self.delivery)
                         await self._books(account, "reconcile")  # checked from now on
                         started.add(account)
-                    await self._pass(account, stream)
+                    read = await self._pass(account, stream) or read
                 self.last_read = time.monotonic()
                 self.outage.back()
+                if not read and self._held:  # all wait for Temporal: sleep until one may go
+                    due = min(self._retry_at[a] for a in self._held) - time.monotonic()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), max(due, 0.01))
             except Exception as exc:  # the bus away, or anything it answered amiss: wait, retry
                 started.clear()  # a Redis back without its data needs its groups again
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.outage.went(exc))
 
-    async def _pass(self, account: str, stream: str) -> None:
-        """Offer the account's held events again when their back-off is up, else read on."""
+    async def _pass(self, account: str, stream: str) -> bool:
+        """Offer the account's held events again when their back-off is up, else read on;
+        True where the stream was read."""
         messages = self._held.pop(account, None)
         if messages is not None and time.monotonic() < self._retry_at[account]:
             self._held[account] = messages
-            return
+            return False
+        read = messages is None
         if messages is None:
             messages = await self.bus.consume(stream, GROUP, self.consumer, 200, 50)
         for i, message in enumerate(messages):
@@ -145,8 +159,9 @@ class Bridge:
                 self._held[account] = messages[i:]
                 self._retry_at[account] = time.monotonic() + self._wait_s
                 self.held_back += 1
-                return
+                return read
             self.last_read = time.monotonic()
+        return read
 
     def read_age_s(self) -> float:
         """Seconds since the last sign of progress: a pass over every stream or an event
@@ -155,14 +170,18 @@ class Bridge:
 
     async def deliver(self, account: str, stream: str, message: BusMessage) -> bool:
         """True once the message is acknowledged; False where Temporal did not take it (it
-        stays unacknowledged: the caller holds it and offers it again)."""
+        stays unacknowledged: the caller holds it and offers it again). One that cannot be
+        read, or that Temporal refuses for what it holds, goes to the dead-letter stream."""
         try:
             event = decode(message.fields).message
-        except UnreadableMessageError as exc:
+            return await self._deliver(account, stream, message, event)
+        except (UnreadableMessageError, UnacceptableEventError) as exc:
             self.unreadable += 1
-            log.error("unreadable event %s on %s dead-lettered: %s", message.id, stream, exc)
+            log.error("event %s on %s dead-lettered: %s", message.id, stream, exc)
             await self.bus.dead_letter(stream, GROUP, message, str(exc))
             return True
+
+    async def _deliver(self, account: str, stream: str, message: BusMessage, event: object) -> bool:
         done = True
         if isinstance(event, FillReported):
             sent = await self._signal(event.client_order_id, OrderEvent.of(event))
@@ -227,7 +246,11 @@ class Bridge:
         self.temporal.back()
         return True
 
-    def _refused(self, exc: BaseException) -> bool:
+    def _refused(self, exc: RPCError) -> bool:
+        """Temporal did not take it: wait and offer it again, unless what it says is about
+        the event itself (no retry would change that)."""
+        if exc.status in UNACCEPTABLE:
+            raise UnacceptableEventError(f"Temporal refuses it: {exc.status.name}: {exc}") from exc
         self._wait_s = self.temporal.went(exc)
         return False
 

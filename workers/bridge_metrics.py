@@ -21,7 +21,7 @@ COUNTS = {
     "decisions": "Decision workflows started from candidates",
     "duplicates": "Candidates seen again (decided once already)",
     "expired": "Candidates dropped because the next bar closed before they could be decided",
-    "unreadable": "Events nobody could read, moved to the dead-letter stream",
+    "unreadable": "Events nobody could read, or Temporal refused for what they hold: dead-lettered",
     "held_back": "Passes cut short because Temporal did not take a delivery",
 }
 

@@ -15,7 +15,7 @@ every fill did to it (profit, less commission, plus swap).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
@@ -223,8 +223,11 @@ class PostgresOrderBook:
         )
 
     @_retryable
-    async def rebuild_positions(self, account: str, symbols: Iterable[str]) -> None:
-        """Recompute positions from every fill of their symbols, in the venue's order."""
+    async def rebuild_positions(
+        self, account: str, symbols: Iterable[str], venue_order: Sequence[str] = ()
+    ) -> None:
+        """Recompute positions from every fill of their symbols, in the venue's order (deals
+        of one instant as `venue_order` lists them, else as they were booked)."""
         async with self._pool.acquire() as conn, conn.transaction():
             acct = await self._account(conn, account)
             for symbol in sorted(set(symbols)):
@@ -236,9 +239,11 @@ class PostgresOrderBook:
                 )
                 fills = await conn.fetch(
                     """SELECT side, volume, price, commission, swap, profit FROM fills
-                       WHERE account_id = $1 AND symbol = $2 ORDER BY ts_ns, seq""",
+                       WHERE account_id = $1 AND symbol = $2
+                       ORDER BY ts_ns, array_position($3::text[], broker_fill_id), seq""",
                     acct["id"],
                     symbol,
+                    list(venue_order),
                 )
                 volume = avg = realised = commission = swap = ZERO
                 for f in fills:

@@ -47,6 +47,7 @@ class BridgedMT5(FakeMT5):
         self._rng = random.Random(seed)
         self._reply_lost, self._lost = reply_lost, lost
         self._lock = threading.Lock()
+        self.injected = 0  # replies and orders lost on purpose, for a campaign's count
 
     def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
         with self._lock:
@@ -55,8 +56,10 @@ class BridgedMT5(FakeMT5):
                 roll = self._rng.random()
                 if roll < self._reply_lost:
                     self.outcomes.append("reply_lost")
+                    self.injected += 1
                 elif roll < self._reply_lost + self._lost:
                     self.outcomes.append("lost")
+                    self.injected += 1
             return super().order_send(request)
 
     def account_info(self) -> AccountInfo:

@@ -207,6 +207,38 @@ async def test_a_deleted_fill_is_restored_by_the_next_reconciliation_and_counted
     assert told == [BooksRepaired(account=stack.account, fills=[lost], symbols=["EURUSD"])]
 
 
+async def test_a_position_that_drifted_with_every_deal_booked_is_rebuilt_in_venue_order(
+    stack: Stack,
+) -> None:
+    """Fills applied in the order they arrived (which faults change) can leave an average
+    price the venue never had; the deals themselves are all there."""
+    await filled(stack, "order-1", volume=Decimal("0.40"))
+    await filled(stack, "order-2", volume=Decimal("0.10"))
+    await assert_books_equal_the_venue(stack)
+    async with stack.book._pool.acquire() as conn:
+        await conn.execute(
+            """UPDATE positions SET avg_price = avg_price + 0.0003 FROM accounts a
+               WHERE a.id = positions.account_id AND a.code = $1""",
+            stack.account,
+        )
+    handle = stack.client.get_workflow_handle(books_workflow_id(stack.account))
+
+    async def report() -> ReconciliationReport | None:
+        got: ReconciliationReport | None = await handle.query(
+            "reconciliation", result_type=ReconciliationReport
+        )
+        return got
+
+    rebuilt = await until(report, lambda r: r is not None and r.rebuilt_positions, "a rebuild")
+    assert rebuilt is not None
+    assert (rebuilt.status, rebuilt.rebuilt_positions, rebuilt.differences) == (
+        "repaired",
+        ["EURUSD"],
+        [],
+    )
+    await assert_books_equal_the_venue(stack)
+
+
 async def test_a_stop_loss_whose_event_never_arrived_is_booked_by_reconciliation(
     stack: Stack,
 ) -> None:

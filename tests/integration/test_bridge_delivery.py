@@ -5,11 +5,13 @@ is not decided late but dropped, counted, and its strategy released."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.redis.event_bus import RedisStreamBus
@@ -17,10 +19,12 @@ from config.settings import TemporalSettings
 from domain.clock import ManualClock
 from domain.messages import (
     DecisionCandidate,
+    FillReported,
     IntentRejected,
     OrderAccepted,
     OrderCancelled,
     commands_stream,
+    dead_letter_stream,
     decode,
     encode,
     events_stream,
@@ -57,19 +61,28 @@ def candidate(account: str, bar_ts: int) -> DecisionCandidate:
     )
 
 
+async def deciding(
+    platform: RunningPlatform, bus: RedisStreamBus, account: str
+) -> tuple[Bridge, Client, ManualClock]:
+    """A bridge for the account on a clock of the test's, with the account's streams read
+    by groups of the test's (its events by the bridge's, its commands as the hot path's)."""
+    client = await connect(platform.temporal_address, TemporalSettings())
+    clock = ManualClock(NOW)
+    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}", clock=clock)
+    await bus.ensure_group(events_stream(account), GROUP)
+    await bus.ensure_group(commands_stream(account), "hotpath")
+    return bridge, client, clock
+
+
 async def test_a_candidate_whose_next_bar_has_closed_is_dropped_and_its_strategy_released(
     platform: RunningPlatform, bus: RedisStreamBus
 ) -> None:
     account = f"exp-{uuid.uuid4().hex[:6]}"
-    client = await connect(platform.temporal_address, TemporalSettings())
-    clock = ManualClock(NOW)
-    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}", clock=clock)
+    bridge, client, _ = await deciding(platform, bus, account)
     stream = events_stream(account)
-    await bus.ensure_group(stream, GROUP)
-    await bus.ensure_group(commands_stream(account), "hotpath")
     stale, fresh = candidate(account, NOW - 3 * MINUTE), candidate(account, NOW - MINUTE)
-    for message in (stale, fresh):
-        await bus.publish(stream, encode(message))
+    for made in (stale, fresh):
+        await bus.publish(stream, encode(made))
     for message in await bus.consume(stream, GROUP, "b", block_ms=100):
         assert await bridge.deliver(account, stream, message)
     assert (bridge.expired, bridge.decisions) == (1, 1)
@@ -91,12 +104,8 @@ async def test_a_late_redelivery_of_a_candidate_already_decided_releases_nothing
     platform: RunningPlatform, bus: RedisStreamBus
 ) -> None:
     account = f"dup-{uuid.uuid4().hex[:6]}"
-    client = await connect(platform.temporal_address, TemporalSettings())
-    clock = ManualClock(NOW)
-    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}", clock=clock)
+    bridge, client, clock = await deciding(platform, bus, account)
     stream = events_stream(account)
-    await bus.ensure_group(stream, GROUP)
-    await bus.ensure_group(commands_stream(account), "hotpath")
     made = candidate(account, NOW - MINUTE)
     await bus.publish(stream, encode(made))
     [first] = await bus.consume(stream, GROUP, "b", block_ms=100)
@@ -133,9 +142,20 @@ async def test_what_temporal_does_not_take_holds_back_what_follows_until_it_is_b
     await proxy.cut()
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
+    gaps = [0.0]
+
+    async def ticking() -> None:  # another task of the bridge's loop: is it let run?
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    ticker = asyncio.create_task(ticking())
     try:
         await bus.publish(stream, encode(OrderAccepted(client_order_id="o-1")))
-        await until(lambda: asyncio.sleep(0, bridge.held_back), bool, "the acceptance refused")
+        await until(lambda: asyncio.sleep(0, bridge.held_back), lambda n: n >= 3, "retries")
+        assert max(gaps) < 2.0  # waiting for Temporal, the bridge sleeps: it does not spin
         assert bridge.temporal_refusing
         assert bridge.taken == []
         await proxy.start()
@@ -149,4 +169,31 @@ async def test_what_temporal_does_not_take_holds_back_what_follows_until_it_is_b
     finally:
         stop.set()
         await task
+        await ticker
         await proxy.cut()
+
+
+async def test_an_event_temporal_refuses_for_what_it_holds_is_dead_lettered_not_retried(
+    platform: RunningPlatform, bus: RedisStreamBus
+) -> None:
+    account = f"bad-{uuid.uuid4().hex[:6]}"
+    client = await connect(platform.temporal_address, TemporalSettings())
+    bridge = Bridge(bus, client, [account], "b", task_queue=f"none-{account}")
+    stream = events_stream(account)
+    await bus.ensure_group(stream, GROUP)
+    await bus.ensure_group(dead_letter_stream(stream), "ops")
+    oversized = FillReported(  # past Temporal's payload limit: no retry will change that
+        fill_id="d-1",
+        client_order_id="x" * 3_000_000,
+        symbol="EURUSD",
+        side=Side.BUY,
+        volume=Decimal("0.1"),
+        price=Decimal("1.1"),
+        ts=NOW,
+    )
+    await bus.publish(stream, encode(oversized))
+    [message] = await bus.consume(stream, GROUP, "b", block_ms=100)
+    assert await bridge.deliver(account, stream, message)
+    [dead] = await bus.consume(dead_letter_stream(stream), "ops", "ops", block_ms=100)
+    assert dead.fields["dead.reason"].startswith(b"Temporal refuses it: INVALID_ARGUMENT")
+    assert (bridge.unreadable, bridge.held_back, bridge.temporal_refusing) == (1, 0, False)

@@ -123,6 +123,20 @@ def test_up_status_down_twice_and_after_a_crash(env: dict[str, str], shared_data
     assert healed["redis"]["pid"] != victim
     assert healed["postgres"]["pid"] == up["postgres"]["pid"]
 
+    # Temporal killed: restarted, and what only waited for it (the workers, the API) kept
+    temporal = int(up["temporal"]["pid"])  # type: ignore[call-overload]
+    os.kill(temporal, signal.SIGKILL)
+    while psutil.pid_exists(temporal) and psutil.Process(temporal).status() != "zombie":
+        time.sleep(0.05)
+    rejoined = aitp(env, "up", "--detach")
+    assert rejoined.returncode == 0, rejoined.stderr
+    assert "worker: answers again" in rejoined.stderr, rejoined.stderr
+    code, healed = status(env)
+    assert code == 0, healed
+    assert healed["temporal"]["pid"] != temporal
+    for kept in ("worker", "research", "api"):
+        assert healed[kept]["pid"] == up[kept]["pid"], kept
+
     down = aitp(env, "down")
     assert down.returncode == 0
     for pid in (r["pid"] for r in healed.values()):

@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from config.settings import HealthSettings, Settings
+from domain.ports import BusMessage
 from embedded import state, supervisor
 from embedded.components import Component, ComponentError
 from embedded.platform_processes import (
@@ -161,8 +162,8 @@ def bridge_page(read_age_s: float, bus_down: bool = False, refusing: bool = Fals
     bridge.last_read = time.monotonic() - read_age_s
     if bus_down:
         bridge.outage.went(ConnectionError("refused"))
-    if refusing:
-        bridge.temporal.went(ConnectionError("Temporal refused a signal"))
+    if refusing:  # an event of the account held behind one Temporal did not take
+        bridge._held["demo"] = [BusMessage("1-0", {"type": b"order_accepted"})]
     return generate_latest(bridge_registry(bridge)).decode()
 
 
@@ -196,7 +197,7 @@ async def test_the_bridge_is_judged_by_its_read_loop(
         ("aitp_api_ws_down 0.0\naitp_api_ws_read_age_seconds 0.4\n", None),
         (
             "aitp_api_ws_down 1.0\naitp_api_ws_read_age_seconds 30.0\n",
-            "degraded: the WebSocket fan-out waits for Redis; REST still answers",
+            "degraded: the WebSocket fan-out waits for Redis or PostgreSQL; REST answers",
         ),
         (
             "aitp_api_ws_down 0.0\naitp_api_ws_read_age_seconds 30.0\n",

@@ -4,12 +4,14 @@ events go through it exactly as through the in-memory outbox."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from domain.messages import (
+    DecisionCandidate,
     Event,
     FillReported,
     OrderAccepted,
@@ -95,10 +97,71 @@ async def test_after_a_clean_delivery_nothing_comes_back_and_the_numbers_go_on(
     again = SpooledOutbox(spool)
     again.emit(fill(3))
     assert (tmp_path / "acct.outbox.delivered").read_text() == "2"
+    assert b'"n":3,' in spool.read_bytes()  # numbered after the two delivered before
     third = SpooledOutbox(spool)
     assert third.restored == 1
     assert third.take() == [fill(3)]
-    assert third.undelivered == 1  # numbered 3: after the two delivered before
+    third.close()  # not delivered: kept for the next start
+    assert SpooledOutbox(spool).restored == 1
+
+
+async def test_a_clean_close_with_everything_delivered_empties_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "acct.outbox"
+    outbox = SpooledOutbox(spool)
+    emitted(outbox, [fill(1), quote(1)])
+    await Publisher(outbox, FlakyBus(fails_after=10), "events:acct").flush()  # type: ignore[arg-type]
+    outbox.close()
+    assert spool.stat().st_size == 0
+
+
+def test_delivered_lines_are_not_read_again_whatever_their_version(tmp_path: Path) -> None:
+    spool = tmp_path / "acct.outbox"
+    spool.write_bytes(b'{"n":1,"type":"fill","v":99,"data":{}}\n')  # a version long gone
+    (tmp_path / "acct.outbox.delivered").write_text("1")
+    outbox = SpooledOutbox(spool)
+    assert outbox.restored == 0
+    outbox.emit(fill(2))
+    assert b'"n":2,' in spool.read_bytes()
+
+
+def test_a_torn_marker_sends_the_whole_spool_again(tmp_path: Path) -> None:
+    spool = tmp_path / "acct.outbox"
+    first = SpooledOutbox(spool)
+    emitted(first, [fill(1), fill(2)])
+    (tmp_path / "acct.outbox.delivered").write_text("")  # a power cut mid-replace
+    assert SpooledOutbox(spool).take() == [fill(1), fill(2)]  # copies change nothing
+
+
+def test_a_failed_write_keeps_the_event_in_memory_and_the_numbers_in_step(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "acct.outbox"
+    outbox = SpooledOutbox(spool)
+    outbox.emit(fill(1))
+    os.close(outbox._fd)  # the disk refuses: every write fails now
+    outbox._fd = os.open(os.devnull, os.O_RDONLY)
+    outbox.emit(fill(2))
+    assert outbox.unspooled == 1
+    assert outbox.take() == [fill(1), fill(2)]  # queued all the same: the bus still gets it
+    outbox.sent([fill(1), fill(2)])
+    assert (tmp_path / "acct.outbox.delivered").read_text() == "1"  # the last one written
+
+
+def test_decision_candidates_are_not_spooled(tmp_path: Path) -> None:
+    spool = tmp_path / "acct.outbox"
+    outbox = SpooledOutbox(spool)
+    outbox.emit(
+        DecisionCandidate(
+            account="acct",
+            symbol="EURUSD",
+            strategy="s",
+            bar_ts=0,
+            side=Side.BUY,
+            volume=Decimal("0.1"),
+        )
+    )
+    assert len(outbox) == 1
+    assert spool.read_bytes() == b""  # only the process that made it waits for it
 
 
 def test_a_line_torn_by_a_kill_is_cut_and_the_next_event_stands_on_its_own(
