@@ -185,6 +185,9 @@ class RiskSettings(_Section):
     )
     daily_loss_halt: Decimal = Field(default=Decimal(10_000), gt=0, description="stops trading")
     leverage: Decimal = Field(default=Decimal(100), gt=0)
+    max_orders_per_window: int = Field(
+        default=50, gt=0, description="orders the account may place in one second"
+    )
 
 
 class DemoSettings(_Section):
